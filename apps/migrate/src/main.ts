@@ -1,0 +1,55 @@
+import { migrateConfigSchema } from '@herald/config';
+import { createDb, migrateDown, migrateToLatest, migrationStatus } from '@herald/db';
+import { createLogger } from '@herald/logger';
+import { loadConfigOrExit } from '@herald/service';
+
+/**
+ * `node apps/migrate/dist/main.js [up|down|status]` — applies every pending migration (up, the
+ * default), reverts the latest one (down), or lists them (status). Run once before the
+ * processes start: by `pnpm start`, and by the one-shot `migrate` service in docker compose.
+ */
+const COMMANDS = ['up', 'down', 'status'] as const;
+type Command = (typeof COMMANDS)[number];
+
+function isCommand(value: string): value is Command {
+  return (COMMANDS as readonly string[]).includes(value);
+}
+
+async function main(): Promise<number> {
+  const command = process.argv[2] ?? 'up';
+  if (!isCommand(command)) {
+    process.stderr.write(`usage: migrate [${COMMANDS.join('|')}]\n`);
+    return 2;
+  }
+  const config = loadConfigOrExit(migrateConfigSchema, process.env);
+  const logger = createLogger({ service: 'migrate', level: config.LOG_LEVEL });
+  const db = createDb({ url: config.DATABASE_URL, poolSize: 1, applicationName: 'herald-migrate' });
+  try {
+    switch (command) {
+      case 'up': {
+        const outcome = await migrateToLatest(db);
+        logger.info(outcome.applied.length ? 'migrations applied' : 'schema is up to date', outcome);
+        break;
+      }
+      case 'down': {
+        const outcome = await migrateDown(db);
+        logger.info(outcome.applied.length ? 'migration reverted' : 'nothing to revert', outcome);
+        break;
+      }
+      case 'status': {
+        for (const m of await migrationStatus(db)) {
+          process.stdout.write(`${m.executedAt ? m.executedAt.toISOString() : 'pending                 '}  ${m.name}\n`);
+        }
+        break;
+      }
+    }
+    return 0;
+  } catch (error) {
+    logger.error('migration failed', { error });
+    return 1;
+  } finally {
+    await db.destroy();
+  }
+}
+
+void main().then((code) => process.exit(code));

@@ -1,0 +1,8 @@
+import type { ProcessorMap } from '@herald/queue';
+import type { WorkerContext } from '../worker-context';
+import { broadcastDispatchProcessor } from './broadcast-dispatch.processor';
+
+/** One processor per catalog job; a job added to the catalog without one does not compile. */
+export const processors: ProcessorMap<WorkerContext> = {
+  'broadcast.dispatch': broadcastDispatchProcessor,
+};

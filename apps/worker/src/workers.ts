@@ -1,0 +1,35 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUE_NAMES, type ProcessorMap } from '@herald/queue';
+import { createJobHandler } from './job-handler';
+import type { WorkerContext } from './worker-context';
+
+export interface StartWorkersOptions {
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  processors: ProcessorMap<WorkerContext>;
+  ctx: WorkerContext;
+}
+
+/** One BullMQ Worker per queue of the catalog, all sharing one handler and connection. */
+export function startWorkers({ connection, prefix, concurrency, processors, ctx }: StartWorkersOptions): Worker[] {
+  const handler = createJobHandler(processors, ctx);
+  return QUEUE_NAMES.map((queue) => {
+    const worker = new Worker(queue, handler, { connection, prefix, concurrency });
+    worker.on('failed', (job, error) => {
+      ctx.logger.warn('job failed', { queue, jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, error });
+    });
+    worker.on('error', (error) => ctx.logger.error('worker error', { queue, error }));
+    return worker;
+  });
+}
+
+/**
+ * Stops taking jobs and waits for the active ones to finish. BullMQ has no timeout of its own
+ * here; the process's shutdown deadline bounds it, and a job cut off by that deadline is
+ * picked up again by another worker as stalled (jobs are idempotent).
+ */
+export async function stopWorkers(workers: Worker[]): Promise<void> {
+  await Promise.all(workers.map((worker) => worker.close()));
+}

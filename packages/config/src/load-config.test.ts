@@ -1,0 +1,112 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adminConfigSchema, ingressConfigSchema, migrateConfigSchema, workerConfigSchema } from './herald.schema';
+import { readEnvironment } from './env-file';
+import { ConfigError, loadConfig } from './load-config';
+
+function problemsOf(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the SPEC §6 defaults to an empty environment', () => {
+    const ingress = loadConfig(ingressConfigSchema, {});
+    expect(ingress).toMatchObject({
+      NODE_ENV: 'development',
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/herald',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      INGRESS_PORT: 3000,
+      QUEUE_PREFIX: 'herald',
+      HOOK_BODY_LIMIT_BYTES: 1024 * 1024,
+      MAX_TARGETS_PER_CALL: 10_000,
+      TRUSTED_PROXIES: [],
+    });
+    expect(loadConfig(adminConfigSchema, {})).toMatchObject({
+      ADMIN_PORT: 3001,
+      PUBLIC_URL: 'http://localhost:3000',
+    });
+    expect(loadConfig(workerConfigSchema, {}).WORKER_PORT).toBe(3002);
+  });
+
+  it('derives PUBLIC_URL from INGRESS_PORT unless it is set', () => {
+    expect(loadConfig(adminConfigSchema, { INGRESS_PORT: '8080' }).PUBLIC_URL).toBe('http://localhost:8080');
+    expect(
+      loadConfig(adminConfigSchema, { PUBLIC_URL: 'https://hooks.example.com', INGRESS_PORT: '8080' }).PUBLIC_URL,
+    ).toBe('https://hooks.example.com');
+  });
+
+  it('reports a bad DATABASE_URL and a bad port in one error listing both', () => {
+    const problems = problemsOf(() =>
+      loadConfig(ingressConfigSchema, { DATABASE_URL: 'mysql://root@localhost/herald', INGRESS_PORT: '70000' }),
+    );
+    expect(problems).toHaveLength(2);
+    expect(problems.join('\n')).toMatch(/DATABASE_URL/);
+    expect(problems.join('\n')).toMatch(/INGRESS_PORT/);
+  });
+
+  it('lists every problem in the error message too, one line each', () => {
+    const env = { WORKER_PORT: 'abc', REDIS_URL: 'http://x', LOG_LEVEL: 'loud' };
+    expect(problemsOf(() => loadConfig(workerConfigSchema, env))).toHaveLength(3);
+    expect(() => loadConfig(workerConfigSchema, env)).toThrow(
+      /Invalid configuration:\n {2}- .*\n {2}- .*\n {2}- .*$/,
+    );
+  });
+
+  it('requires ADMIN_API_KEY outside development only', () => {
+    expect(loadConfig(adminConfigSchema, { NODE_ENV: 'development' }).ADMIN_API_KEY).toBeUndefined();
+    expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV: 'production' }))).toEqual([
+      'ADMIN_API_KEY is required outside development',
+    ]);
+    expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV: 'test', ADMIN_API_KEY: 'short' }))[0]).toMatch(
+      /ADMIN_API_KEY.*16/,
+    );
+  });
+
+  it('does not ask the ingress for the admin key', () => {
+    expect(() => loadConfig(ingressConfigSchema, { NODE_ENV: 'production' })).not.toThrow();
+  });
+
+  it('parses comma-separated trusted proxies and rejects entries that are not IPs or CIDRs', () => {
+    const config = loadConfig(ingressConfigSchema, { TRUSTED_PROXIES: '10.0.0.0/8, ::1 ,192.168.1.7' });
+    expect(config.TRUSTED_PROXIES).toEqual(['10.0.0.0/8', '::1', '192.168.1.7']);
+    expect(problemsOf(() => loadConfig(ingressConfigSchema, { TRUSTED_PROXIES: '10.0.0.0/8,proxy.local' }))[0]).toMatch(
+      /TRUSTED_PROXIES\[1\]/,
+    );
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig(migrateConfigSchema, { DATABASE_URL: '' }).DATABASE_URL).toBe(
+      'postgres://postgres@127.0.0.1:5432/herald',
+    );
+  });
+
+  it('returns a frozen object without the unrelated variables of the environment', () => {
+    const config = loadConfig(migrateConfigSchema, { PATH: '/usr/bin', HOME: '/root' });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.keys(config).sort()).toEqual(['DATABASE_URL', 'LOG_LEVEL', 'NODE_ENV']);
+    expect(() => {
+      (config as { NODE_ENV: string }).NODE_ENV = 'production';
+    }).toThrow(TypeError);
+  });
+});
+
+describe('readEnvironment', () => {
+  it('reads a .env file and lets the real environment win', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-env-'));
+    const file = join(dir, '.env');
+    writeFileSync(file, 'INGRESS_PORT=4000\n# a comment\nQUEUE_PREFIX="from-file"\n');
+    const env = readEnvironment({ QUEUE_PREFIX: 'from-env' }, file);
+    expect(env).toMatchObject({ INGRESS_PORT: '4000', QUEUE_PREFIX: 'from-env' });
+  });
+
+  it('is the process environment alone when there is no file', () => {
+    expect(readEnvironment({ A: '1' }, '/nonexistent/.env')).toEqual({ A: '1' });
+  });
+});

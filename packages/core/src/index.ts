@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './channels';
+export * from './phone';

@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely';
+import * as initialSchema from './2026-11-26T0100-initial-schema.migration';
+
+/**
+ * Every migration, by name. Names are timestamps so they sort in the order they were written;
+ * Kysely applies them in that order. Listed explicitly (not read from a folder) so the same
+ * code works from TypeScript sources in tests and from compiled JavaScript in production.
+ */
+export const migrations: Readonly<Record<string, Migration>> = {
+  '2026-11-26T0100-initial-schema': initialSchema,
+};

@@ -1,0 +1,48 @@
+import type { CommonConfig } from '@herald/config';
+import { createDb, pingDb, type Db } from '@herald/db';
+import type { Logger } from '@herald/logger';
+import { createRedis, pingRedis, type RedisRole } from '@herald/queue';
+import type { Redis } from 'ioredis';
+import type { ReadinessChecks } from './health.router';
+
+export interface Connections {
+  db: Db;
+  redis: Redis;
+  /** Postgres and Redis probes for `/readyz`. */
+  checks: ReadinessChecks;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the Postgres pool and the Redis connection a process needs, with connection errors
+ * routed to its log. Neither connects eagerly enough to fail the start: a process comes up
+ * while a dependency is down, reports it on `/readyz`, and recovers when it returns.
+ */
+export function openConnections(
+  config: Pick<CommonConfig, 'DATABASE_URL' | 'DATABASE_POOL_SIZE' | 'REDIS_URL'>,
+  logger: Logger,
+  service: string,
+  redisRole: RedisRole,
+): Connections {
+  const db = createDb({
+    url: config.DATABASE_URL,
+    poolSize: config.DATABASE_POOL_SIZE,
+    applicationName: `herald-${service}`,
+    onPoolError: (error) => logger.warn('postgres connection error', { error }),
+  });
+  const redis = createRedis(config.REDIS_URL, redisRole, {
+    connectionName: `herald-${service}`,
+    onError: (error) => logger.warn('redis connection error', { error }),
+  });
+  return {
+    db,
+    redis,
+    checks: { postgres: () => pingDb(db), redis: () => pingRedis(redis) },
+    async close() {
+      await db.destroy();
+      // quit() waits for Redis to answer; when Redis is down it would wait forever.
+      if (redis.status === 'ready') await redis.quit();
+      else redis.disconnect();
+    },
+  };
+}

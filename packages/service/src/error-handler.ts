@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { AppError, isAppError } from '@herald/core';
+import type { Logger } from '@herald/logger';
+
+/** Errors raised by Express's body parsers carry a `type`; these are the caller's fault. */
+function fromBodyParser(error: unknown): AppError | undefined {
+  if (!error || typeof error !== 'object' || !('type' in error)) return undefined;
+  switch ((error as { type: unknown }).type) {
+    case 'entity.too.large': {
+      const limit = (error as { limit?: number }).limit;
+      return new AppError(413, 'payload_too_large', `Request body is larger than the limit${limit ? ` of ${limit} bytes` : ''}`);
+    }
+    case 'entity.parse.failed':
+      return new AppError(400, 'bad_request', 'Request body is not valid JSON', [
+        { path: 'body', message: (error as { message?: string }).message ?? 'unparseable', expected: 'a JSON document' },
+      ]);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError(415, 'unsupported_media_type', 'Request body encoding or charset is not supported');
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return new AppError(400, 'bad_request', 'Request body was incomplete');
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The one error handler of every app: `AppError` → its status and JSON body; anything else is
+ * a 500 whose body carries only an error id, with the details in the log under that id.
+ */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const appError = isAppError(error) ? error : fromBodyParser(error);
+    if (appError) {
+      res.status(appError.status).json(appError.toBody());
+      return;
+    }
+    const errorId = randomUUID();
+    logger.error('unhandled error', { errorId, error, method: req.method, path: req.path });
+    res.status(500).json({
+      error: { code: 'internal_error', message: `Internal error; reference ${errorId}`, details: [] },
+    });
+  };
+}
+
+/** JSON 404 for any route no router took. */
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new AppError(404, 'not_found', `No route for ${req.method} ${req.path}`));
+};

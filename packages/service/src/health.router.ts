@@ -1,0 +1,60 @@
+import { Router } from 'express';
+import type { Registry } from 'prom-client';
+
+/** A named dependency probe: resolves when the dependency answers, rejects otherwise. */
+export type ReadinessChecks = Readonly<Record<string, () => Promise<void>>>;
+
+export interface HealthRouterOptions {
+  checks: ReadinessChecks;
+  metrics: Registry;
+  /** A probe slower than this counts as down: a hung dependency must not hang the probe. */
+  checkTimeoutMs?: number;
+}
+
+type CheckResult = { name: string; up: true } | { name: string; up: false; error: string };
+
+async function runCheck(name: string, check: () => Promise<void>, timeoutMs: number): Promise<CheckResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([check(), timeout]);
+    return { name, up: true };
+  } catch (error) {
+    return { name, up: false, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `GET /healthz`: the process is up (liveness; never touches a dependency).
+ * `GET /readyz`: every dependency answers → 200, else 503 naming what is down.
+ * `GET /metrics`: Prometheus text.
+ */
+export function createHealthRouter({ checks, metrics, checkTimeoutMs = 2_000 }: HealthRouterOptions): Router {
+  const router = Router();
+
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/readyz', async (_req, res) => {
+    const results = await Promise.all(
+      Object.entries(checks).map(([name, check]) => runCheck(name, check, checkTimeoutMs)),
+    );
+    const down = results.filter((r): r is Extract<CheckResult, { up: false }> => !r.up);
+    res.status(down.length ? 503 : 200).json({
+      status: down.length ? 'unavailable' : 'ready',
+      checks: Object.fromEntries(results.map((r) => [r.name, r.up ? 'up' : 'down'])),
+      ...(down.length ? { errors: Object.fromEntries(down.map((r) => [r.name, r.error])) } : {}),
+    });
+  });
+
+  router.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.metrics());
+  });
+
+  return router;
+}

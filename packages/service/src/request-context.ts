@@ -1,0 +1,24 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler, Response } from 'express';
+import type { Logger } from '@herald/logger';
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * Gives every request an id — the caller's `X-Request-Id` when it is sane, else a new one —
+ * echoes it back, and hangs a child logger carrying it on `res.locals`.
+ */
+export function requestContext(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const given = req.get('x-request-id');
+    const requestId = given && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    res.locals['requestId'] = requestId;
+    res.locals['logger'] = logger.child({ requestId });
+    next();
+  };
+}
+
+export function requestLogger(res: Response, fallback: Logger): Logger {
+  return (res.locals['logger'] as Logger | undefined) ?? fallback;
+}

@@ -1,0 +1,32 @@
+import express, { type Express } from 'express';
+import type { Logger } from '@herald/logger';
+import type { Registry } from 'prom-client';
+import { errorHandler, notFoundHandler } from './error-handler';
+import { createHealthRouter, type ReadinessChecks } from './health.router';
+import { requestContext } from './request-context';
+
+export interface ServiceAppOptions {
+  logger: Logger;
+  checks: ReadinessChecks;
+  metrics: Registry;
+  /** Mounts the app's own routes, between the probes and the 404/error handlers. */
+  routes?: (app: Express) => void;
+}
+
+/**
+ * The Express app every Herald process serves: request ids, `/healthz`, `/readyz`, `/metrics`,
+ * then the process's own routes, then JSON 404 and the one error handler.
+ */
+export function createServiceApp({ logger, checks, metrics, routes }: ServiceAppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  // Never trust X-Forwarded-For implicitly. The hook resolves the caller's address itself
+  // from the configured TRUSTED_PROXIES (SPEC §3, check 2).
+  app.set('trust proxy', false);
+  app.use(requestContext(logger));
+  app.use(createHealthRouter({ checks, metrics }));
+  routes?.(app);
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,5 @@
+export * from './database';
+export * from './env';
+export * from './processes';
+export * from './redis';
+export * from './wait';

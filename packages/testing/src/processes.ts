@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { waitFor } from './wait';
+
+/** The repository root, from this file's place in packages/testing/src (or dist). */
+export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
+
+export type HeraldApp = 'ingress' | 'admin' | 'worker' | 'migrate';
+
+export interface ExitResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface StartedProcess {
+  child: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  exited: Promise<ExitResult>;
+  /** Sends `signal` (SIGTERM by default) and resolves with how the process ended. */
+  stop(signal?: NodeJS.Signals): Promise<ExitResult & { elapsedMs: number }>;
+}
+
+/**
+ * Starts a built Herald process (`apps/<app>/dist/main.js`, so `pnpm build` must have run —
+ * `pnpm test` does) with `env` on top of a minimal environment. It runs in a temporary
+ * directory so a developer's `.env` file never leaks into a test.
+ */
+export function startProcess(app: HeraldApp, env: Record<string, string>, args: string[] = []): StartedProcess {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'apps', app, 'dist', 'main.js'), ...args], {
+    cwd: tmpdir(),
+    env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', LOG_LEVEL: 'debug', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const exited = new Promise<ExitResult>((resolveExit) => {
+    child.once('exit', (code, signal) => resolveExit({ code, signal }));
+  });
+  return {
+    child,
+    output: () => output,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      const started = Date.now();
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const result = await exited;
+      return { ...result, elapsedMs: Date.now() - started };
+    },
+  };
+}
+
+/** Resolves when `GET http://127.0.0.1:<port><path>` answers `status`; fails with the logs if the process dies. */
+export async function waitForHttp(
+  started: StartedProcess,
+  port: number,
+  { path = '/healthz', status = 200, timeoutMs = 15_000 } = {},
+): Promise<Response> {
+  return waitFor(
+    async () => {
+      if (started.child.exitCode !== null) {
+        throw new Error(`process exited with ${started.child.exitCode}:\n${started.output()}`);
+      }
+      const response = await fetch(`http://127.0.0.1:${port}${path}`).catch(() => undefined);
+      return response?.status === status ? response : undefined;
+    },
+    { timeoutMs, what: `${path} to answer ${status} on port ${port}` },
+  );
+}

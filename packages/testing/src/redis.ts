@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { TEST_REDIS_URL } from './env';
+
+/** A BullMQ prefix no other test uses, so queues of parallel tests never meet. */
+export function testQueuePrefix(): string {
+  return `herald-test-${randomBytes(5).toString('hex')}`;
+}
+
+/** Deletes every key under `prefix:` (SCAN, never KEYS, so a busy Redis is not blocked). */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+export interface TestRedis {
+  /** A connection suitable for BullMQ workers and queues alike. */
+  redis: Redis;
+  prefix: string;
+}
+
+/** Registers beforeAll/afterAll: a Redis connection and a prefix of the file's own, cleaned up. */
+export function useTestRedis(): { readonly current: TestRedis } {
+  let state: TestRedis | undefined;
+  beforeAll(() => {
+    state = { redis: new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null }), prefix: testQueuePrefix() };
+  });
+  afterAll(async () => {
+    if (!state) return;
+    await deleteKeysWithPrefix(state.redis, state.prefix);
+    await state.redis.quit();
+  });
+  return {
+    get current(): TestRedis {
+      if (!state) throw new Error('the test Redis exists only inside tests (beforeAll has not run)');
+      return state;
+    },
+  };
+}
