@@ -21,6 +21,9 @@ export function createRedis(url: string, role: RedisRole, options: RedisOptions 
     maxRetriesPerRequest: role === 'worker' ? null : 1,
     enableOfflineQueue: role === 'worker',
     connectTimeout: 5_000,
+    // On disconnect ioredis waits this long for a stream that may already be gone (its default
+    // is 2 s, which holds a stopping process or a test run open for nothing).
+    disconnectTimeout: 200,
     // Reconnect forever, backing off to one attempt every 2 s.
     retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
   });

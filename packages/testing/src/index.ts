@@ -3,3 +3,4 @@ export * from './env';
 export * from './processes';
 export * from './redis';
 export * from './wait';
+export * from './factories';

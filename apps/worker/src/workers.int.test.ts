@@ -1,0 +1,103 @@
+import { Queue, QueueEvents, type Worker } from 'bullmq';
+import winston from 'winston';
+import { createLogger } from '@herald/logger';
+import { InvalidJobPayloadError, JobProducer, jobCatalog } from '@herald/queue';
+import {
+  createBotRow,
+  createBroadcastRow,
+  createTriggerRow,
+  useTestDatabase,
+  useTestRedis,
+  waitFor,
+} from '@herald/testing';
+import { processors } from './processors';
+import { startWorkers, stopWorkers } from './workers';
+
+const logger = createLogger({ service: 'worker-test', transports: [new winston.transports.Console({ silent: true })] });
+
+describe('workers consume the job catalog (real Redis and Postgres)', () => {
+  const database = useTestDatabase();
+  const redis = useTestRedis();
+  let workers: Worker[];
+  let producer: JobProducer;
+
+  beforeAll(() => {
+    const { redis: connection, prefix } = redis.current;
+    producer = new JobProducer(connection, prefix);
+    workers = startWorkers({
+      connection,
+      prefix,
+      concurrency: 2,
+      processors,
+      ctx: { db: database.current.db, logger },
+    });
+  });
+
+  afterAll(async () => {
+    await stopWorkers(workers);
+    await producer.close();
+  });
+
+  it('runs broadcast.dispatch: settles every pending trigger of that broadcast, and only those', async () => {
+    const { db } = database.current;
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id);
+    const other = await createBroadcastRow(db, bot.id);
+    const pending = await Promise.all([1, 2, 3].map(() => createTriggerRow(db, broadcast.id)));
+    const cancelled = await createTriggerRow(db, broadcast.id, { status: 'cancelled' });
+    const otherPending = await createTriggerRow(db, other.id);
+
+    await producer.add('broadcast.dispatch', { broadcastId: broadcast.id });
+
+    const statuses = await waitFor(
+      async () => {
+        const rows = await db.selectFrom('triggers').select(['id', 'status']).execute();
+        const byId = new Map(rows.map((r) => [r.id, r.status]));
+        return pending.every((t) => byId.get(t.id) === 'dispatched') ? byId : undefined;
+      },
+      { what: 'the pending triggers to be dispatched' },
+    );
+    expect(statuses.get(cancelled.id)).toBe('cancelled');
+    expect(statuses.get(otherPending.id)).toBe('pending');
+  });
+
+  it('refuses an invalid payload before it reaches Redis', async () => {
+    await expect(producer.add('broadcast.dispatch', { broadcastId: 'not-a-uuid' })).rejects.toBeInstanceOf(
+      InvalidJobPayloadError,
+    );
+    const counts = await producer.queue('dispatch').getJobCounts();
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(1); // only the job of the first test
+  });
+
+  it('fails a job it can never run at once, without spending retries', async () => {
+    const { redis: connection, prefix } = redis.current;
+    const queue = new Queue('dispatch', { connection, prefix });
+    // QueueEvents blocks on its connection, so it gets one of its own (closed below: BullMQ
+    // leaves connections it was handed open).
+    const eventsConnection = connection.duplicate();
+    const events = new QueueEvents('dispatch', { connection: eventsConnection, prefix });
+    await events.waitUntilReady();
+    try {
+      const badPayload = await queue.add('broadcast.dispatch', { broadcastId: 42 }, { attempts: 5 });
+      const unknownName = await queue.add('broadcast.explode', {}, { attempts: 5 });
+      for (const job of [badPayload, unknownName]) {
+        await expect(job.waitUntilFinished(events, 10_000)).rejects.toThrow(/invalid payload|unknown job name/);
+        const failed = await queue.getJob(job.id!);
+        expect([job.name, failed?.attemptsMade]).toEqual([job.name, 1]);
+      }
+    } finally {
+      await events.close();
+      eventsConnection.disconnect();
+      await queue.close();
+    }
+  });
+
+  it('adds jobs with the retry settings of the catalog', async () => {
+    const { db } = database.current;
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id);
+    const id = await producer.add('broadcast.dispatch', { broadcastId: broadcast.id }, { delay: 60_000 });
+    const job = await producer.queue('dispatch').getJob(id);
+    expect(job?.opts).toMatchObject({ attempts: jobCatalog['broadcast.dispatch'].options.attempts, backoff: { type: 'exponential' } });
+  });
+});

@@ -1,0 +1,116 @@
+import { sql } from 'kysely';
+import {
+  freePort,
+  startProcess,
+  testQueuePrefix,
+  TEST_REDIS_URL,
+  useTestDatabase,
+  waitForHttp,
+  type HeraldApp,
+  type StartedProcess,
+} from '@herald/testing';
+
+/**
+ * The built processes, started as real child processes against this file's own database and
+ * queue prefix: what `pnpm start` and docker compose run.
+ */
+
+const PORT_VARIABLE: Record<Exclude<HeraldApp, 'migrate'>, string> = {
+  ingress: 'INGRESS_PORT',
+  admin: 'ADMIN_PORT',
+  worker: 'WORKER_PORT',
+};
+
+describe('Herald processes', () => {
+  const database = useTestDatabase();
+  const started: StartedProcess[] = [];
+
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')));
+  });
+
+  async function start(app: Exclude<HeraldApp, 'migrate'>, env: Record<string, string> = {}) {
+    const port = await freePort();
+    const process = startProcess(app, {
+      DATABASE_URL: database.current.url,
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: testQueuePrefix(),
+      ADMIN_API_KEY: 'e2e-admin-key-0123456789abcdef',
+      HOST: '127.0.0.1',
+      [PORT_VARIABLE[app]]: String(port),
+      ...env,
+    });
+    started.push(process);
+    return { process, port };
+  }
+
+  it.each(['ingress', 'admin', 'worker'] as const)(
+    '%s becomes ready on its port and exits 0 on SIGTERM',
+    async (app) => {
+      const { process, port } = await start(app);
+      const ready = await waitForHttp(process, port, { path: '/readyz' });
+      expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'up', redis: 'up' } });
+
+      const result = await process.stop('SIGTERM');
+      expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+      // The contract is "within 10 s"; in practice this takes tens of milliseconds.
+      expect(result.elapsedMs).toBeLessThan(10_000);
+      expect(process.output()).toContain('"message":"stopped"');
+    },
+  );
+
+  it('reports /readyz 503 naming Redis when Redis is unreachable, and still stops cleanly', async () => {
+    const { process, port } = await start('ingress', { REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const response = await waitForHttp(process, port, { path: '/readyz', status: 503 });
+    expect(await response.json()).toMatchObject({ checks: { postgres: 'up', redis: 'down' } });
+    expect((await process.stop('SIGTERM')).code).toBe(0);
+  });
+
+  it('refuses to start with a bad configuration, listing every problem at once', async () => {
+    const process = startProcess('ingress', {
+      DATABASE_URL: 'mysql://root@127.0.0.1/herald',
+      INGRESS_PORT: '70000',
+    });
+    started.push(process);
+    const result = await process.exited;
+    expect(result.code).toBe(1);
+    expect(process.output()).toMatch(/Invalid configuration:\n {2}- .*DATABASE_URL.*\n {2}- .*INGRESS_PORT/);
+  });
+
+  it('never writes the database password or admin key to its logs', async () => {
+    const url = new URL(database.current.url);
+    url.password = 'not-the-real-password';
+    const { process, port } = await start('admin', { DATABASE_URL: url.toString(), LOG_LEVEL: 'debug' });
+    await waitForHttp(process, port, { path: '/healthz' });
+    await fetch(`http://127.0.0.1:${port}/readyz`, { headers: { authorization: 'Bearer e2e-admin-key-0123456789abcdef' } });
+    await process.stop('SIGTERM');
+    expect(process.output()).not.toContain('not-the-real-password');
+    expect(process.output()).not.toContain('e2e-admin-key-0123456789abcdef');
+  });
+});
+
+describe('the migrate command', () => {
+  const database = useTestDatabase({ migrated: false });
+
+  it('applies every migration to an empty database, then reports them applied', async () => {
+    const up = startProcess('migrate', { DATABASE_URL: database.current.url }, ['up']);
+    expect((await up.exited).code).toBe(0);
+    expect(up.output()).toContain('"message":"migrations applied"');
+
+    const { rows } = await sql<{ count: string }>`
+      SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'deliveries'`.execute(
+      database.current.db,
+    );
+    expect(rows[0]?.count).toBe('1');
+
+    const status = startProcess('migrate', { DATABASE_URL: database.current.url }, ['status']);
+    expect((await status.exited).code).toBe(0);
+    expect(status.output()).toMatch(/^\d{4}-\d\d-\d\dT.*initial-schema$/m);
+  });
+
+  it('rejects an unknown command', async () => {
+    const bad = startProcess('migrate', { DATABASE_URL: database.current.url }, ['sideways']);
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.output()).toContain('usage: migrate [up|down|status]');
+  });
+});
