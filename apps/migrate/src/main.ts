@@ -1,5 +1,5 @@
 import { migrateConfigSchema } from '@herald/config';
-import { createDb, migrateDown, migrateToLatest, migrationStatus } from '@herald/db';
+import { createDb, ensureDatabaseExists, migrateDown, migrateToLatest, migrationStatus } from '@herald/db';
 import { createLogger } from '@herald/logger';
 import { loadConfigOrExit } from '@herald/service';
 
@@ -23,6 +23,14 @@ async function main(): Promise<number> {
   }
   const config = loadConfigOrExit(migrateConfigSchema, process.env);
   const logger = createLogger({ service: 'migrate', level: config.LOG_LEVEL });
+  if (command === 'up') {
+    try {
+      if (await ensureDatabaseExists(config.DATABASE_URL)) logger.info('database created');
+    } catch (error) {
+      logger.error('cannot reach or create the database', { error });
+      return 1;
+    }
+  }
   const db = createDb({ url: config.DATABASE_URL, poolSize: 1, applicationName: 'herald-migrate' });
   try {
     switch (command) {

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { useTestDatabase } from '@herald/testing';
+import { databaseUrl, dropDatabase, runDatabasePrefix, useTestDatabase } from '@herald/testing';
+import { ensureDatabaseExists } from './ensure-database';
 import { migrateDown, migrateToEmpty, migrateToLatest, migrationStatus } from './migrate';
 import { migrations } from './migrations';
 import { toJson, type Db } from './index';
@@ -49,6 +50,18 @@ describe('migrations on an empty database', () => {
     const names = Object.keys(migrations);
     expect(await migrateDown(db)).toEqual({ direction: 'down', applied: [names[names.length - 1]] });
     await migrateToLatest(db);
+  });
+});
+
+describe('ensureDatabaseExists', () => {
+  it('creates a missing database once, and leaves an existing one alone', async () => {
+    const name = `${runDatabasePrefix()}_created_by_migrate`;
+    try {
+      expect(await ensureDatabaseExists(databaseUrl(name))).toBe(true);
+      expect(await ensureDatabaseExists(databaseUrl(name))).toBe(false);
+    } finally {
+      await dropDatabase(name);
+    }
   });
 });
 
