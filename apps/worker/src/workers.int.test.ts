@@ -16,10 +16,15 @@ import { startWorkers, stopWorkers } from './workers';
 const logger = createLogger({ service: 'worker-test', transports: [new winston.transports.Console({ silent: true })] });
 
 describe('workers consume the job catalog (real Redis and Postgres)', () => {
-  const database = useTestDatabase();
-  const redis = useTestRedis();
   let workers: Worker[];
   let producer: JobProducer;
+  // Declared before the helpers so it runs before their clean-up (jest keeps declaration order).
+  afterAll(async () => {
+    await stopWorkers(workers);
+    await producer.close();
+  });
+  const database = useTestDatabase();
+  const redis = useTestRedis();
 
   beforeAll(() => {
     const { redis: connection, prefix } = redis.current;
@@ -31,11 +36,6 @@ describe('workers consume the job catalog (real Redis and Postgres)', () => {
       processors,
       ctx: { db: database.current.db, logger },
     });
-  });
-
-  afterAll(async () => {
-    await stopWorkers(workers);
-    await producer.close();
   });
 
   it('runs broadcast.dispatch: settles every pending trigger of that broadcast, and only those', async () => {

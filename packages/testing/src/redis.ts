@@ -1,22 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { TEST_REDIS_URL } from './env';
+import { TEST_REDIS_URL, testRunId } from './env';
+
+/** Every prefix of one jest run starts with this, so the global teardown can sweep them. */
+export function runQueuePrefix(runId = testRunId()): string {
+  return `herald-test-${runId}`;
+}
 
 /** A BullMQ prefix no other test uses, so queues of parallel tests never meet. */
 export function testQueuePrefix(): string {
-  return `herald-test-${randomBytes(5).toString('hex')}`;
+  return `${runQueuePrefix()}-${randomBytes(5).toString('hex')}`;
 }
 
-/** Deletes every key under `prefix:` (SCAN, never KEYS, so a busy Redis is not blocked). */
-export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
+/** Deletes every key matching `pattern` (SCAN, never KEYS, so a busy Redis is not blocked). */
+export async function deleteKeysMatching(redis: Redis, pattern: string): Promise<number> {
   let deleted = 0;
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
     if (keys.length) deleted += await redis.unlink(...keys);
   } while (cursor !== '0');
   return deleted;
+}
+
+export function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
+  return deleteKeysMatching(redis, `${prefix}:*`);
 }
 
 export interface TestRedis {
@@ -25,7 +34,11 @@ export interface TestRedis {
   prefix: string;
 }
 
-/** Registers beforeAll/afterAll: a Redis connection and a prefix of the file's own, cleaned up. */
+/**
+ * Registers beforeAll/afterAll: a Redis connection and a prefix of the file's own, cleaned up.
+ * Jest runs afterAll hooks in declaration order, so a test that starts workers on this
+ * connection declares its own afterAll (stopping them) before calling this.
+ */
 export function useTestRedis(): { readonly current: TestRedis } {
   let state: TestRedis | undefined;
   beforeAll(() => {
