@@ -7,3 +7,4 @@ export * from './request-context';
 export * from './connections';
 export * from './boot-config';
 export * from './service-app';
+export * from './http-service';

@@ -1,0 +1,44 @@
+import type { Express } from 'express';
+import type { CommonConfig } from '@herald/config';
+import type { Logger } from '@herald/logger';
+import type { RedisRole } from '@herald/queue';
+import { openConnections, type Connections } from './connections';
+import { closeServer, listen } from './http-server';
+import { runService } from './lifecycle';
+
+export interface HttpServiceOptions {
+  service: string;
+  config: Pick<CommonConfig, 'DATABASE_URL' | 'DATABASE_POOL_SIZE' | 'REDIS_URL' | 'HOST' | 'SHUTDOWN_TIMEOUT_MS'>;
+  logger: Logger;
+  port: number;
+  redisRole: RedisRole;
+  /**
+   * Builds the process's app from its open connections. A process with background work (the
+   * worker) starts it here and returns `stopWork`, which runs first on shutdown.
+   */
+  build(connections: Connections): { app: Express; stopWork?: () => Promise<void> };
+}
+
+/**
+ * The whole life of a Herald process: open Postgres and Redis, build the app, listen, and on
+ * SIGTERM stop background work, close the server, close the connections, exit 0.
+ */
+export function runHttpService({ service, config, logger, port, redisRole, build }: HttpServiceOptions): void {
+  void runService({
+    logger,
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    async start() {
+      const connections = openConnections(config, logger, service, redisRole);
+      const { app, stopWork } = build(connections);
+      const server = await listen(app, port, config.HOST);
+      logger.info(`${service} listening`, { host: config.HOST, port });
+      return {
+        async stop() {
+          await stopWork?.();
+          await closeServer(server);
+          await connections.close();
+        },
+      };
+    },
+  });
+}
