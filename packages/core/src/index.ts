@@ -1,3 +1,5 @@
 export * from './errors';
 export * from './channels';
 export * from './phone';
+export * from './audience';
+export * from './hook-payload';

@@ -1,0 +1,78 @@
+/**
+ * Audience filters (SPEC §3.1): a list of `field criterion value` conditions joined by AND/OR,
+ * AND binding tighter than OR. Used by a broadcast's configured audience and by hook calls
+ * that replace it. Field names are system fields or variable names alike.
+ */
+
+export const CRITERIA = [
+  'Equals',
+  'Different',
+  'GreaterThan',
+  'LesserThan',
+  'Contains',
+  'DoesNotContain',
+  'StartsWith',
+  'DoesNotStartWith',
+  'HasValue',
+  'EmptyOrUnset',
+  'IsLongerThan',
+  'IsShorterThan',
+] as const;
+
+export type Criterion = (typeof CRITERIA)[number];
+export type Join = 'AND' | 'OR';
+
+export interface AudienceFilter {
+  field: string;
+  criteria: Criterion;
+  /** null for HasValue and EmptyOrUnset, which take no value. */
+  value: string | null;
+}
+
+export interface Audience {
+  filters: AudienceFilter[];
+  /** `join[i]` joins `filters[i]` and `filters[i + 1]`: always one fewer than the filters. */
+  join: Join[];
+}
+
+const BY_LOWERCASE: ReadonlyMap<string, Criterion> = new Map<string, Criterion>([
+  ...CRITERIA.map((c) => [c.toLowerCase(), c] as const),
+  // The vendor's documentation spells it this way; callers copy it.
+  ['cointains', 'Contains'],
+]);
+
+/** The criterion for a name, case-insensitively (and `Cointains`), or undefined. */
+export function resolveCriterion(input: string): Criterion | undefined {
+  return BY_LOWERCASE.get(input.trim().toLowerCase());
+}
+
+export function criterionTakesValue(criterion: Criterion): boolean {
+  return criterion !== 'HasValue' && criterion !== 'EmptyOrUnset';
+}
+
+export function criterionTakesLength(criterion: Criterion): boolean {
+  return criterion === 'IsLongerThan' || criterion === 'IsShorterThan';
+}
+
+/** The names system fields and variables may have: snake_case, as SPEC §2 requires. */
+export const FIELD_NAME = /^[a-z_][a-z0-9_]{0,63}$/;
+
+/** Contact columns a filter, a template or set_variables can name besides variables. */
+export const SYSTEM_FIELDS = [
+  'user_id',
+  'user_phone_number',
+  'bot_channel',
+  'first_name',
+  'last_name',
+  'user_name',
+  'locale',
+] as const;
+
+export type SystemField = (typeof SYSTEM_FIELDS)[number];
+
+export function isSystemField(name: string): name is SystemField {
+  return (SYSTEM_FIELDS as readonly string[]).includes(name);
+}
+
+/** An empty audience: every contact of the bot. */
+export const EVERYONE: Audience = Object.freeze({ filters: [], join: [] }) as Audience;
