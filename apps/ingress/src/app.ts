@@ -2,14 +2,21 @@ import type { Express } from 'express';
 import type { Logger } from '@herald/logger';
 import { createServiceApp, type ReadinessChecks } from '@herald/service';
 import type { Registry } from 'prom-client';
+import { hooksRouter, type HooksRouteOptions } from './routes/hooks.route';
 
 export interface IngressDeps {
   logger: Logger;
   checks: ReadinessChecks;
   metrics: Registry;
+  hooks: Omit<HooksRouteOptions, 'metrics'>;
 }
 
 /** The public ingress: the launch web hook and the probes. No `listen`, so tests can mount it. */
-export function createApp({ logger, checks, metrics }: IngressDeps): Express {
-  return createServiceApp({ logger, checks, metrics });
+export function createApp({ logger, checks, metrics, hooks }: IngressDeps): Express {
+  return createServiceApp({
+    logger,
+    checks,
+    metrics,
+    routes: (app) => app.use(hooksRouter({ ...hooks, metrics })),
+  });
 }

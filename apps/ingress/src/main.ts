@@ -1,7 +1,10 @@
 import { ingressConfigSchema } from '@herald/config';
 import { createLogger } from '@herald/logger';
+import { JobProducer } from '@herald/queue';
 import { createMetricsRegistry, loadConfigOrExit, runHttpService } from '@herald/service';
 import { createApp } from './app';
+import { HookBroadcastCache } from './hooks/broadcast-cache';
+import { AddressList } from './hooks/caller-address';
 
 const config = loadConfigOrExit(ingressConfigSchema, process.env);
 const logger = createLogger({ service: 'ingress', level: config.LOG_LEVEL });
@@ -13,5 +16,18 @@ runHttpService({
   port: config.INGRESS_PORT,
   // Fail fast when Redis is down: an accepted trigger is already safe in Postgres.
   redisRole: 'producer',
-  build: ({ checks }) => ({ app: createApp({ logger, checks, metrics: createMetricsRegistry('ingress') }) }),
+  build: ({ db, redis, checks }) => {
+    const producer = new JobProducer(redis, config.QUEUE_PREFIX);
+    const app = createApp({
+      logger,
+      checks,
+      metrics: createMetricsRegistry('ingress'),
+      hooks: {
+        deps: { db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: config.MAX_TARGETS_PER_CALL },
+        trustedProxies: config.TRUSTED_PROXIES.length ? new AddressList(config.TRUSTED_PROXIES) : null,
+        bodyLimitBytes: config.HOOK_BODY_LIMIT_BYTES,
+      },
+    });
+    return { app, release: () => producer.close() };
+  },
 });

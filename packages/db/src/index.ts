@@ -3,3 +3,6 @@ export * from './migrate';
 export * from './schema';
 export { migrations } from './migrations';
 export * from './ensure-database';
+export * from './db-errors';
+export * from './queries/hook.queries';
+export * from './queries/idempotency.queries';

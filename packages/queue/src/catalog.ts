@@ -27,10 +27,10 @@ export interface JobDefinition<P> {
   /** Attempts, backoff and retention. Let BullMQ own retries: processors throw to retry. */
   options: JobsOptions;
   /**
-   * Deduplication id: at most one job with this id is pending at a time. For the dispatch job
-   * this is the broadcast's re-armable timer (BullMQ deduplication, see NOTES.md).
+   * Makes the job a re-armable timer (see `JobProducer.armTimer`): at most one job per id is
+   * waiting at a time. For the dispatch job the id is the broadcast's: one timer per broadcast.
    */
-  deduplicationId?: (payload: P) => string;
+  timerId?: (payload: P) => string;
 }
 
 const uuid = Joi.string().guid().required();
@@ -47,7 +47,7 @@ export const jobCatalog: { readonly [K in JobName]: JobDefinition<JobPayloads[K]
       removeOnComplete: { age: DAY_S, count: 10_000 },
       removeOnFail: { age: 7 * DAY_S },
     },
-    deduplicationId: ({ broadcastId }) => `broadcast.dispatch:${broadcastId}`,
+    timerId: ({ broadcastId }) => `broadcast.dispatch:${broadcastId}`,
   },
 };
 

@@ -20,6 +20,8 @@ export function createRedis(url: string, role: RedisRole, options: RedisOptions 
     connectionName: options.connectionName ?? `herald-${role}`,
     maxRetriesPerRequest: role === 'worker' ? null : 1,
     enableOfflineQueue: role === 'worker',
+    // A hung Redis must not hang an HTTP request either.
+    ...(role === 'producer' ? { commandTimeout: 2_000 } : {}),
     connectTimeout: 5_000,
     // On disconnect ioredis waits this long for a stream that may already be gone (its default
     // is 2 s, which holds a stopping process or a test run open for nothing).

@@ -17,7 +17,9 @@ export class JobProducer {
   queue(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      // Producers answer HTTP requests: with Redis down an add must fail at once (the caller
+      // has already made its work durable elsewhere), not wait for the connection.
+      queue = new Queue(name, { connection: this.connection, prefix: this.prefix, skipWaitingForReady: true });
       this.queues.set(name, queue);
     }
     return queue;
@@ -30,6 +32,27 @@ export class JobProducer {
     const job = await this.queue(definition.queue).add(name, data, { ...definition.options, ...options });
     if (!job.id) throw new Error(`BullMQ returned no id for ${name}`);
     return job.id;
+  }
+
+  /**
+   * Arms the job's timer to fire `delayMs` from now, replacing the previous delay (SPEC §3.2).
+   * BullMQ's deduplication does it in one Lua script, so concurrent calls never leave two jobs:
+   * - the timer is still delayed → that job is replaced by this one, due `delayMs` from now;
+   * - the job is waiting (fired, not yet picked up) → nothing to do: when it runs it claims
+   *   every trigger committed before it, this call's included;
+   * - the job is running (`keepLastIfActive`) → this one is kept and queued, with its delay,
+   *   when the running one finishes: a call during a dispatch gets a dispatch of its own.
+   * No `jobId` and no TTL: either would defeat the replacement (see NOTES.md).
+   */
+  async armTimer<K extends JobName>(name: K, payload: JobPayloads[K], delayMs: number): Promise<void> {
+    const definition = jobCatalog[name];
+    if (!definition.timerId) throw new Error(`${name} is not a timer job`);
+    const data = validatePayload(name, payload);
+    await this.queue(definition.queue).add(name, data, {
+      ...definition.options,
+      delay: Math.max(0, Math.round(delayMs)),
+      deduplication: { id: definition.timerId(data), replace: true, keepLastIfActive: true },
+    });
   }
 
   async close(): Promise<void> {

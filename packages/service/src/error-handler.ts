@@ -38,6 +38,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     const appError = isAppError(error) ? error : fromBodyParser(error);
     if (appError) {
+      if (appError.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(appError.retryAfterSeconds));
       res.status(appError.status).json(appError.toBody());
       return;
     }

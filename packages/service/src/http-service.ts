@@ -13,10 +13,12 @@ export interface HttpServiceOptions {
   port: number;
   redisRole: RedisRole;
   /**
-   * Builds the process's app from its open connections. A process with background work (the
-   * worker) starts it here and returns `stopWork`, which runs first on shutdown.
+   * Builds the process's app from its open connections. On shutdown `stopWork` (background
+   * work, e.g. the worker's BullMQ workers) runs first, then the server closes, then
+   * `release` (what in-flight requests still needed, e.g. queue producers), then the
+   * connections close.
    */
-  build(connections: Connections): { app: Express; stopWork?: () => Promise<void> };
+  build(connections: Connections): { app: Express; stopWork?: () => Promise<void>; release?: () => Promise<void> };
 }
 
 /**
@@ -29,13 +31,14 @@ export function runHttpService({ service, config, logger, port, redisRole, build
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     async start() {
       const connections = openConnections(config, logger, service, redisRole);
-      const { app, stopWork } = build(connections);
+      const { app, stopWork, release } = build(connections);
       const server = await listen(app, port, config.HOST);
       logger.info(`${service} listening`, { host: config.HOST, port });
       return {
         async stop() {
           await stopWork?.();
           await closeServer(server);
+          await release?.();
           await connections.close();
         },
       };

@@ -1,40 +1,40 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { toJson, type Broadcast, type Bot, type Db, type Trigger, type TriggerStatus } from '@herald/db';
+import { generateBotToken, generateHookToken, tokenDigest } from '@herald/core';
+import { toJson, type Broadcast, type Bot, type Db, type NewBroadcast, type Trigger, type TriggerStatus } from '@herald/db';
 
 /**
- * Row factories for tests: each makes a valid row with random secrets and takes overrides for
+ * Row factories for tests: each makes a valid row with fresh secrets and takes overrides for
  * what the test cares about. Tests build their data with these, never with copied fixtures.
  */
 
-function randomToken(): { token: string; sha256: Buffer } {
-  const token = randomBytes(24).toString('base64url');
-  return { token, sha256: createHash('sha256').update(token).digest() };
-}
-
-export async function createBotRow(db: Db, overrides: { name?: string } = {}): Promise<Bot> {
-  return db
+export async function createBotRow(db: Db, overrides: { name?: string } = {}): Promise<Bot & { api_token: string }> {
+  const apiToken = generateBotToken();
+  const bot = await db
     .insertInto('bots')
-    .values({ name: overrides.name ?? 'Test bot', api_token_sha256: randomToken().sha256 })
+    .values({ name: overrides.name ?? 'Test bot', api_token_sha256: tokenDigest(apiToken) })
     .returningAll()
     .executeTakeFirstOrThrow();
+  return { ...bot, api_token: apiToken };
 }
 
-export async function createBroadcastRow(
-  db: Db,
-  botId: string,
-  overrides: { name?: string; enabled?: boolean; delay_ms?: number; text?: string } = {},
-): Promise<Broadcast> {
-  const { token, sha256 } = randomToken();
+export type BroadcastOverrides = Partial<
+  Pick<
+    NewBroadcast,
+    'name' | 'enabled' | 'allowed_hosts' | 'allow_get' | 'allow_post' | 'direct_mode' | 'require_valid_filter' | 'delay_ms' | 'max_delay_ms'
+  >
+> & { text?: string };
+
+export async function createBroadcastRow(db: Db, botId: string, overrides: BroadcastOverrides = {}): Promise<Broadcast> {
+  const { text, ...columns } = overrides;
+  const token = generateHookToken();
   return db
     .insertInto('broadcasts')
     .values({
       bot_id: botId,
-      name: overrides.name ?? 'Test broadcast',
-      enabled: overrides.enabled ?? true,
-      delay_ms: overrides.delay_ms ?? 10_000,
-      message: toJson({ text: overrides.text ?? 'Hello {{first_name}}' }),
+      name: 'Test broadcast',
+      message: toJson({ text: text ?? 'Hello {{first_name}}' }),
       hook_token: token,
-      hook_token_sha256: sha256,
+      hook_token_sha256: tokenDigest(token),
+      ...columns,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -50,7 +50,7 @@ export async function createTriggerRow(
     .values({
       broadcast_id: broadcastId,
       method: overrides.method ?? 'POST',
-      request: toJson(overrides.request ?? { mode: 'configured_audience' }),
+      request: toJson(overrides.request ?? { mode: 'audience', audience: null, set_variables: {}, payload: null }),
       status: overrides.status ?? 'pending',
       caller_address: '127.0.0.1',
     })

@@ -4,3 +4,5 @@ export * from './processes';
 export * from './redis';
 export * from './wait';
 export * from './factories';
+export * from './http';
+export * from './logger';

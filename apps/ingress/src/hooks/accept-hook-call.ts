@@ -1,0 +1,193 @@
+import {
+  AppError,
+  dispatchDelayMs,
+  looksLikeHookToken,
+  parseHookPayload,
+  tokenMatches,
+  type ErrorDetail,
+} from '@herald/core';
+import { claimIdempotencyKey, findIdempotentResponse, insertTrigger, isDatabaseUnavailable, type Db } from '@herald/db';
+import type { Logger } from '@herald/logger';
+import type { JobProducer } from '@herald/queue';
+import type { CachedBroadcast, HookBroadcastCache } from './broadcast-cache';
+
+export interface HookCall {
+  token: string;
+  method: string;
+  callerAddress: string;
+  authorization: string | undefined;
+  idempotencyKey: string | undefined;
+  /** Reads the body; called only once the call has passed the checks that need no body. */
+  readBody(): Promise<unknown>;
+}
+
+export interface HookDeps {
+  db: Db;
+  broadcasts: HookBroadcastCache;
+  producer: JobProducer;
+  logger: Logger;
+  maxTargetsPerCall: number;
+}
+
+export interface ScheduledBody {
+  status: 'scheduled';
+  trigger_id: string;
+  broadcast_id: string;
+  scheduled_for: string;
+  notes?: string[];
+}
+
+export type HookMethod = 'GET' | 'POST';
+
+/** Every expected answer to a hook call, as data; the route maps each to its status code. */
+export type HookOutcome =
+  | { outcome: 'scheduled'; body: ScheduledBody }
+  | { outcome: 'replayed'; body: unknown }
+  | { outcome: 'not_found' }
+  | { outcome: 'forbidden'; callerAddress: string }
+  | { outcome: 'method_not_allowed'; allowed: HookMethod[] }
+  | { outcome: 'unauthorized' }
+  | { outcome: 'invalid_payload'; errors: ErrorDetail[] };
+
+const MAX_IDEMPOTENCY_KEY = 255;
+
+/**
+ * The launch web hook (SPEC §3): the checks in their order, each answered before anything is
+ * written; then the trigger committed to Postgres and the broadcast's timer re-armed.
+ * Postgres down → AppError 503 (nothing recorded); Redis down → still accepted (the trigger is
+ * durable; the reconciler re-arms timers from Postgres).
+ */
+export async function acceptHookCall(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
+  try {
+    return await accept(deps, call);
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) {
+      throw new AppError(503, 'service_unavailable', 'The database is unavailable; nothing was recorded. Retry shortly.', [], 5);
+    }
+    throw error;
+  }
+}
+
+async function accept(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
+  // 1. Unknown token or disabled broadcast: one answer for both, so neither is revealed.
+  const broadcast = looksLikeHookToken(call.token) ? await deps.broadcasts.get(call.token) : null;
+  if (!broadcast || !broadcast.enabled) return { outcome: 'not_found' };
+
+  // 2. Caller address against allowed_hosts.
+  if (broadcast.allowList && !broadcast.allowList.has(call.callerAddress)) {
+    return { outcome: 'forbidden', callerAddress: call.callerAddress };
+  }
+
+  // 3. Method, then the bot token when the broadcast is not in direct mode.
+  const allowed = allowedMethods(broadcast);
+  const method = allowed.find((m) => m === call.method);
+  if (!method) return { outcome: 'method_not_allowed', allowed };
+  if (!broadcast.direct_mode && !hasBotToken(call.authorization, broadcast)) return { outcome: 'unauthorized' };
+
+  // 4. Body (size, JSON) and payload.
+  const body = method === 'POST' ? await call.readBody() : undefined;
+  const parsed = parseHookPayload(body, {
+    requireValidFilter: broadcast.require_valid_filter,
+    maxTargets: deps.maxTargetsPerCall,
+  });
+  if (!parsed.ok) return { outcome: 'invalid_payload', errors: parsed.errors };
+  const key = call.idempotencyKey;
+  if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
+    return {
+      outcome: 'invalid_payload',
+      errors: [{ path: 'Idempotency-Key', message: `is ${key.length} characters`, expected: `1 to ${MAX_IDEMPOTENCY_KEY} characters` }],
+    };
+  }
+  if (key !== undefined) {
+    const earlier = await findIdempotentResponse(deps.db, broadcast.id, key);
+    if (earlier !== undefined) return { outcome: 'replayed', body: earlier };
+  }
+
+  // 5. Commit the trigger (claiming the idempotency key in the same transaction).
+  const trigger = { broadcast, callerAddress: call.callerAddress, method, parsed };
+  const recorded = key === undefined ? await recordTrigger(deps.db, trigger) : await recordIdempotently(deps.db, trigger, key);
+  if ('replay' in recorded) return { outcome: 'replayed', body: recorded.replay };
+
+  // 6. Re-arm the broadcast's timer.
+  await armTimer(deps, broadcast.id, recorded.delayMs, recorded.body.trigger_id);
+  return { outcome: 'scheduled', body: recorded.body };
+}
+
+interface TriggerToRecord {
+  broadcast: CachedBroadcast;
+  callerAddress: string;
+  method: HookMethod;
+  parsed: Extract<ReturnType<typeof parseHookPayload>, { ok: true }>;
+}
+
+interface Recorded {
+  body: ScheduledBody;
+  delayMs: number;
+}
+
+/** One INSERT (autocommit): the common path, one round trip. */
+async function recordTrigger(db: Db, { broadcast, callerAddress, method, parsed }: TriggerToRecord): Promise<Recorded> {
+  const trigger = await insertTrigger(db, {
+    broadcastId: broadcast.id,
+    callerAddress,
+    method,
+    request: parsed.request,
+    notes: parsed.notes,
+  });
+  const delayMs = dispatchDelayMs({
+    delayMs: broadcast.delay_ms,
+    maxDelayMs: broadcast.max_delay_ms,
+    now: trigger.received_at,
+    firstPendingAt: trigger.first_pending_at,
+  });
+  const body: ScheduledBody = {
+    status: 'scheduled',
+    trigger_id: trigger.id,
+    broadcast_id: broadcast.id,
+    scheduled_for: new Date(trigger.received_at.getTime() + delayMs).toISOString(),
+    ...(parsed.notes.length ? { notes: parsed.notes } : {}),
+  };
+  return { body, delayMs };
+}
+
+/** A concurrent call with the same Idempotency-Key committed first: this one rolls back. */
+class LostIdempotencyRace extends Error {}
+
+async function recordIdempotently(db: Db, trigger: TriggerToRecord, key: string): Promise<Recorded | { replay: unknown }> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const recorded = await recordTrigger(trx, trigger);
+      const claim = { broadcastId: trigger.broadcast.id, key, triggerId: recorded.body.trigger_id, response: recorded.body };
+      if (!(await claimIdempotencyKey(trx, claim))) throw new LostIdempotencyRace();
+      return recorded;
+    });
+  } catch (error) {
+    if (!(error instanceof LostIdempotencyRace)) throw error;
+    return { replay: await findIdempotentResponse(db, trigger.broadcast.id, key) };
+  }
+}
+
+function allowedMethods(broadcast: CachedBroadcast): HookMethod[] {
+  const methods: HookMethod[] = [];
+  if (broadcast.allow_get) methods.push('GET');
+  if (broadcast.allow_post) methods.push('POST');
+  return methods;
+}
+
+function hasBotToken(authorization: string | undefined, broadcast: CachedBroadcast): boolean {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  return match !== null && tokenMatches(match[1]!, broadcast.bot_api_token_sha256);
+}
+
+async function armTimer(deps: HookDeps, broadcastId: string, delayMs: number, triggerId: string): Promise<void> {
+  try {
+    await deps.producer.armTimer('broadcast.dispatch', { broadcastId }, delayMs);
+  } catch (error) {
+    // The trigger is committed, so the call is accepted: the reconciler re-arms from Postgres.
+    deps.logger.warn('dispatch timer not armed; the trigger stays pending until it is re-armed', {
+      broadcastId,
+      triggerId,
+      error,
+    });
+  }
+}

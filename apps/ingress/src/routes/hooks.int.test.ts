@@ -1,0 +1,468 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { generateHookToken } from '@herald/core';
+import { createDb, type Broadcast, type Db } from '@herald/db';
+import { JobProducer, createRedis } from '@herald/queue';
+import { createMetricsRegistry } from '@herald/service';
+import {
+  createBotRow,
+  createBroadcastRow,
+  freePort,
+  serveApp,
+  testLogger,
+  useTestDatabase,
+  useTestRedis,
+  waitFor,
+  type BroadcastOverrides,
+  type ServedApp,
+} from '@herald/testing';
+import { createApp } from '../app';
+import { HookBroadcastCache } from '../hooks/broadcast-cache';
+import { AddressList } from '../hooks/caller-address';
+
+/**
+ * The launch web hook over real HTTP on loopback, against this file's own Postgres database and
+ * Redis prefix: every status code of SPEC §3, and that a rejected call changes nothing.
+ */
+
+const logger = testLogger('ingress');
+
+interface IngressOptions {
+  db?: Db;
+  redis?: Redis;
+  trustedProxies?: string[];
+  bodyLimitBytes?: number;
+  maxTargets?: number;
+}
+
+describe('GET|POST /hooks/:token', () => {
+  const served: ServedApp[] = [];
+  const extraRedis: Redis[] = [];
+  const producers: JobProducer[] = [];
+  afterAll(async () => {
+    await Promise.all(served.map((s) => s.close()));
+    await Promise.all(producers.map((p) => p.close()));
+    extraRedis.forEach((r) => r.disconnect());
+  });
+  const database = useTestDatabase();
+  const redis = useTestRedis();
+
+  let ingress: ServedApp;
+  let botId: string;
+  let botToken: string;
+
+  async function startIngress(options: IngressOptions = {}): Promise<ServedApp> {
+    const db = options.db ?? database.current.db;
+    const producer = new JobProducer(options.redis ?? redis.current.redis, redis.current.prefix);
+    producers.push(producer);
+    const app = createApp({
+      logger,
+      checks: {},
+      metrics: createMetricsRegistry('ingress-test'),
+      hooks: {
+        deps: { db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: options.maxTargets ?? 10_000 },
+        trustedProxies: options.trustedProxies ? new AddressList(options.trustedProxies) : null,
+        bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
+      },
+    });
+    const server = await serveApp(app);
+    served.push(server);
+    return server;
+  }
+
+  beforeAll(async () => {
+    ingress = await startIngress();
+    const bot = await createBotRow(database.current.db);
+    botId = bot.id;
+    botToken = bot.api_token;
+  });
+
+  const broadcast = (overrides: BroadcastOverrides = {}) => createBroadcastRow(database.current.db, botId, overrides);
+
+  function call(
+    target: ServedApp | string,
+    token: string,
+    init: { method?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  ) {
+    const base = typeof target === 'string' ? target : target.url;
+    const body = init.rawBody ?? (init.body === undefined ? undefined : JSON.stringify(init.body));
+    return fetch(`${base}/hooks/${token}`, {
+      method: init.method ?? (body === undefined ? 'GET' : 'POST'),
+      headers: { ...(body !== undefined && init.rawBody === undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+      body,
+    });
+  }
+
+  async function triggerCount(broadcastId?: string): Promise<number> {
+    let query = database.current.db.selectFrom('triggers').select((eb) => eb.fn.countAll<string>().as('n'));
+    if (broadcastId) query = query.where('broadcast_id', '=', broadcastId);
+    return Number((await query.executeTakeFirstOrThrow()).n);
+  }
+
+  async function redisKeys(): Promise<string[]> {
+    return (await redis.current.redis.keys(`${redis.current.prefix}:*`)).sort();
+  }
+
+  async function dispatchJobs(b: Broadcast) {
+    const queue = new Queue('dispatch', { connection: redis.current.redis, prefix: redis.current.prefix });
+    try {
+      const jobs = await queue.getJobs(['delayed', 'waiting', 'active']);
+      return jobs.filter((j) => j.data.broadcastId === b.id);
+    } finally {
+      await queue.close();
+    }
+  }
+
+  async function expectError(response: Response, status: number, code: string) {
+    expect(response.status).toBe(status);
+    const body = (await response.json()) as { error: { code: string; message: string; details: unknown[] } };
+    expect(body.error).toMatchObject({ code, message: expect.any(String), details: expect.any(Array) });
+    return body.error;
+  }
+
+  describe('200 scheduled', () => {
+    it('accepts a GET: commits the trigger, arms one delayed dispatch, answers with its ids', async () => {
+      const b = await broadcast({ delay_ms: 60_000 });
+      const before = Date.now();
+      const response = await call(ingress, b.hook_token);
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as Record<string, string>;
+      expect(body).toEqual({
+        status: 'scheduled',
+        trigger_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        broadcast_id: b.id,
+        scheduled_for: expect.any(String),
+      });
+      const scheduled = Date.parse(body['scheduled_for']!);
+      expect(scheduled).toBeGreaterThanOrEqual(before + 60_000 - 1_000);
+      expect(scheduled).toBeLessThanOrEqual(Date.now() + 60_000 + 1_000);
+
+      const trigger = await database.current.db.selectFrom('triggers').selectAll().where('id', '=', body['trigger_id']!).executeTakeFirstOrThrow();
+      expect(trigger).toMatchObject({
+        broadcast_id: b.id,
+        method: 'GET',
+        status: 'pending',
+        caller_address: '127.0.0.1',
+        request: { mode: 'audience', audience: null, set_variables: {}, payload: null },
+      });
+      const jobs = await dispatchJobs(b);
+      expect(jobs).toHaveLength(1);
+      expect(await jobs[0]!.isDelayed()).toBe(true);
+    });
+
+    it('accepts the SPEC example by POST and stores the normalised request', async () => {
+      const b = await broadcast();
+      const response = await call(ingress, b.hook_token, {
+        body: {
+          audience_filters: 'user_id;favorite_color',
+          audience_criteria: 'Equals;Equals',
+          audience_values: '3030391;red',
+          audience_join: 'AND',
+          set_variables: 'new_favorite_color;discount',
+          set_variables_values: 'magenta;10',
+        },
+      });
+      expect(response.status).toBe(200);
+      const { trigger_id } = (await response.json()) as { trigger_id: string };
+      const trigger = await database.current.db.selectFrom('triggers').select(['method', 'request']).where('id', '=', trigger_id).executeTakeFirstOrThrow();
+      expect(trigger).toEqual({
+        method: 'POST',
+        request: {
+          mode: 'audience',
+          audience: {
+            filters: [
+              { field: 'user_id', criteria: 'Equals', value: '3030391' },
+              { field: 'favorite_color', criteria: 'Equals', value: 'red' },
+            ],
+            join: ['AND'],
+          },
+          set_variables: { new_favorite_color: 'magenta', discount: '10' },
+          payload: null,
+        },
+      });
+    });
+
+    it('accepts an empty POST (no body) as the configured audience, whatever the Content-Type', async () => {
+      const b = await broadcast();
+      const response = await call(ingress, b.hook_token, { method: 'POST', rawBody: '', headers: { 'content-type': 'text/plain' } });
+      expect(response.status).toBe(200);
+    });
+
+    it('accepts JSON sent as form-urlencoded (curl -d) when it parses', async () => {
+      const b = await broadcast();
+      const response = await call(ingress, b.hook_token, {
+        rawBody: '{"set_variables":"a","set_variables_values":"1"}',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(response.status).toBe(200);
+    });
+
+    it('accepts any JSON object when require_valid_filter is false, keeping it as the payload', async () => {
+      const b = await broadcast({ require_valid_filter: false });
+      const payload = { order: { id: 'A-17' }, whatever: [1, 2] };
+      const response = await call(ingress, b.hook_token, { body: payload });
+      expect(response.status).toBe(200);
+      const { trigger_id } = (await response.json()) as { trigger_id: string };
+      const { request } = await database.current.db.selectFrom('triggers').select('request').where('id', '=', trigger_id).executeTakeFirstOrThrow();
+      expect(request).toMatchObject({ mode: 'audience', audience: null, payload });
+    });
+  });
+
+  describe('404 not found', () => {
+    it('answers the same body for an unknown token, a malformed token and a disabled broadcast', async () => {
+      const disabled = await broadcast({ enabled: false });
+      const bodies = [];
+      for (const token of [generateHookToken(), 'not-a-token', disabled.hook_token]) {
+        const response = await call(ingress, token, { body: {} });
+        expect(response.status).toBe(404);
+        bodies.push(await response.json());
+      }
+      expect(bodies[1]).toEqual(bodies[0]);
+      expect(bodies[2]).toEqual(bodies[0]);
+      expect(bodies[0]).toEqual({ error: { code: 'not_found', message: 'No enabled broadcast has this hook', details: [] } });
+    });
+
+    it('stops answering a rotated token, and starts answering the new one, within 2 s', async () => {
+      const b = await broadcast();
+      expect((await call(ingress, b.hook_token)).status).toBe(200);
+      const rotated = generateHookToken();
+      const { tokenDigest } = await import('@herald/core');
+      await database.current.db
+        .updateTable('broadcasts')
+        .set({ hook_token: rotated, hook_token_sha256: tokenDigest(rotated), hook_rotated_at: new Date() })
+        .where('id', '=', b.id)
+        .execute();
+      const started = Date.now();
+      await waitFor(async () => (await call(ingress, b.hook_token)).status === 404, { timeoutMs: 2_000, what: 'the old token to answer 404' });
+      await waitFor(async () => (await call(ingress, rotated)).status === 200, { timeoutMs: 2_000, what: 'the new token to answer 200' });
+      expect(Date.now() - started).toBeLessThan(2_000);
+    });
+
+    it('stops answering within 2 s of the broadcast being disabled', async () => {
+      const b = await broadcast();
+      expect((await call(ingress, b.hook_token)).status).toBe(200);
+      await database.current.db.updateTable('broadcasts').set({ enabled: false }).where('id', '=', b.id).execute();
+      await waitFor(async () => (await call(ingress, b.hook_token)).status === 404, { timeoutMs: 2_000, what: 'the disabled hook to answer 404' });
+    });
+  });
+
+  describe('403 caller not allowed', () => {
+    it('checks IPv4 addresses and CIDRs', async () => {
+      expect((await call(ingress, (await broadcast({ allowed_hosts: ['10.0.0.0/8', '192.168.1.7'] })).hook_token)).status).toBe(403);
+      expect((await call(ingress, (await broadcast({ allowed_hosts: ['10.0.0.0/8', '127.0.0.0/8'] })).hook_token)).status).toBe(200);
+      expect((await call(ingress, (await broadcast({ allowed_hosts: ['127.0.0.1'] })).hook_token)).status).toBe(200);
+    });
+
+    it('checks IPv6 addresses and CIDRs', async () => {
+      const v6 = `http://[::1]:${ingress.port}`;
+      const onlyV6Loopback = await broadcast({ allowed_hosts: ['::1'] });
+      expect((await call(v6, onlyV6Loopback.hook_token)).status).toBe(200);
+      await expectError(await call(ingress, onlyV6Loopback.hook_token), 403, 'forbidden');
+      expect((await call(v6, (await broadcast({ allowed_hosts: ['fd00::/8'] })).hook_token)).status).toBe(403);
+      expect((await call(v6, (await broadcast({ allowed_hosts: ['::/0'] })).hook_token)).status).toBe(200);
+    });
+
+    it('ignores X-Forwarded-For from an untrusted peer (a forged header changes nothing)', async () => {
+      const b = await broadcast({ allowed_hosts: ['203.0.113.7'] });
+      const error = await expectError(
+        await call(ingress, b.hook_token, { headers: { 'x-forwarded-for': '203.0.113.7' } }),
+        403,
+        'forbidden',
+      );
+      expect(error.message).toContain('127.0.0.1');
+    });
+
+    it('believes X-Forwarded-For from a trusted proxy, right to left, skipping trusted hops', async () => {
+      const behindProxy = await startIngress({ trustedProxies: ['127.0.0.1', '10.0.0.0/8'] });
+      const b = await broadcast({ allowed_hosts: ['203.0.113.7'] });
+      // client (forged left part) → 203.0.113.7 → 10.1.2.3 (our proxy) → 127.0.0.1 (socket)
+      const headers = { 'x-forwarded-for': '198.51.100.1, 203.0.113.7, 10.1.2.3' };
+      expect((await call(behindProxy, b.hook_token, { headers })).status).toBe(200);
+      const spoofed = { 'x-forwarded-for': '203.0.113.7, 198.51.100.1' };
+      expect((await call(behindProxy, b.hook_token, { headers: spoofed })).status).toBe(403);
+    });
+  });
+
+  describe('405 and 401', () => {
+    it('refuses a method the broadcast does not allow, naming the allowed ones', async () => {
+      const postOnly = await broadcast({ allow_get: false });
+      const response = await call(ingress, postOnly.hook_token);
+      await expectError(response, 405, 'method_not_allowed');
+      expect(response.headers.get('allow')).toBe('POST');
+      const getOnly = await broadcast({ allow_post: false });
+      expect((await call(ingress, getOnly.hook_token, { body: {} })).status).toBe(405);
+      expect((await call(ingress, getOnly.hook_token, { method: 'PUT', body: {} })).headers.get('allow')).toBe('GET');
+      expect((await call(ingress, getOnly.hook_token)).status).toBe(200);
+    });
+
+    it("requires the bot's API token outside direct mode", async () => {
+      const b = await broadcast({ direct_mode: false });
+      const missing = await call(ingress, b.hook_token);
+      await expectError(missing, 401, 'unauthorized');
+      expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+      const wrong = await call(ingress, b.hook_token, { headers: { authorization: `Bearer ${botToken}x` } });
+      expect(wrong.status).toBe(401);
+      const right = await call(ingress, b.hook_token, { headers: { authorization: `Bearer ${botToken}` } });
+      expect(right.status).toBe(200);
+    });
+
+    it('checks the address before the method, and the method before the body', async () => {
+      const b = await broadcast({ allowed_hosts: ['10.0.0.1'], allow_post: false });
+      expect((await call(ingress, b.hook_token, { rawBody: 'not json', headers: { 'content-type': 'application/json' } })).status).toBe(403);
+      const c = await broadcast({ allow_post: false });
+      expect((await call(ingress, c.hook_token, { rawBody: 'not json', headers: { 'content-type': 'application/json' } })).status).toBe(405);
+    });
+  });
+
+  describe('413, 415 and 400', () => {
+    it('refuses a body over the limit with 413', async () => {
+      const small = await startIngress({ bodyLimitBytes: 2048 });
+      const b = await broadcast();
+      const big = { set_variables: 'note', set_variables_values: ['x'.repeat(4096)] };
+      await expectError(await call(small, b.hook_token, { body: big }), 413, 'payload_too_large');
+    });
+
+    it('refuses a body that is not JSON with 415', async () => {
+      const b = await broadcast();
+      const xml = await call(ingress, b.hook_token, { rawBody: '<a/>', headers: { 'content-type': 'application/xml' } });
+      const error = await expectError(xml, 415, 'unsupported_media_type');
+      expect(error.details).toEqual([{ path: 'content-type', message: 'is application/xml', expected: 'application/json' }]);
+      await expectError(await call(ingress, b.hook_token, { rawBody: 'a=1&b=2', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type');
+    });
+
+    it('refuses malformed JSON with 400', async () => {
+      const b = await broadcast();
+      const error = await expectError(await call(ingress, b.hook_token, { rawBody: '{"a":', headers: { 'content-type': 'application/json' } }), 400, 'bad_request');
+      expect(error.details).toEqual([expect.objectContaining({ path: 'body' })]);
+    });
+
+    it('refuses an invalid payload with 400 naming each bad field', async () => {
+      const b = await broadcast();
+      const response = await call(ingress, b.hook_token, {
+        body: { audience_filters: 'a;b', audience_criteria: 'Equals;Near', audience_values: '1', targets: 3 },
+      });
+      const error = await expectError(response, 400, 'validation_failed');
+      expect(error.details.map((d) => (d as { path: string }).path)).toEqual(['audience_filters', 'audience_criteria', 'audience_values', 'targets']);
+    });
+
+    it('refuses a targets call with any bad target, listing the bad indexes', async () => {
+      const b = await broadcast();
+      const targets = [
+        { user_id: '1', bot_channel: 'telegram' },
+        { user_id: '2', bot_channel: 'pigeon' },
+        { user_id: '3', bot_channel: 'telegram' },
+        { bot_channel: 'whatsapp' },
+      ];
+      const error = await expectError(await call(ingress, b.hook_token, { body: { targets } }), 400, 'validation_failed');
+      expect(error.details.map((d) => (d as { path: string }).path)).toEqual(['targets[1].bot_channel', 'targets[3].user_id']);
+    });
+
+    it('honours the configured maximum of targets per call', async () => {
+      const limited = await startIngress({ maxTargets: 2 });
+      const b = await broadcast();
+      const targets = [1, 2, 3].map((i) => ({ user_id: String(i), bot_channel: 'web' }));
+      await expectError(await call(limited, b.hook_token, { body: { targets } }), 400, 'validation_failed');
+    });
+  });
+
+  describe('a rejected call changes nothing', () => {
+    it('leaves Postgres and Redis exactly as they were, whatever the rejection', async () => {
+      const small = await startIngress({ bodyLimitBytes: 2048 });
+      const postOnly = await broadcast({ allow_get: false });
+      const guarded = await broadcast({ direct_mode: false });
+      const walled = await broadcast({ allowed_hosts: ['10.0.0.0/8'] });
+      const disabled = await broadcast({ enabled: false });
+      const open = await broadcast();
+      const rejections: Array<[number, () => Promise<Response>]> = [
+        [404, () => call(ingress, generateHookToken(), { body: {} })],
+        [404, () => call(ingress, disabled.hook_token, { body: {} })],
+        [403, () => call(ingress, walled.hook_token, { body: {} })],
+        [405, () => call(ingress, postOnly.hook_token)],
+        [401, () => call(ingress, guarded.hook_token, { body: {} })],
+        [413, () => call(small, open.hook_token, { body: { set_variables: 'x', set_variables_values: ['y'.repeat(5000)] } })],
+        [415, () => call(ingress, open.hook_token, { rawBody: '<x/>', headers: { 'content-type': 'text/xml' } })],
+        [400, () => call(ingress, open.hook_token, { rawBody: '[', headers: { 'content-type': 'application/json' } })],
+        [400, () => call(ingress, open.hook_token, { body: { audience_filters: 'x' } })],
+        [400, () => call(ingress, open.hook_token, { body: { targets: [{ user_id: 'a' }] } })],
+      ];
+      const triggersBefore = await triggerCount();
+      const keysBefore = await redisKeys();
+      for (const [status, send] of rejections) expect((await send()).status).toBe(status);
+      expect(await triggerCount()).toBe(triggersBefore);
+      expect(await redisKeys()).toEqual(keysBefore);
+    });
+  });
+
+  describe('Idempotency-Key', () => {
+    it('replays the first answer to a retry without a second trigger', async () => {
+      const b = await broadcast();
+      const headers = { 'idempotency-key': 'crm-order-17' };
+      const first = await call(ingress, b.hook_token, { body: {}, headers });
+      const second = await call(ingress, b.hook_token, { body: {}, headers });
+      expect(second.status).toBe(200);
+      expect(await second.json()).toEqual(await first.json());
+      expect(await triggerCount(b.id)).toBe(1);
+      // Another key is another call.
+      await call(ingress, b.hook_token, { body: {}, headers: { 'idempotency-key': 'crm-order-18' } });
+      expect(await triggerCount(b.id)).toBe(2);
+    });
+
+    it('gives concurrent retries one trigger and one answer', async () => {
+      const b = await broadcast();
+      const headers = { 'idempotency-key': 'burst-1' };
+      const responses = await Promise.all(Array.from({ length: 10 }, () => call(ingress, b.hook_token, { body: {}, headers })));
+      const bodies = await Promise.all(responses.map((r) => r.json()));
+      expect(responses.every((r) => r.status === 200)).toBe(true);
+      expect(new Set(bodies.map((body) => JSON.stringify(body))).size).toBe(1);
+      expect(await triggerCount(b.id)).toBe(1);
+    });
+
+    it('scopes keys to the broadcast and expires them after 24 h', async () => {
+      const a = await broadcast();
+      const b = await broadcast();
+      const headers = { 'idempotency-key': 'same-key' };
+      await call(ingress, a.hook_token, { body: {}, headers });
+      await call(ingress, b.hook_token, { body: {}, headers });
+      expect([await triggerCount(a.id), await triggerCount(b.id)]).toEqual([1, 1]);
+      await database.current.db.updateTable('idempotency_keys').set({ created_at: new Date(Date.now() - 25 * 3600_000) }).where('broadcast_id', '=', a.id).execute();
+      expect((await call(ingress, a.hook_token, { body: {}, headers })).status).toBe(200);
+      expect(await triggerCount(a.id)).toBe(2);
+    });
+
+    it('refuses an oversized key with 400', async () => {
+      const b = await broadcast();
+      await expectError(await call(ingress, b.hook_token, { body: {}, headers: { 'idempotency-key': 'k'.repeat(256) } }), 400, 'validation_failed');
+    });
+  });
+
+  describe('when a dependency is down', () => {
+    it('answers 503 with Retry-After and records nothing when Postgres is unreachable', async () => {
+      const b = await broadcast();
+      const downDb = createDb({ url: `postgres://postgres@127.0.0.1:${await freePort()}/herald`, connectTimeoutMs: 500 });
+      const noDb = await startIngress({ db: downDb });
+      const keysBefore = await redisKeys();
+      const response = await call(noDb, b.hook_token, { body: {} });
+      await expectError(response, 503, 'service_unavailable');
+      expect(response.headers.get('retry-after')).toBe('5');
+      expect(await triggerCount(b.id)).toBe(0);
+      expect(await redisKeys()).toEqual(keysBefore);
+      await downDb.destroy();
+    });
+
+    it('still accepts (and records) a call when Redis is unreachable: the trigger is durable', async () => {
+      const b = await broadcast();
+      const downRedis = createRedis(`redis://127.0.0.1:${await freePort()}`, 'producer');
+      extraRedis.push(downRedis);
+      const noRedis = await startIngress({ redis: downRedis });
+      const response = await call(noRedis, b.hook_token, { body: {} });
+      expect(response.status).toBe(200);
+      expect(await triggerCount(b.id)).toBe(1);
+    });
+  });
+
+  it('uses the shared Redis only under its own prefix', async () => {
+    const keys = await redisKeys();
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.every((k) => k.startsWith(`${redis.current.prefix}:`))).toBe(true);
+  });
+});

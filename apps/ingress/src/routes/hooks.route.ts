@@ -1,0 +1,64 @@
+import { Router } from 'express';
+import { AppError } from '@herald/core';
+import { Counter, type Registry } from 'prom-client';
+import { acceptHookCall, type HookDeps, type HookOutcome } from '../hooks/accept-hook-call';
+import { resolveCallerAddress, type AddressList } from '../hooks/caller-address';
+import { readJsonBody } from '../hooks/read-body';
+
+export interface HooksRouteOptions {
+  deps: HookDeps;
+  trustedProxies: AddressList | null;
+  bodyLimitBytes: number;
+  metrics: Registry;
+}
+
+/** `GET|POST /hooks/:token` (SPEC §3): thin — the use case decides, this maps outcomes to HTTP. */
+export function hooksRouter({ deps, trustedProxies, bodyLimitBytes, metrics }: HooksRouteOptions): Router {
+  const calls = new Counter({
+    name: 'herald_hook_calls_total',
+    help: 'Hook calls by outcome',
+    labelNames: ['outcome'],
+    registers: [metrics],
+  });
+  const router = Router();
+
+  router.all('/hooks/:token', async (req, res) => {
+    const outcome = await acceptHookCall(deps, {
+      token: req.params['token'] ?? '',
+      method: req.method,
+      callerAddress: resolveCallerAddress(req.socket.remoteAddress, req.get('x-forwarded-for'), trustedProxies),
+      authorization: req.get('authorization'),
+      idempotencyKey: req.get('idempotency-key'),
+      readBody: () => readJsonBody(req, bodyLimitBytes),
+    });
+    calls.inc({ outcome: outcome.outcome });
+    respond(outcome, res);
+  });
+
+  return router;
+}
+
+function respond(outcome: HookOutcome, res: import('express').Response): void {
+  switch (outcome.outcome) {
+    case 'scheduled':
+    case 'replayed':
+      res.status(200).json(outcome.body);
+      return;
+    case 'not_found':
+      throw new AppError(404, 'not_found', 'No enabled broadcast has this hook');
+    case 'forbidden':
+      throw new AppError(403, 'forbidden', `Calls from ${outcome.callerAddress} are not allowed for this broadcast`);
+    case 'method_not_allowed':
+      res.setHeader('Allow', outcome.allowed.join(', '));
+      throw new AppError(405, 'method_not_allowed', `This hook accepts ${outcome.allowed.join(' and ') || 'no method'}`);
+    case 'unauthorized':
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      throw new AppError(401, 'unauthorized', "This broadcast is not in direct mode: send the bot's API token as Authorization: Bearer <token>");
+    case 'invalid_payload':
+      throw new AppError(400, 'validation_failed', 'The hook payload is invalid', outcome.errors);
+    default: {
+      const unreachable: never = outcome;
+      throw new Error(`unhandled outcome ${JSON.stringify(unreachable)}`);
+    }
+  }
+}

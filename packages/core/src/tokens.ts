@@ -1,0 +1,35 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Secrets Herald hands out: hook tokens (in the hook URL) and bot API tokens (Bearer, for hooks
+ * not in direct mode). 32 random bytes — 256 bits, twice SPEC's minimum — base64url-encoded so
+ * they are URL-safe. Bot tokens carry a prefix so secret scanners and people recognise them.
+ */
+const TOKEN_BYTES = 32;
+const BODY = '[A-Za-z0-9_-]{43}';
+const HOOK_TOKEN = new RegExp(`^${BODY}$`);
+const BOT_TOKEN_PREFIX = 'hbt_';
+
+export function generateHookToken(): string {
+  return randomBytes(TOKEN_BYTES).toString('base64url');
+}
+
+export function generateBotToken(): string {
+  return BOT_TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString('base64url');
+}
+
+/** Cheap shape check, so garbage never reaches the database. */
+export function looksLikeHookToken(value: string): boolean {
+  return HOOK_TOKEN.test(value);
+}
+
+/** Tokens are stored and looked up by this digest, never by the secret itself. */
+export function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** Constant-time comparison of a presented token with a stored digest. */
+export function tokenMatches(presented: string, storedDigest: Buffer): boolean {
+  const digest = tokenDigest(presented);
+  return digest.length === storedDigest.length && timingSafeEqual(digest, storedDigest);
+}
