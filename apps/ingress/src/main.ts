@@ -17,7 +17,7 @@ runHttpService({
   // Fail fast when Redis is down: an accepted trigger is already safe in Postgres.
   redisRole: 'producer',
   build: ({ db, redis, checks }) => {
-    const producer = new JobProducer(redis, config.QUEUE_PREFIX);
+    const producer = new JobProducer(redis, config.QUEUE_PREFIX, (error) => logger.warn('queue error', { error }));
     const app = createApp({
       logger,
       checks,

@@ -12,6 +12,8 @@ export class JobProducer {
   constructor(
     private readonly connection: Redis,
     private readonly prefix: string,
+    /** Connection errors of the queues (Redis down); an unheard 'error' event would be fatal. */
+    private readonly onError: (error: Error) => void = () => undefined,
   ) {}
 
   queue(name: QueueName): Queue {
@@ -20,6 +22,7 @@ export class JobProducer {
       // Producers answer HTTP requests: with Redis down an add must fail at once (the caller
       // has already made its work durable elsewhere), not wait for the connection.
       queue = new Queue(name, { connection: this.connection, prefix: this.prefix, skipWaitingForReady: true });
+      queue.on('error', this.onError);
       this.queues.set(name, queue);
     }
     return queue;
