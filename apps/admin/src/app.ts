@@ -1,15 +1,51 @@
-import type { Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
+import { AppError } from '@herald/core';
+import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import { createServiceApp, type ReadinessChecks } from '@herald/service';
 import type { Registry } from 'prom-client';
+import { requireAdminKey } from './http/require-admin-key';
+import { botsRouter } from './routes/bots.route';
+import { broadcastsRouter } from './routes/broadcasts.route';
+import { contactsRouter } from './routes/contacts.route';
 
 export interface AdminDeps {
   logger: Logger;
   checks: ReadinessChecks;
   metrics: Registry;
+  db: Db;
+  adminApiKey: string | undefined;
+  /** Base of every hook_url the API hands out. */
+  publicUrl: string;
 }
 
-/** The management API and the queue dashboard. No `listen`, so tests can mount it. */
-export function createApp({ logger, checks, metrics }: AdminDeps): Express {
-  return createServiceApp({ logger, checks, metrics });
+/** 10,000 contacts with variables fit well inside this. */
+const JSON_LIMIT = '16mb';
+
+/** "JSON in and out": a body of another type is refused rather than silently ignored. */
+const requireJsonBody: RequestHandler = (req, _res, next) => {
+  const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+  if (hasBody && !req.is('application/json')) {
+    next(new AppError(415, 'unsupported_media_type', 'Request body must be JSON', [
+      { path: 'content-type', message: `is ${req.get('content-type') ?? 'missing'}`, expected: 'application/json' },
+    ]));
+    return;
+  }
+  next();
+};
+
+/** The management API (SPEC §5). No `listen`, so tests can mount it. */
+export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl }: AdminDeps): Express {
+  return createServiceApp({
+    logger,
+    checks,
+    metrics,
+    routes: (app) => {
+      app.use('/v1', requireAdminKey(adminApiKey));
+      app.use(requireJsonBody, express.json({ limit: JSON_LIMIT }));
+      app.use(botsRouter(db));
+      app.use(contactsRouter(db));
+      app.use(broadcastsRouter(db, publicUrl));
+    },
+  });
 }

@@ -13,5 +13,14 @@ runHttpService({
   logger,
   port: config.ADMIN_PORT,
   redisRole: 'producer',
-  build: ({ checks }) => ({ app: createApp({ logger, checks, metrics: createMetricsRegistry('admin') }) }),
+  build: ({ db, checks }) => ({
+    app: createApp({
+      logger,
+      checks,
+      metrics: createMetricsRegistry('admin'),
+      db,
+      adminApiKey: config.ADMIN_API_KEY,
+      publicUrl: config.PUBLIC_URL,
+    }),
+  }),
 });

@@ -5,3 +5,5 @@ export * from './audience';
 export * from './hook-payload';
 export * from './dispatch-timing';
 export * from './tokens';
+export * from './providers';
+export * from './audience-input';

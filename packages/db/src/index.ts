@@ -6,3 +6,7 @@ export * from './ensure-database';
 export * from './db-errors';
 export * from './queries/hook.queries';
 export * from './queries/idempotency.queries';
+export * from './queries/bots.queries';
+export * from './queries/broadcasts.queries';
+export * from './queries/channels.queries';
+export * from './queries/contacts.queries';

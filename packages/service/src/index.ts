@@ -8,3 +8,4 @@ export * from './connections';
 export * from './boot-config';
 export * from './service-app';
 export * from './http-service';
+export * from './validate';

@@ -1,0 +1,272 @@
+import { createMetricsRegistry } from '@herald/service';
+import { serveApp, testLogger, useTestDatabase, type ServedApp } from '@herald/testing';
+import { createApp } from '../app';
+
+/** The admin API over real HTTP against this file's own database. */
+
+const KEY = 'test-admin-key-0123456789abcdef';
+const PUBLIC_URL = 'https://hooks.example.com/';
+
+describe('admin API', () => {
+  let admin: ServedApp;
+  afterAll(() => admin.close());
+  const database = useTestDatabase();
+
+  beforeAll(async () => {
+    admin = await serveApp(
+      createApp({
+        logger: testLogger('admin'),
+        checks: {},
+        metrics: createMetricsRegistry('admin-test'),
+        db: database.current.db,
+        adminApiKey: KEY,
+        publicUrl: PUBLIC_URL,
+      }),
+    );
+  });
+
+  async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+    const response = await fetch(`${admin.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as Record<string, any>, headers: response.headers };
+  }
+
+  async function newBot(name = 'Shop bot') {
+    return (await api('POST', '/v1/bots', { name })).body as { id: string; api_token: string };
+  }
+
+  describe('authentication', () => {
+    it('refuses a missing or wrong key with 401 and accepts the right one', async () => {
+      const none = await fetch(`${admin.url}/v1/bots`, { method: 'POST' });
+      expect(none.status).toBe(401);
+      expect(none.headers.get('www-authenticate')).toBe('Bearer');
+      expect((await api('POST', '/v1/bots', { name: 'x' }, { authorization: `Bearer ${KEY}x` })).status).toBe(401);
+      expect((await api('POST', '/v1/bots', { name: 'x' }, { authorization: KEY })).status).toBe(401);
+      expect((await api('POST', '/v1/bots', { name: 'x' })).status).toBe(201);
+    });
+
+    it('leaves the probes open', async () => {
+      expect((await fetch(`${admin.url}/healthz`)).status).toBe(200);
+    });
+  });
+
+  describe('bots', () => {
+    it('creates a bot, shows its API token once, and reads it back without the token', async () => {
+      const created = await api('POST', '/v1/bots', { name: '  Shop bot ' });
+      expect(created.status).toBe(201);
+      expect(created.body).toEqual({ id: expect.any(String), name: 'Shop bot', api_token: expect.stringMatching(/^hbt_/), created_at: expect.any(String) });
+      const read = await api('GET', `/v1/bots/${created.body['id']}`);
+      expect(read.body).toEqual({ id: created.body['id'], name: 'Shop bot', created_at: created.body['created_at'], channels: [] });
+      expect(JSON.stringify(read.body)).not.toContain(created.body['api_token']);
+    });
+
+    it('answers 404 for an unknown or malformed id, and 400 naming a bad field', async () => {
+      expect((await api('GET', '/v1/bots/7b0e4d0c-5f57-4b55-9a3c-0d8a3f1e2b11')).status).toBe(404);
+      expect((await api('GET', '/v1/bots/42')).status).toBe(404);
+      const bad = await api('POST', '/v1/bots', { name: '', colour: 'red' });
+      expect(bad.status).toBe(400);
+      expect(bad.body['error']).toEqual({
+        code: 'validation_failed',
+        message: 'The request is invalid',
+        details: [
+          { path: 'name', message: 'is not allowed to be empty', expected: 'a non-empty string' },
+          { path: 'colour', message: 'is not allowed', expected: 'no such field' },
+        ],
+      });
+    });
+
+    it('refuses a body that is not JSON with 415', async () => {
+      const response = await fetch(`${admin.url}/v1/bots`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'text/plain' },
+        body: 'name=x',
+      });
+      expect(response.status).toBe(415);
+    });
+  });
+
+  describe('channel connections', () => {
+    it('upserts a connection by channel name or alias and never echoes credentials', async () => {
+      const bot = await newBot();
+      const put = await api('PUT', `/v1/bots/${bot.id}/channels/custom`, {
+        provider: 'custom',
+        base_url: 'http://127.0.0.1:9000/in',
+        credentials: { secret: 's3cr3t-value' },
+      });
+      expect(put.status).toBe(200);
+      expect(put.body).toMatchObject({ channel: 'CustomChannel', provider: 'custom', base_url: 'http://127.0.0.1:9000/in', credential_names: ['secret'], rate_limit_per_second: null });
+      const again = await api('PUT', `/v1/bots/${bot.id}/channels/CustomChannel`, { provider: 'custom', base_url: 'http://127.0.0.1:9001/in', rate_limit_per_second: 5 });
+      expect(again.body).toMatchObject({ base_url: 'http://127.0.0.1:9001/in', rate_limit_per_second: 5, credential_names: [] });
+      const read = await api('GET', `/v1/bots/${bot.id}`);
+      expect(read.body['channels']).toHaveLength(1);
+      expect(JSON.stringify(read.body)).not.toContain('s3cr3t-value');
+    });
+
+    it('refuses an unknown channel, a provider of another channel, and a bad URL', async () => {
+      const bot = await newBot();
+      expect((await api('PUT', `/v1/bots/${bot.id}/channels/email`, { provider: 'custom' })).status).toBe(404);
+      const wrong = await api('PUT', `/v1/bots/${bot.id}/channels/whatsapp`, { provider: 'twilio' });
+      expect(wrong.status).toBe(400);
+      expect(wrong.body['error'].details).toEqual([{ path: 'provider', message: '"twilio" does not serve WhatsAppChannel', expected: 'one of whatsapp_cloud' }]);
+      const url = await api('PUT', `/v1/bots/${bot.id}/channels/sms`, { provider: 'twilio', base_url: 'ftp://x', rate_limit_per_second: 0 });
+      expect(url.body['error'].details.map((d: { path: string }) => d.path)).toEqual(['base_url', 'rate_limit_per_second']);
+    });
+  });
+
+  describe('contacts', () => {
+    it('creates and updates contacts in one call, merging variables and keeping unsent fields', async () => {
+      const bot = await newBot();
+      const first = await api('POST', `/v1/bots/${bot.id}/contacts`, {
+        contacts: [
+          { user_id: '42', bot_channel: 'telegram', first_name: 'Ada', variables: { tier: 'gold', visits: 3 } },
+          { user_phone_number: '+39 333 111 1111', bot_channel: 'whatsapp', locale: 'it' },
+        ],
+      });
+      expect(first.body).toEqual({ received: 2, created: 2, updated: 0 });
+      const second = await api('POST', `/v1/bots/${bot.id}/contacts`, {
+        contacts: [
+          { user_id: 42, bot_channel: 'TelegramChannel', variables: { visits: 4, city: 'Turin' } },
+          { user_id: '7', bot_channel: 'web' },
+        ],
+      });
+      expect(second.body).toEqual({ received: 2, created: 1, updated: 1 });
+      const rows = await database.current.db
+        .selectFrom('contacts')
+        .select(['bot_channel', 'user_id', 'user_phone_number', 'first_name', 'locale', 'variables'])
+        .where('bot_id', '=', bot.id)
+        .orderBy('user_id')
+        .execute();
+      expect(rows).toEqual([
+        { bot_channel: 'WhatsAppChannel', user_id: '+393331111111', user_phone_number: '+393331111111', first_name: null, locale: 'it', variables: {} },
+        { bot_channel: 'TelegramChannel', user_id: '42', user_phone_number: null, first_name: 'Ada', locale: null, variables: { tier: 'gold', visits: 4, city: 'Turin' } },
+        { bot_channel: 'WebChannel', user_id: '7', user_phone_number: null, first_name: null, locale: null, variables: {} },
+      ]);
+    });
+
+    it('collapses duplicates in one call, the later winning', async () => {
+      const bot = await newBot();
+      const response = await api('POST', `/v1/bots/${bot.id}/contacts`, {
+        contacts: [
+          { user_id: '1', bot_channel: 'web', first_name: 'A', variables: { x: 1 } },
+          { user_id: '1', bot_channel: 'WebChannel', first_name: 'B', variables: { y: 2 } },
+        ],
+      });
+      expect(response.body).toEqual({ received: 2, created: 1, updated: 0 });
+      const row = await database.current.db.selectFrom('contacts').select(['first_name', 'variables']).where('bot_id', '=', bot.id).executeTakeFirstOrThrow();
+      expect(row).toEqual({ first_name: 'B', variables: { x: 1, y: 2 } });
+    });
+
+    it('rejects the whole call when any contact is invalid, saving none', async () => {
+      const bot = await newBot();
+      const response = await api('POST', `/v1/bots/${bot.id}/contacts`, {
+        contacts: [
+          { user_id: '1', bot_channel: 'web' },
+          { user_id: 'ada', bot_channel: 'sms' },
+          { user_id: '2', bot_channel: 'fax' },
+          { user_id: '3', bot_channel: 'web', variables: { 'Bad Name': 1 } },
+        ],
+      });
+      expect(response.status).toBe(400);
+      expect(response.body['error'].details.map((d: { path: string }) => d.path)).toEqual([
+        'contacts[1].user_id',
+        'contacts[2].bot_channel',
+        'contacts[3].variables.Bad Name',
+      ]);
+      const count = await database.current.db.selectFrom('contacts').select((eb) => eb.fn.countAll<string>().as('n')).where('bot_id', '=', bot.id).executeTakeFirstOrThrow();
+      expect(count.n).toBe('0');
+    });
+
+    it('accepts 10,000 contacts in one call and refuses 10,001', async () => {
+      const bot = await newBot();
+      const contacts = Array.from({ length: 10_000 }, (_, i) => ({ user_id: `u${i}`, bot_channel: 'web', variables: { n: i } }));
+      expect((await api('POST', `/v1/bots/${bot.id}/contacts`, { contacts })).body).toEqual({ received: 10_000, created: 10_000, updated: 0 });
+      contacts.push({ user_id: 'one-more', bot_channel: 'web', variables: { n: 0 } });
+      expect((await api('POST', `/v1/bots/${bot.id}/contacts`, { contacts })).status).toBe(400);
+    });
+  });
+
+  describe('broadcasts', () => {
+    it('creates a broadcast with the SPEC defaults and a hook URL under PUBLIC_URL', async () => {
+      const bot = await newBot();
+      const created = await api('POST', `/v1/bots/${bot.id}/broadcasts`, { name: 'Order update', message: { text: 'Hi {{first_name}}' } });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({
+        bot_id: bot.id,
+        name: 'Order update',
+        enabled: true,
+        audience: { filters: [], join: [] },
+        message: { text: 'Hi {{first_name}}' },
+        allowed_hosts: [],
+        allow_get: true,
+        allow_post: true,
+        direct_mode: true,
+        require_valid_filter: true,
+        delay_ms: 10_000,
+        max_delay_ms: null,
+        hook_url: expect.stringMatching(/^https:\/\/hooks\.example\.com\/hooks\/[A-Za-z0-9_-]{43}$/),
+      });
+      expect((await api('GET', `/v1/broadcasts/${created.body['id']}`)).body).toEqual(created.body);
+    });
+
+    it('normalises the audience and the per-channel message keys', async () => {
+      const bot = await newBot();
+      const created = await api('POST', `/v1/bots/${bot.id}/broadcasts`, {
+        name: 'Gold members',
+        audience: { filters: [{ field: 'tier', criteria: 'cointains', value: 'gold' }, { field: 'visits', criteria: 'GreaterThan', value: 3 }], join: ['or'] },
+        message: { text: 'Hello', channels: { whatsapp: { template: { name: 'gold_offer', parameters: ['{{first_name}}'] } } } },
+        allowed_hosts: ['10.0.0.0/8', '::1'],
+        delay_ms: 2_000,
+        max_delay_ms: 30_000,
+      });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({
+        audience: { filters: [{ field: 'tier', criteria: 'Contains', value: 'gold' }, { field: 'visits', criteria: 'GreaterThan', value: '3' }], join: ['OR'] },
+        message: { text: 'Hello', channels: { WhatsAppChannel: { template: { name: 'gold_offer', language: 'en', parameters: ['{{first_name}}'] } } } },
+        allowed_hosts: ['10.0.0.0/8', '::1'],
+        delay_ms: 2_000,
+        max_delay_ms: 30_000,
+      });
+    });
+
+    it('names every bad field of a broadcast', async () => {
+      const bot = await newBot();
+      const response = await api('POST', `/v1/bots/${bot.id}/broadcasts`, {
+        name: 'x',
+        message: {},
+        allowed_hosts: ['example.com'],
+        delay_ms: -1,
+        direct_mode: 'sometimes',
+      });
+      expect(response.status).toBe(400);
+      expect(response.body['error'].details.map((d: { path: string }) => d.path)).toEqual(['message.text', 'allowed_hosts[0]', 'direct_mode', 'delay_ms']);
+      const audience = await api('POST', `/v1/bots/${bot.id}/broadcasts`, {
+        name: 'x',
+        message: { text: 'x' },
+        audience: { filters: [{ field: 'a', criteria: 'Near', value: '1' }] },
+      });
+      expect(audience.body['error'].details).toEqual([expect.objectContaining({ path: 'audience.filters[0].criteria' })]);
+      expect((await api('POST', '/v1/bots/7b0e4d0c-5f57-4b55-9a3c-0d8a3f1e2b11/broadcasts', { name: 'x', message: { text: 'x' } })).status).toBe(404);
+    });
+
+    it('updates only what PATCH names, rotates the hook, and deletes', async () => {
+      const bot = await newBot();
+      const created = (await api('POST', `/v1/bots/${bot.id}/broadcasts`, { name: 'B', message: { text: 'x' } })).body;
+      const patched = await api('PATCH', `/v1/broadcasts/${created['id']}`, { enabled: false, delay_ms: 500 });
+      expect(patched.body).toMatchObject({ enabled: false, delay_ms: 500, name: 'B', hook_url: created['hook_url'] });
+      expect((await api('PATCH', `/v1/broadcasts/${created['id']}`, {})).status).toBe(400);
+
+      const rotated = await api('POST', `/v1/broadcasts/${created['id']}/rotate-hook`);
+      expect(rotated.status).toBe(200);
+      expect(rotated.body['hook_url']).not.toBe(created['hook_url']);
+      expect(rotated.body['hook_rotated_at']).toEqual(expect.any(String));
+
+      expect((await api('DELETE', `/v1/broadcasts/${created['id']}`)).status).toBe(204);
+      expect((await api('GET', `/v1/broadcasts/${created['id']}`)).status).toBe(404);
+      expect((await api('DELETE', `/v1/broadcasts/${created['id']}`)).status).toBe(404);
+    });
+  });
+});

@@ -1,0 +1,63 @@
+import { Router } from 'express';
+import {
+  AppError,
+  PROVIDERS_BY_CHANNEL,
+  generateBotToken,
+  resolveChannel,
+  tokenDigest,
+  acceptedChannelSpellings,
+} from '@herald/core';
+import { findBot, insertBot, listChannelConnections, upsertChannelConnection, type Db } from '@herald/db';
+import { validateBody } from '@herald/service';
+import { notFound, resourceId } from '../http/ids';
+import { presentChannelConnection } from '../presenters';
+import { channelConnectionSchema, createBotSchema } from '../schemas/admin.schemas';
+
+/** Bots and their channel connections. */
+export function botsRouter(db: Db): Router {
+  const router = Router();
+
+  router.post('/v1/bots', async (req, res) => {
+    const { name } = validateBody(createBotSchema, req.body);
+    const apiToken = generateBotToken();
+    const bot = await insertBot(db, { name, apiTokenSha256: tokenDigest(apiToken) });
+    // The token is shown this once; only its digest is stored.
+    res.status(201).json({ id: bot.id, name: bot.name, api_token: apiToken, created_at: bot.created_at });
+  });
+
+  router.get('/v1/bots/:id', async (req, res) => {
+    const bot = await findBot(db, resourceId(req.params['id'], 'bot'));
+    if (!bot) throw notFound('bot');
+    const channels = await listChannelConnections(db, bot.id);
+    res.json({ id: bot.id, name: bot.name, created_at: bot.created_at, channels: channels.map(presentChannelConnection) });
+  });
+
+  router.put('/v1/bots/:id/channels/:channel', async (req, res) => {
+    const botId = resourceId(req.params['id'], 'bot');
+    const channel = resolveChannel(req.params['channel'] ?? '');
+    if (!channel) {
+      throw new AppError(404, 'not_found', `No such channel: ${req.params['channel']}`, [
+        { path: 'channel', message: 'is not a channel', expected: `one of ${acceptedChannelSpellings().join(', ')}` },
+      ]);
+    }
+    const body = validateBody(channelConnectionSchema, req.body);
+    const providers = PROVIDERS_BY_CHANNEL[channel];
+    if (!providers.includes(body.provider)) {
+      throw new AppError(400, 'validation_failed', 'The request is invalid', [
+        { path: 'provider', message: `"${body.provider}" does not serve ${channel}`, expected: `one of ${providers.join(', ')}` },
+      ]);
+    }
+    if (!(await findBot(db, botId))) throw notFound('bot');
+    const connection = await upsertChannelConnection(db, {
+      botId,
+      channel,
+      provider: body.provider,
+      credentials: body.credentials,
+      baseUrl: body.base_url,
+      rateLimitPerSecond: body.rate_limit_per_second,
+    });
+    res.json(presentChannelConnection(connection));
+  });
+
+  return router;
+}

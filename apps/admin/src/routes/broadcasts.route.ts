@@ -1,0 +1,84 @@
+import { Router } from 'express';
+import { AppError, generateHookToken, normaliseAudience, resolveChannel, tokenDigest, type AudienceInput } from '@herald/core';
+import {
+  deleteBroadcast,
+  findBot,
+  findBroadcast,
+  insertBroadcast,
+  rotateHookToken,
+  updateBroadcast,
+  type BroadcastSettings,
+  type Db,
+} from '@herald/db';
+import { validateBody } from '@herald/service';
+import { notFound, resourceId } from '../http/ids';
+import { presentBroadcast } from '../presenters';
+import { createBroadcastSchema, updateBroadcastSchema } from '../schemas/admin.schemas';
+
+interface MessageInput {
+  text: string;
+  channels?: Record<string, unknown>;
+}
+
+/** Broadcasts: create under a bot, read, update, delete, rotate the hook token. */
+export function broadcastsRouter(db: Db, publicUrl: string): Router {
+  const router = Router();
+
+  router.post('/v1/bots/:id/broadcasts', async (req, res) => {
+    const botId = resourceId(req.params['id'], 'bot');
+    const settings = normaliseSettings(validateBody(createBroadcastSchema, req.body)) as BroadcastSettings;
+    if (!(await findBot(db, botId))) throw notFound('bot');
+    const token = generateHookToken();
+    const broadcast = await insertBroadcast(db, botId, settings, { token, sha256: tokenDigest(token) });
+    res.status(201).json(presentBroadcast(broadcast, publicUrl));
+  });
+
+  router.get('/v1/broadcasts/:id', async (req, res) => {
+    const broadcast = await findBroadcast(db, resourceId(req.params['id'], 'broadcast'));
+    if (!broadcast) throw notFound('broadcast');
+    res.json(presentBroadcast(broadcast, publicUrl));
+  });
+
+  router.patch('/v1/broadcasts/:id', async (req, res) => {
+    const id = resourceId(req.params['id'], 'broadcast');
+    const changes = normaliseSettings(validateBody(updateBroadcastSchema, req.body));
+    const broadcast = await updateBroadcast(db, id, changes);
+    if (!broadcast) throw notFound('broadcast');
+    res.json(presentBroadcast(broadcast, publicUrl));
+  });
+
+  router.delete('/v1/broadcasts/:id', async (req, res) => {
+    if (!(await deleteBroadcast(db, resourceId(req.params['id'], 'broadcast')))) throw notFound('broadcast');
+    res.status(204).end();
+  });
+
+  // The old URL answers 404 within the ingress cache's lifetime (about a second).
+  router.post('/v1/broadcasts/:id/rotate-hook', async (req, res) => {
+    const token = generateHookToken();
+    const broadcast = await rotateHookToken(db, resourceId(req.params['id'], 'broadcast'), { token, sha256: tokenDigest(token) });
+    if (!broadcast) throw notFound('broadcast');
+    res.json(presentBroadcast(broadcast, publicUrl));
+  });
+
+  return router;
+}
+
+/** Audience criteria resolved and join expanded; per-channel message keys in canonical names. */
+function normaliseSettings(input: Record<string, unknown>): Partial<BroadcastSettings> {
+  const settings = { ...input } as Partial<BroadcastSettings> & { audience?: unknown; message?: unknown };
+  if (input['audience'] !== undefined) {
+    const result = normaliseAudience(input['audience'] as AudienceInput);
+    if ('errors' in result) throw new AppError(400, 'validation_failed', 'The request is invalid', result.errors);
+    settings.audience = result.audience;
+  }
+  if (input['message'] !== undefined) {
+    const message = input['message'] as MessageInput;
+    settings.message = {
+      ...message,
+      ...(message.channels
+        ? { channels: Object.fromEntries(Object.entries(message.channels).map(([key, value]) => [resolveChannel(key)!, value])) }
+        : {}),
+    };
+  }
+  return settings;
+}

@@ -1,0 +1,126 @@
+import Joi from 'joi';
+import { MAX_VALUE_BYTES, acceptedChannelSpellings, resolveChannel } from '@herald/core';
+
+/** joi schemas of the admin API's request bodies (SPEC §5). Unknown fields are refused. */
+
+const uuid = Joi.string().guid();
+const name = Joi.string().trim().min(1).max(200);
+
+export const idParam = uuid.required();
+
+export const createBotSchema = Joi.object<{ name: string }>({ name: name.required() });
+
+export interface ChannelConnectionBody {
+  provider: string;
+  credentials: Record<string, string>;
+  base_url: string | null;
+  rate_limit_per_second: number | null;
+}
+
+export const channelConnectionSchema = Joi.object<ChannelConnectionBody>({
+  provider: Joi.string().required(),
+  credentials: Joi.object().pattern(Joi.string().max(64), Joi.string().max(8192)).max(32).default({}),
+  base_url: Joi.string().uri({ scheme: ['http', 'https'] }).allow(null).default(null),
+  rate_limit_per_second: Joi.number().greater(0).max(100_000).allow(null).default(null),
+});
+
+export interface ContactBody {
+  user_id?: string | number;
+  user_phone_number?: string;
+  bot_channel: string;
+  first_name?: string;
+  last_name?: string;
+  user_name?: string;
+  locale?: string;
+  variables?: Record<string, unknown>;
+}
+
+export const MAX_CONTACTS_PER_CALL = 10_000;
+
+const text = Joi.string().max(1024).allow(null, '');
+export const upsertContactsSchema = Joi.object<{ contacts: ContactBody[] }>({
+  contacts: Joi.array()
+    .items(
+      Joi.object({
+        user_id: Joi.alternatives(Joi.string().max(256), Joi.number()),
+        user_phone_number: Joi.string().max(64),
+        bot_channel: Joi.string().required(),
+        first_name: text,
+        last_name: text,
+        user_name: text,
+        locale: Joi.string().max(35).allow(null, ''),
+        // Names and sizes are checked with the identity rules, so all problems come back at once.
+        variables: Joi.object(),
+      }),
+    )
+    .min(1)
+    .max(MAX_CONTACTS_PER_CALL)
+    .required(),
+});
+
+const audience = Joi.object({
+  filters: Joi.array()
+    .items(
+      Joi.object({
+        field: Joi.string().required(),
+        criteria: Joi.string().required(),
+        value: Joi.alternatives(Joi.string().max(MAX_VALUE_BYTES), Joi.number(), Joi.boolean()).allow(null),
+      }),
+    )
+    .max(100)
+    .required(),
+  join: Joi.array().items(Joi.string()).max(99),
+});
+
+const channelKey = Joi.string()
+  .custom((value: string, helpers) => (resolveChannel(value) ? value : helpers.error('any.only')))
+  .messages({ 'any.only': `{{#label}} is not a channel (expected one of ${acceptedChannelSpellings().join(', ')})` });
+const message = Joi.object({
+  text: Joi.string().min(1).max(4096).required(),
+  // Per-channel overrides, e.g. {"WhatsAppChannel": {"template": {"name": "order_update", "language": "en", "parameters": ["{{order}}"]}}}
+  channels: Joi.object().pattern(
+    channelKey,
+    Joi.object({
+      text: Joi.string().min(1).max(4096),
+      template: Joi.object({
+        name: Joi.string().max(512).required(),
+        language: Joi.string().max(35).default('en'),
+        parameters: Joi.array().items(Joi.string().max(4096)).max(100).default([]),
+      }),
+    }),
+  ),
+});
+
+const hostEntry = Joi.string().ip({ cidr: 'optional' });
+const delay = Joi.number().integer().min(0).max(86_400_000);
+
+const broadcastFields = {
+  name,
+  enabled: Joi.boolean(),
+  audience,
+  message,
+  allowed_hosts: Joi.array().items(hostEntry).max(100),
+  allow_get: Joi.boolean(),
+  allow_post: Joi.boolean(),
+  direct_mode: Joi.boolean(),
+  require_valid_filter: Joi.boolean(),
+  delay_ms: delay,
+  max_delay_ms: delay.allow(null),
+};
+
+export const createBroadcastSchema = Joi.object({
+  ...broadcastFields,
+  name: name.required(),
+  message: message.required(),
+  enabled: broadcastFields.enabled.default(true),
+  audience: audience.default({ filters: [], join: [] }),
+  allowed_hosts: broadcastFields.allowed_hosts.default([]),
+  allow_get: broadcastFields.allow_get.default(true),
+  allow_post: broadcastFields.allow_post.default(true),
+  direct_mode: broadcastFields.direct_mode.default(true),
+  require_valid_filter: broadcastFields.require_valid_filter.default(true),
+  delay_ms: delay.default(10_000),
+  max_delay_ms: broadcastFields.max_delay_ms.default(null),
+});
+
+export const updateBroadcastSchema = Joi.object(broadcastFields).min(1);

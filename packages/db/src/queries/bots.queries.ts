@@ -1,0 +1,16 @@
+import type { Db } from '../create-db';
+import type { Bot } from '../schema';
+
+export type BotRecord = Omit<Bot, 'api_token_sha256'>;
+
+export async function insertBot(db: Db, bot: { name: string; apiTokenSha256: Buffer }): Promise<BotRecord> {
+  return db
+    .insertInto('bots')
+    .values({ name: bot.name, api_token_sha256: bot.apiTokenSha256 })
+    .returning(['id', 'name', 'created_at', 'updated_at'])
+    .executeTakeFirstOrThrow();
+}
+
+export async function findBot(db: Db, id: string): Promise<BotRecord | undefined> {
+  return db.selectFrom('bots').select(['id', 'name', 'created_at', 'updated_at']).where('id', '=', id).executeTakeFirst();
+}

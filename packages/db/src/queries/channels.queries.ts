@@ -1,0 +1,31 @@
+import type { Db } from '../create-db';
+import { toJson, type ChannelColumn, type ChannelConnection } from '../schema';
+
+export interface ChannelConnectionInput {
+  botId: string;
+  channel: ChannelColumn;
+  provider: string;
+  credentials: Record<string, string>;
+  baseUrl: string | null;
+  rateLimitPerSecond: number | null;
+}
+
+/** PUT semantics: one connection per bot and channel, replaced whole. */
+export async function upsertChannelConnection(db: Db, input: ChannelConnectionInput): Promise<ChannelConnection> {
+  const values = {
+    provider: input.provider,
+    credentials: toJson(input.credentials),
+    base_url: input.baseUrl,
+    rate_limit_per_second: input.rateLimitPerSecond,
+  };
+  return db
+    .insertInto('channel_connections')
+    .values({ bot_id: input.botId, channel: input.channel, ...values })
+    .onConflict((oc) => oc.columns(['bot_id', 'channel']).doUpdateSet({ ...values, updated_at: new Date() }))
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function listChannelConnections(db: Db, botId: string): Promise<ChannelConnection[]> {
+  return db.selectFrom('channel_connections').selectAll().where('bot_id', '=', botId).orderBy('channel').execute();
+}
