@@ -3,6 +3,7 @@ import { createLogger } from '@herald/logger';
 import { JobProducer } from '@herald/queue';
 import { createMetricsRegistry, loadConfigOrExit, runHttpService } from '@herald/service';
 import { createApp } from './app';
+import { createHookDeps } from './hooks/accept-hook-call';
 import { HookBroadcastCache } from './hooks/broadcast-cache';
 import { AddressList } from './hooks/caller-address';
 
@@ -23,7 +24,7 @@ runHttpService({
       checks,
       metrics: createMetricsRegistry('ingress'),
       hooks: {
-        deps: { db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: config.MAX_TARGETS_PER_CALL },
+        deps: createHookDeps({ db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: config.MAX_TARGETS_PER_CALL }),
         trustedProxies: config.TRUSTED_PROXIES.length ? new AddressList(config.TRUSTED_PROXIES) : null,
         bodyLimitBytes: config.HOOK_BODY_LIMIT_BYTES,
       },

@@ -14,7 +14,9 @@ export function requestContext(logger: Logger): RequestHandler {
     const requestId = given && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', requestId);
     res.locals['requestId'] = requestId;
-    res.locals['logger'] = logger.child({ requestId });
+    // Made on first use: most requests never log, and a child logger per request adds up.
+    let child: Logger | undefined;
+    Object.defineProperty(res.locals, 'logger', { get: () => (child ??= logger.child({ requestId })), enumerable: true });
     next();
   };
 }

@@ -20,6 +20,8 @@ export interface ServiceAppOptions {
 export function createServiceApp({ logger, checks, metrics, routes }: ServiceAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
+  // ETags hash every JSON body; API answers are never revalidated, so that is wasted work.
+  app.set('etag', false);
   // Never trust X-Forwarded-For implicitly. The hook resolves the caller's address itself
   // from the configured TRUSTED_PROXIES (SPEC §3, check 2).
   app.set('trust proxy', false);

@@ -6,10 +6,20 @@ import {
   tokenMatches,
   type ErrorDetail,
 } from '@herald/core';
-import { claimIdempotencyKey, findIdempotentResponse, insertTrigger, isDatabaseUnavailable, type Db } from '@herald/db';
+import { randomUUID } from 'node:crypto';
+import {
+  claimIdempotencyKey,
+  findIdempotentResponse,
+  insertTrigger,
+  insertTriggers,
+  isDatabaseUnavailable,
+  type Db,
+  type NewTriggerRow,
+} from '@herald/db';
 import type { Logger } from '@herald/logger';
 import type { JobProducer } from '@herald/queue';
 import type { CachedBroadcast, HookBroadcastCache } from './broadcast-cache';
+import { MicroBatcher } from './micro-batcher';
 
 export interface HookCall {
   token: string;
@@ -21,12 +31,39 @@ export interface HookCall {
   readBody(): Promise<unknown>;
 }
 
-export interface HookDeps {
+export interface HookDepsInput {
   db: Db;
   broadcasts: HookBroadcastCache;
   producer: JobProducer;
   logger: Logger;
   maxTargetsPerCall: number;
+}
+
+interface TimerArm {
+  broadcastId: string;
+  delayMs: number;
+  triggerId: string;
+}
+
+export interface HookDeps extends HookDepsInput {
+  /** Concurrent calls share one INSERT (see MicroBatcher). */
+  triggerWriter: MicroBatcher<NewTriggerRow, Date>;
+  /** …and one re-arm per broadcast. */
+  timerArmer: MicroBatcher<TimerArm, undefined>;
+}
+
+export function createHookDeps(input: HookDepsInput): HookDeps {
+  return {
+    ...input,
+    triggerWriter: new MicroBatcher(async (rows) => {
+      const received = await insertTriggers(input.db, rows);
+      return rows.map((row) => received.get(row.id)!);
+    }),
+    timerArmer: new MicroBatcher(async (arms) => {
+      await armTimers(input, arms);
+      return arms.map(() => undefined);
+    }),
+  };
 }
 
 export interface ScheduledBody {
@@ -105,11 +142,16 @@ async function accept(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
 
   // 5. Commit the trigger (claiming the idempotency key in the same transaction).
   const trigger = { broadcast, callerAddress: call.callerAddress, method, parsed };
-  const recorded = key === undefined ? await recordTrigger(deps.db, trigger) : await recordIdempotently(deps.db, trigger, key);
+  const recorded =
+    key !== undefined
+      ? await recordIdempotently(deps.db, trigger, key)
+      : broadcast.max_delay_ms !== null
+        ? await recordTrigger(deps.db, trigger)
+        : await recordBatched(deps, trigger);
   if ('replay' in recorded) return { outcome: 'replayed', body: recorded.replay };
 
   // 6. Re-arm the broadcast's timer.
-  await armTimer(deps, broadcast.id, recorded.delayMs, recorded.body.trigger_id);
+  await deps.timerArmer.submit({ broadcastId: broadcast.id, delayMs: recorded.delayMs, triggerId: recorded.body.trigger_id });
   return { outcome: 'scheduled', body: recorded.body };
 }
 
@@ -125,29 +167,49 @@ interface Recorded {
   delayMs: number;
 }
 
-/** One INSERT (autocommit): the common path, one round trip. */
-async function recordTrigger(db: Db, { broadcast, callerAddress, method, parsed }: TriggerToRecord): Promise<Recorded> {
-  const trigger = await insertTrigger(db, {
-    broadcastId: broadcast.id,
-    callerAddress,
-    method,
-    request: parsed.request,
-    notes: parsed.notes,
+function scheduledBody(trigger: TriggerToRecord, triggerId: string, receivedAt: Date, delayMs: number): Recorded {
+  return {
+    delayMs,
+    body: {
+      status: 'scheduled',
+      trigger_id: triggerId,
+      broadcast_id: trigger.broadcast.id,
+      scheduled_for: new Date(receivedAt.getTime() + delayMs).toISOString(),
+      ...(trigger.parsed.notes.length ? { notes: trigger.parsed.notes } : {}),
+    },
+  };
+}
+
+/** The hot path: the row joins the turn's batch INSERT; the delay is the broadcast's own. */
+async function recordBatched(deps: HookDeps, trigger: TriggerToRecord): Promise<Recorded> {
+  const id = randomUUID();
+  const receivedAt = await deps.triggerWriter.submit({
+    id,
+    broadcastId: trigger.broadcast.id,
+    callerAddress: trigger.callerAddress,
+    method: trigger.method,
+    request: trigger.parsed.request,
+    notes: trigger.parsed.notes,
   });
+  return scheduledBody(trigger, id, receivedAt, trigger.broadcast.delay_ms);
+}
+
+/** One INSERT of its own, which also reads the oldest pending trigger when max_delay_ms caps the delay. */
+async function recordTrigger(db: Db, trigger: TriggerToRecord): Promise<Recorded> {
+  const { broadcast, callerAddress, method, parsed } = trigger;
+  const capped = broadcast.max_delay_ms !== null;
+  const row = await insertTrigger(
+    db,
+    { broadcastId: broadcast.id, callerAddress, method, request: parsed.request, notes: parsed.notes },
+    capped,
+  );
   const delayMs = dispatchDelayMs({
     delayMs: broadcast.delay_ms,
     maxDelayMs: broadcast.max_delay_ms,
-    now: trigger.received_at,
-    firstPendingAt: trigger.first_pending_at,
+    now: row.received_at,
+    firstPendingAt: row.first_pending_at ?? row.received_at,
   });
-  const body: ScheduledBody = {
-    status: 'scheduled',
-    trigger_id: trigger.id,
-    broadcast_id: broadcast.id,
-    scheduled_for: new Date(trigger.received_at.getTime() + delayMs).toISOString(),
-    ...(parsed.notes.length ? { notes: parsed.notes } : {}),
-  };
-  return { body, delayMs };
+  return scheduledBody(trigger, row.id, row.received_at, delayMs);
 }
 
 /** A concurrent call with the same Idempotency-Key committed first: this one rolls back. */
@@ -179,15 +241,25 @@ function hasBotToken(authorization: string | undefined, broadcast: CachedBroadca
   return match !== null && tokenMatches(match[1]!, broadcast.bot_api_token_sha256);
 }
 
-async function armTimer(deps: HookDeps, broadcastId: string, delayMs: number, triggerId: string): Promise<void> {
-  try {
-    await deps.producer.armTimer('broadcast.dispatch', { broadcastId }, delayMs);
-  } catch (error) {
-    // The trigger is committed, so the call is accepted: the reconciler re-arms from Postgres.
-    deps.logger.warn('dispatch timer not armed; the trigger stays pending until it is re-armed', {
-      broadcastId,
-      triggerId,
-      error,
-    });
+/**
+ * Re-arms the timers of a batch: one BullMQ call per broadcast, with the shortest delay asked
+ * for (all calls of a batch arrived together; a max_delay_ms cap may shorten some).
+ * Never throws: the triggers are committed, so the calls are accepted whatever Redis does; the
+ * reconciler re-arms timers from Postgres.
+ */
+async function armTimers({ producer, logger }: HookDepsInput, arms: readonly TimerArm[]): Promise<void> {
+  const shortest = new Map<string, TimerArm>();
+  for (const arm of arms) {
+    const seen = shortest.get(arm.broadcastId);
+    if (!seen || arm.delayMs < seen.delayMs) shortest.set(arm.broadcastId, arm);
   }
+  await Promise.all(
+    [...shortest.values()].map(async ({ broadcastId, delayMs, triggerId }) => {
+      try {
+        await producer.armTimer('broadcast.dispatch', { broadcastId }, delayMs);
+      } catch (error) {
+        logger.warn('dispatch timer not armed; the trigger stays pending until it is re-armed', { broadcastId, triggerId, error });
+      }
+    }),
+  );
 }

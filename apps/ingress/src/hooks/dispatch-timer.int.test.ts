@@ -13,6 +13,7 @@ import {
   type ServedApp,
 } from '@herald/testing';
 import { createApp } from '../app';
+import { createHookDeps } from './accept-hook-call';
 import { HookBroadcastCache } from './broadcast-cache';
 
 /**
@@ -61,7 +62,7 @@ describe('the dispatch timer', () => {
         checks: {},
         metrics: createMetricsRegistry('timer-test'),
         hooks: {
-          deps: { db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: 10_000 },
+          deps: createHookDeps({ db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: 10_000 }),
           trustedProxies: null,
           bodyLimitBytes: 1024 * 1024,
         },

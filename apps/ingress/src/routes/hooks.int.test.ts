@@ -17,6 +17,7 @@ import {
   type ServedApp,
 } from '@herald/testing';
 import { createApp } from '../app';
+import { createHookDeps } from '../hooks/accept-hook-call';
 import { HookBroadcastCache } from '../hooks/broadcast-cache';
 import { AddressList } from '../hooks/caller-address';
 
@@ -60,7 +61,7 @@ describe('GET|POST /hooks/:token', () => {
       checks: {},
       metrics: createMetricsRegistry('ingress-test'),
       hooks: {
-        deps: { db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: options.maxTargets ?? 10_000 },
+        deps: createHookDeps({ db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: options.maxTargets ?? 10_000 }),
         trustedProxies: options.trustedProxies ? new AddressList(options.trustedProxies) : null,
         bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
       },

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../create-db';
 import { toJson } from '../schema';
 
@@ -41,18 +41,28 @@ export async function findHookBroadcast(db: Db, tokenSha256: Buffer): Promise<Ho
 export interface AcceptedTrigger {
   id: string;
   received_at: Date;
-  /** The oldest pending trigger of the broadcast, this one included (for max_delay_ms). */
-  first_pending_at: Date;
+  /** The oldest pending trigger of the broadcast, this one included; only when asked for. */
+  first_pending_at: Date | null;
 }
 
 /**
- * Records an accepted hook call. One statement: the oldest pending trigger is read in the same
- * round trip (the sub-select sees the table without the new row, hence `least`).
+ * Records an accepted hook call in one statement. With `withFirstPending` (broadcasts that
+ * have a max_delay_ms) it also reads, in the same round trip, when the oldest pending trigger
+ * arrived: the first by seq, one step down triggers_pending_idx. The sub-select sees the table
+ * without the new row, hence `least`. Without it the statement stays a bare INSERT: the hot path.
  */
 export async function insertTrigger(
   db: Db,
   trigger: { broadcastId: string; callerAddress: string; method: 'GET' | 'POST'; request: unknown; notes: string[] },
+  withFirstPending = false,
 ): Promise<AcceptedTrigger> {
+  const firstPending: RawBuilder<Date | null> = withFirstPending
+    ? sql<Date>`least(received_at, (
+        SELECT t.received_at FROM triggers t
+        WHERE t.broadcast_id = ${trigger.broadcastId} AND t.status = 'pending'
+        ORDER BY t.seq LIMIT 1
+      ))`
+    : sql<null>`NULL::timestamptz`;
   return db
     .insertInto('triggers')
     .values({
@@ -62,13 +72,39 @@ export async function insertTrigger(
       request: toJson(trigger.request),
       notes: toJson(trigger.notes),
     })
-    .returning([
-      'id',
-      'received_at',
-      sql<Date>`least(received_at, (
-        SELECT min(t.received_at) FROM triggers t
-        WHERE t.broadcast_id = ${trigger.broadcastId} AND t.status = 'pending'
-      ))`.as('first_pending_at'),
-    ])
+    .returning(['id', 'received_at', firstPending.as('first_pending_at')])
     .executeTakeFirstOrThrow();
+}
+
+export interface NewTriggerRow {
+  /** Made by the caller (randomUUID) so each row of a batch finds its answer by id. */
+  id: string;
+  broadcastId: string;
+  callerAddress: string;
+  method: 'GET' | 'POST';
+  request: unknown;
+  notes: string[];
+}
+
+/**
+ * Records many accepted hook calls in one INSERT (one round trip, one commit). They share
+ * `received_at` (the transaction's time); `seq` keeps their order. Returns received_at by id.
+ */
+export async function insertTriggers(db: Db, rows: readonly NewTriggerRow[]): Promise<Map<string, Date>> {
+  if (rows.length === 0) return new Map();
+  const inserted = await db
+    .insertInto('triggers')
+    .values(
+      rows.map((row) => ({
+        id: row.id,
+        broadcast_id: row.broadcastId,
+        caller_address: row.callerAddress,
+        method: row.method,
+        request: toJson(row.request),
+        notes: toJson(row.notes),
+      })),
+    )
+    .returning(['id', 'received_at'])
+    .execute();
+  return new Map(inserted.map((row) => [row.id, row.received_at]));
 }

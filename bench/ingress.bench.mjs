@@ -1,0 +1,128 @@
+// pnpm bench:ingress — accepted hook calls per second and latency of one real ingress process
+// (Postgres + Redis, the built code), beside a bare Express route measured the same way.
+//
+// 1. saturation: autocannon, 64 connections, BENCH_SECONDS (default 15) each → throughput;
+// 2. a fixed offered rate below saturation (BENCH_RATE, default 1000 calls/s) → tail latency,
+//    where queueing in the load generator does not dominate (see NOTES.md);
+// then checks that every 200 left exactly one trigger row: nothing accepted was lost.
+import { createHash, randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const CONNECTIONS = 64;
+const DB_NAME = `herald_bench_${randomBytes(3).toString('hex')}`;
+const PREFIX = `herald-bench-${randomBytes(3).toString('hex')}`;
+// A realistic call: the SPEC's two-filter example.
+const BODY = JSON.stringify({
+  audience_filters: 'user_id;favorite_color',
+  audience_criteria: 'Equals;Equals',
+  audience_values: '3030391;red',
+  audience_join: 'AND',
+  set_variables: 'new_favorite_color;discount',
+  set_variables_values: 'magenta;10',
+});
+
+async function seedBroadcast(url) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const token = randomBytes(32).toString('base64url');
+  const sha = (s) => createHash('sha256').update(s).digest();
+  const { rows: [bot] } = await client.query('INSERT INTO bots (name, api_token_sha256) VALUES ($1, $2) RETURNING id', ['bench', sha(randomBytes(16).toString('hex'))]);
+  await client.query(
+    `INSERT INTO broadcasts (bot_id, name, message, hook_token, hook_token_sha256) VALUES ($1, 'bench', '{"text":"hi"}', $2, $3)`,
+    [bot.id, token, sha(token)],
+  );
+  await client.end();
+  return token;
+}
+
+async function load(port, path, extra = {}) {
+  return summarise(
+    await runAutocannon({
+      url: `http://127.0.0.1:${port}${path}`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: BODY,
+      connections: CONNECTIONS,
+      duration: SECONDS,
+      ...extra,
+    }),
+  );
+}
+
+async function measure(name, port, path) {
+  await load(port, path, { duration: 3 }); // warm-up: JIT, pools, caches
+  const saturation = await load(port, path);
+  const fixedRate = await load(port, path, { overallRate: RATE });
+  console.log(`${name}: saturation ${JSON.stringify(saturation)}`);
+  console.log(`${name}: at ${RATE}/s ${JSON.stringify(fixedRate)}`);
+  return { saturation, fixedRate };
+}
+
+async function main() {
+  const url = databaseUrl(DB_NAME);
+  const migrate = await startMigrate(url);
+  if (migrate !== 0) throw new Error('migrations failed');
+  const token = await seedBroadcast(url);
+
+  const ingressPort = await freePort();
+  const ingress = await startProcess('apps/ingress/dist/main.js', {
+    DATABASE_URL: url,
+    REDIS_URL,
+    QUEUE_PREFIX: PREFIX,
+    INGRESS_PORT: String(ingressPort),
+    HOST: '127.0.0.1',
+    DATABASE_POOL_SIZE: '20',
+  }, ingressPort);
+  let herald;
+  try {
+    herald = await measure('herald ingress', ingressPort, `/hooks/${token}`);
+  } finally {
+    await ingress.stop();
+  }
+
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows: [{ n }] } = await client.query('SELECT count(*)::int AS n FROM triggers');
+  await client.end();
+  const accepted = [herald.saturation, herald.fixedRate].reduce((sum, r) => sum + r.ok2xx, 0);
+
+  const basePort = await freePort();
+  const baseline = await startProcess('bench/baseline-express.mjs', { PORT: String(basePort) }, basePort);
+  let bare;
+  try {
+    bare = await measure('bare express', basePort, '/hooks/x');
+  } finally {
+    await baseline.stop();
+  }
+
+  console.log('\n| | accepted calls/s at 64 conns | p50 ms | p99 ms | p99 ms at %d/s |', RATE);
+  console.log('|---|---|---|---|---|');
+  for (const [name, r] of [['Herald ingress', herald], ['bare Express 5', bare]]) {
+    console.log(`| ${name} | ${r.saturation.rps} | ${r.saturation.p50} | ${r.saturation.p99} | ${r.fixedRate.p99} |`);
+  }
+  console.log(`\nratio Herald/bare Express: ${(herald.saturation.rps / bare.saturation.rps).toFixed(2)} (throughput)`);
+  console.log(`non-2xx answers from Herald: ${herald.saturation.non2xx + herald.fixedRate.non2xx}, errors: ${herald.saturation.errors + herald.fixedRate.errors}`);
+  // Warm-up calls were accepted too, so there are at least as many triggers as measured 200s.
+  console.log(`triggers in Postgres: ${n} (measured 200s: ${accepted}, plus warm-up)`);
+}
+
+async function startMigrate(url) {
+  const { spawn } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { ROOT } = await import('./support.mjs');
+  const child = spawn(process.execPath, [join(ROOT, 'apps/migrate/dist/main.js'), 'up'], {
+    env: { PATH: process.env.PATH, DATABASE_URL: url, LOG_LEVEL: 'warn' },
+    stdio: 'inherit',
+  });
+  return new Promise((resolve) => child.once('exit', resolve));
+}
+
+try {
+  await main();
+} finally {
+  await adminQuery(`DROP DATABASE IF EXISTS "${DB_NAME}" WITH (FORCE)`);
+  await deleteRedisPrefix(PREFIX);
+}
