@@ -145,9 +145,9 @@ async function accept(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
   const recorded =
     key !== undefined
       ? await recordIdempotently(deps.db, trigger, key)
-      : broadcast.max_delay_ms !== null
-        ? await recordTrigger(deps.db, trigger)
-        : await recordBatched(deps, trigger);
+      : batchable(trigger)
+        ? await recordBatched(deps, trigger)
+        : await recordTrigger(deps.db, trigger);
   if ('replay' in recorded) return { outcome: 'replayed', body: recorded.replay };
 
   // 6. Re-arm the broadcast's timer.
@@ -178,6 +178,15 @@ function scheduledBody(trigger: TriggerToRecord, triggerId: string, receivedAt: 
       ...(trigger.parsed.notes.length ? { notes: trigger.parsed.notes } : {}),
     },
   };
+}
+
+/**
+ * Small calls share batch INSERTs. Calls that carry targets or a free payload (up to the body
+ * limit each) go alone, so no statement grows with the load; so do broadcasts whose delay a
+ * max_delay_ms may shorten (that needs the oldest pending trigger, read with the insert).
+ */
+function batchable({ broadcast, parsed }: TriggerToRecord): boolean {
+  return broadcast.max_delay_ms === null && parsed.request.mode !== 'targets' && parsed.request.payload === null;
 }
 
 /** The hot path: the row joins the turn's batch INSERT; the delay is the broadcast's own. */
