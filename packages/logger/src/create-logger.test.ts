@@ -57,6 +57,23 @@ describe('createLogger', () => {
     expect(request.headers.authorization).toBe('Bearer bot-secret-123');
   });
 
+  it('logs an error\'s scalar fields but not the driver objects hanging off it', () => {
+    const { logger, lines } = capture();
+    const error = Object.assign(new Error('terminating connection'), {
+      code: '57P01',
+      severity: 'FATAL',
+      client: { connectionParameters: { password: 'pw' }, buffer: Buffer.alloc(10) },
+    });
+    logger.warn('postgres connection error', { error });
+    expect(lines[0]?.['error']).toEqual({
+      name: 'Error',
+      message: 'terminating connection',
+      stack: expect.any(String),
+      code: '57P01',
+      severity: 'FATAL',
+    });
+  });
+
   it('logs errors with their stack, redacted too', () => {
     const { logger, lines } = capture();
     logger.error('failed', { error: new Error('connect to redis://:hunter2@cache:6379 failed') });

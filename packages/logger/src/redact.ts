@@ -39,11 +39,18 @@ export function redact(value: unknown, depth = 0, seen = new WeakSet<object>()):
   return out;
 }
 
+/**
+ * An error as a log field: name, message, stack, and its own scalar fields (code, errno,
+ * constraint, …). Nested objects are left out: driver errors carry whole client objects
+ * (pg attaches its connection, with parameters and buffers) that would flood the log.
+ */
 function redactError(error: Error, depth: number, seen: WeakSet<object>): Record<string, unknown> {
   const out: Record<string, unknown> = { name: error.name, message: redactText(error.message) };
   if (error.stack) out['stack'] = redactText(error.stack);
   for (const [key, child] of Object.entries(error)) {
+    if (child !== null && typeof child === 'object' && !(child instanceof Error)) continue;
     out[key] = SECRET_KEY.test(key) ? REDACTED : redact(child, depth + 1, seen);
   }
+  if (error.cause !== undefined) out['cause'] = redact(error.cause, depth + 1, seen);
   return out;
 }
