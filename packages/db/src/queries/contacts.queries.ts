@@ -1,17 +1,11 @@
 import { sql } from 'kysely';
 import type { Db } from '../create-db';
-import type { ChannelColumn, VariableValue } from '../schema';
+import type { Contact } from '../schema';
 
-export interface ContactUpsert {
-  bot_channel: ChannelColumn;
-  user_id: string;
-  user_phone_number: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  user_name: string | null;
-  locale: string | null;
-  variables: Record<string, VariableValue>;
-}
+export type ContactUpsert = Pick<
+  Contact,
+  'bot_channel' | 'user_id' | 'user_phone_number' | 'first_name' | 'last_name' | 'user_name' | 'locale' | 'variables'
+>;
 
 /**
  * Creates or updates many contacts of a bot in one statement (set-based: the rows travel as

@@ -1,21 +1,21 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../create-db';
-import { toJson } from '../schema';
+import { toJson, type Broadcast } from '../schema';
 
 /** What the hook needs of a broadcast to run its checks, found by the hook token's digest. */
-export interface HookBroadcast {
-  id: string;
-  bot_id: string;
-  enabled: boolean;
-  allowed_hosts: string[];
-  allow_get: boolean;
-  allow_post: boolean;
-  direct_mode: boolean;
-  require_valid_filter: boolean;
-  delay_ms: number;
-  max_delay_ms: number | null;
-  bot_api_token_sha256: Buffer;
-}
+export type HookBroadcast = Pick<
+  Broadcast,
+  | 'id'
+  | 'bot_id'
+  | 'enabled'
+  | 'allowed_hosts'
+  | 'allow_get'
+  | 'allow_post'
+  | 'direct_mode'
+  | 'require_valid_filter'
+  | 'delay_ms'
+  | 'max_delay_ms'
+> & { bot_api_token_sha256: Buffer };
 
 export async function findHookBroadcast(db: Db, tokenSha256: Buffer): Promise<HookBroadcast | undefined> {
   return db
