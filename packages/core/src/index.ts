@@ -7,3 +7,4 @@ export * from './dispatch-timing';
 export * from './tokens';
 export * from './providers';
 export * from './audience-input';
+export * from './audience-eval';

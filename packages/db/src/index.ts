@@ -10,3 +10,4 @@ export * from './queries/bots.queries';
 export * from './queries/broadcasts.queries';
 export * from './queries/channels.queries';
 export * from './queries/contacts.queries';
+export * from './audience-sql';

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as initialSchema from './2026-11-26T0100-initial-schema.migration';
+import * as isoInstantFunction from './2026-11-26T0200-iso-instant-function.migration';
 
 /**
  * Every migration, by name. Names are timestamps so they sort in the order they were written;
@@ -8,4 +9,5 @@ import * as initialSchema from './2026-11-26T0100-initial-schema.migration';
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '2026-11-26T0100-initial-schema': initialSchema,
+  '2026-11-26T0200-iso-instant-function': isoInstantFunction,
 };
