@@ -76,3 +76,27 @@ export function isSystemField(name: string): name is SystemField {
 
 /** An empty audience: every contact of the bot. */
 export const EVERYONE: Audience = Object.freeze({ filters: [], join: [] }) as Audience;
+
+/** The system fields set_variables may write (identity fields are never set in bulk). */
+export const WRITABLE_COLUMNS = ['first_name', 'last_name', 'user_name', 'locale'] as const;
+export type WritableColumn = (typeof WRITABLE_COLUMNS)[number];
+
+/**
+ * Splits name → value assignments into contact columns (first_name, …, as text) and
+ * variables: `set_variables` and a target's `variables` may name both alike.
+ */
+export function splitAssignments<V>(assignments: Readonly<Record<string, V>>): {
+  columns: Partial<Record<WritableColumn, string | null>>;
+  variables: Record<string, V>;
+} {
+  const columns: Partial<Record<WritableColumn, string | null>> = {};
+  const variables: Record<string, V> = {};
+  for (const [name, value] of Object.entries(assignments)) {
+    if ((WRITABLE_COLUMNS as readonly string[]).includes(name)) {
+      columns[name as WritableColumn] = value === null || value === undefined ? null : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    } else {
+      variables[name] = value;
+    }
+  }
+  return { columns, variables };
+}

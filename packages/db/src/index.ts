@@ -11,3 +11,4 @@ export * from './queries/broadcasts.queries';
 export * from './queries/channels.queries';
 export * from './queries/contacts.queries';
 export * from './audience-sql';
+export * from './queries/dispatch.queries';

@@ -1,29 +1,14 @@
 import type { Job } from 'bullmq';
 import type { JobPayload } from '@herald/queue';
+import { dispatchBroadcast } from '../dispatch/dispatch-broadcast';
 import type { WorkerContext } from '../worker-context';
 
 /**
- * `broadcast.dispatch`, first stage: claims the broadcast's pending triggers by marking them
- * `dispatched`. Resolving audiences, creating the run and writing deliveries come with the
- * dispatch capability (issue #4); until then a fired timer still settles every trigger it
- * covers, so none stays pending forever.
- *
- * Idempotent: a retry finds nothing pending and does nothing.
+ * `broadcast.dispatch`: fired by a broadcast's timer. Turns every pending trigger into one run
+ * with one delivery row per targeted contact. Idempotent: a retry resumes the unfinished run or
+ * finds nothing to do. Handing deliveries to the channel queues comes with delivery.
  */
-export async function broadcastDispatchProcessor(
-  job: Job<JobPayload<'broadcast.dispatch'>>,
-  { db, logger }: WorkerContext,
-): Promise<void> {
-  const { broadcastId } = job.data;
-  const claimed = await db
-    .updateTable('triggers')
-    .set({ status: 'dispatched', status_changed_at: new Date() })
-    .where('broadcast_id', '=', broadcastId)
-    .where('status', '=', 'pending')
-    .executeTakeFirst();
-  logger.info('dispatch claimed pending triggers', {
-    jobId: job.id,
-    broadcastId,
-    triggers: Number(claimed.numUpdatedRows),
-  });
+export async function broadcastDispatchProcessor(job: Job<JobPayload<'broadcast.dispatch'>>, { db, logger }: WorkerContext): Promise<void> {
+  const result = await dispatchBroadcast(db, job.data.broadcastId, logger);
+  logger.info('broadcast.dispatch finished', { ...result, broadcastId: job.data.broadcastId });
 }

@@ -59,7 +59,7 @@ export async function insertTrigger(
   const firstPending: RawBuilder<Date | null> = withFirstPending
     ? sql<Date>`least(received_at, (
         SELECT t.received_at FROM triggers t
-        WHERE t.broadcast_id = ${trigger.broadcastId} AND t.status = 'pending'
+        WHERE t.broadcast_id = ${trigger.broadcastId} AND t.status = 'pending' AND t.run_id IS NULL
         ORDER BY t.seq LIMIT 1
       ))`
     : sql<null>`NULL::timestamptz`;

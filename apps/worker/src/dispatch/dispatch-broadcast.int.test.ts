@@ -1,0 +1,193 @@
+import { parseHookPayload, type TriggerRequest } from '@herald/core';
+import { toJson, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
+import { createBotRow, createBroadcastRow, createTriggerRow, testLogger, useTestDatabase } from '@herald/testing';
+import { dispatchBroadcast } from './dispatch-broadcast';
+
+/** The dispatch against real Postgres: coalescing, the three modes, races, resuming. */
+
+const logger = testLogger('dispatch-test');
+
+function request(body: unknown): TriggerRequest {
+  const parsed = parseHookPayload(body, { requireValidFilter: true, maxTargets: 10_000 });
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  return parsed.request;
+}
+
+const contact = (user_id: string, variables: ContactUpsert['variables'] = {}, extra: Partial<ContactUpsert> = {}): ContactUpsert => ({
+  bot_channel: 'TelegramChannel',
+  user_id,
+  user_phone_number: null,
+  first_name: null,
+  last_name: null,
+  user_name: null,
+  locale: null,
+  variables,
+  ...extra,
+});
+
+describe('dispatchBroadcast', () => {
+  const database = useTestDatabase();
+  let db: Db;
+  beforeAll(() => {
+    db = database.current.db;
+  });
+
+  async function setup(contacts: ContactUpsert[], audience?: unknown) {
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id);
+    if (audience) await db.updateTable('broadcasts').set({ audience: toJson(audience) }).where('id', '=', broadcast.id).execute();
+    await upsertContacts(db, bot.id, contacts);
+    return { bot, broadcast };
+  }
+
+  const trigger = (broadcastId: string, body: unknown) => createTriggerRow(db, broadcastId, { request: request(body) });
+
+  async function deliveredTo(runId: string): Promise<string[]> {
+    const rows = await db
+      .selectFrom('deliveries')
+      .innerJoin('contacts', 'contacts.id', 'deliveries.contact_id')
+      .select('contacts.user_id')
+      .where('deliveries.run_id', '=', runId)
+      .orderBy('contacts.user_id')
+      .execute();
+    return rows.map((r) => r.user_id);
+  }
+
+  const variablesOf = async (botId: string, userId: string) =>
+    (await db.selectFrom('contacts').select('variables').where('bot_id', '=', botId).where('user_id', '=', userId).executeTakeFirstOrThrow()).variables;
+
+  it('puts every pending trigger into one run: one delivery per contact, the later variable value winning', async () => {
+    const { bot, broadcast } = await setup([
+      contact('1', { color: 'red', tier: 'gold' }),
+      contact('2', { color: 'red' }),
+      contact('3', { color: 'blue', tier: 'gold' }),
+      contact('4', { color: 'green' }),
+    ]);
+    const first = await trigger(broadcast.id, { audience_filters: 'color', audience_criteria: 'Equals', audience_values: 'red', set_variables: 'promo', set_variables_values: 'A' });
+    const second = await trigger(broadcast.id, { audience_filters: 'tier', audience_criteria: 'Equals', audience_values: 'GOLD', set_variables: 'promo', set_variables_values: 'B' });
+
+    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    expect(result).toMatchObject({ outcome: 'dispatched', triggers: 2, targeted: 3, resumed: false });
+    if (result.outcome !== 'dispatched') return;
+    expect(await deliveredTo(result.runId)).toEqual(['1', '2', '3']);
+    expect(await variablesOf(bot.id, '1')).toEqual({ color: 'red', tier: 'gold', promo: 'B' });
+    expect(await variablesOf(bot.id, '2')).toEqual({ color: 'red', promo: 'A' });
+    const triggers = await db.selectFrom('triggers').select(['id', 'status', 'run_id']).where('id', 'in', [first.id, second.id]).execute();
+    expect(triggers.every((t) => t.status === 'dispatched' && t.run_id === result.runId)).toBe(true);
+    const run = await db.selectFrom('runs').selectAll().where('id', '=', result.runId).executeTakeFirstOrThrow();
+    expect(run).toMatchObject({ status: 'delivering', targeted: 3 });
+  });
+
+  it('targets the contacts that matched before the call changed the filtered variable', async () => {
+    const { bot, broadcast } = await setup([contact('1', { color: 'red' }), contact('2', { color: 'blue' })]);
+    await trigger(broadcast.id, { audience_filters: 'color', audience_criteria: 'Equals', audience_values: 'red', set_variables: 'color', set_variables_values: 'magenta' });
+    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    expect(result.outcome === 'dispatched' && (await deliveredTo(result.runId))).toEqual(['1']);
+    expect(await variablesOf(bot.id, '1')).toEqual({ color: 'magenta' });
+  });
+
+  it("uses the broadcast's configured audience when the call names none, and writes system fields as columns", async () => {
+    const { bot, broadcast } = await setup(
+      [contact('1', { vip: true }), contact('2', {})],
+      { filters: [{ field: 'vip', criteria: 'HasValue', value: null }], join: [] },
+    );
+    await trigger(broadcast.id, { set_variables: 'first_name;visits', set_variables_values: 'Ada;3' });
+    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    expect(result.outcome === 'dispatched' && (await deliveredTo(result.runId))).toEqual(['1']);
+    const row = await db.selectFrom('contacts').select(['first_name', 'variables']).where('bot_id', '=', bot.id).where('user_id', '=', '1').executeTakeFirstOrThrow();
+    expect(row).toEqual({ first_name: 'Ada', variables: { vip: true, visits: '3' } });
+  });
+
+  it('set_conversation: finds by user_id, else by phone, creates when it can, and notes why when it cannot', async () => {
+    const { bot, broadcast } = await setup([
+      contact('42'),
+      contact('+393331111111', {}, { bot_channel: 'WhatsAppChannel', user_phone_number: '+393331111111' }),
+    ]);
+    const byId = await trigger(broadcast.id, { set_conversation: true, user_id: '42', set_variables: 'note', set_variables_values: 'found' });
+    const byPhone = await trigger(broadcast.id, { set_conversation: true, set_variables: 'user_phone_number', set_variables_values: '+39 333 111 1111' });
+    const created = await trigger(broadcast.id, { set_conversation: true, set_variables: 'user_id;bot_channel;first_name', set_variables_values: '7;telegram;Linus' });
+    const impossible = await trigger(broadcast.id, { set_conversation: true, set_variables: 'user_id', set_variables_values: 'nobody' });
+    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    expect(result).toMatchObject({ outcome: 'dispatched', triggers: 4, targeted: 3 });
+    if (result.outcome !== 'dispatched') return;
+    expect(await deliveredTo(result.runId)).toEqual(['+393331111111', '42', '7']);
+    expect(await variablesOf(bot.id, '42')).toEqual({ note: 'found' });
+    const linus = await db.selectFrom('contacts').select(['first_name', 'bot_channel']).where('bot_id', '=', bot.id).where('user_id', '=', '7').executeTakeFirstOrThrow();
+    expect(linus).toEqual({ first_name: 'Linus', bot_channel: 'TelegramChannel' });
+    const notes = await db.selectFrom('triggers').select(['id', 'notes']).where('id', 'in', [byId.id, byPhone.id, created.id, impossible.id]).execute();
+    expect(notes.find((t) => t.id === impossible.id)?.notes).toEqual(['contact not created: bot_channel missing']);
+    expect(notes.filter((t) => t.id !== impossible.id).every((t) => t.notes.length === 0)).toBe(true);
+  });
+
+  it('targets: creates missing contacts, updates existing ones, one delivery each', async () => {
+    const { bot, broadcast } = await setup([contact('1', { a: 1 })]);
+    await trigger(broadcast.id, {
+      targets: [
+        { user_id: '1', bot_channel: 'telegram', variables: { b: 2, first_name: 'Ada' } },
+        { user_id: '393331111111', bot_channel: 'WhatsAppChannel', set_variables: 'order', set_variables_values: 'A-17' },
+      ],
+      set_variables: 'campaign',
+      set_variables_values: 'nov',
+    });
+    await trigger(broadcast.id, { targets: [{ user_id: '1', bot_channel: 'telegram' }] });
+    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    expect(result).toMatchObject({ outcome: 'dispatched', targeted: 2 });
+    if (result.outcome !== 'dispatched') return;
+    expect(await deliveredTo(result.runId)).toEqual(['1', '393331111111']);
+    expect(await variablesOf(bot.id, '1')).toEqual({ a: 1, b: 2, campaign: 'nov' });
+    const created = await db.selectFrom('contacts').select(['user_phone_number', 'variables']).where('bot_id', '=', bot.id).where('user_id', '=', '393331111111').executeTakeFirstOrThrow();
+    expect(created).toEqual({ user_phone_number: '393331111111', variables: { order: 'A-17', campaign: 'nov' } });
+  });
+
+  it('makes no run when nothing is pending', async () => {
+    const { broadcast } = await setup([]);
+    expect(await dispatchBroadcast(db, broadcast.id, logger)).toEqual({ outcome: 'nothing_pending' });
+    expect(await db.selectFrom('runs').select('id').where('broadcast_id', '=', broadcast.id).execute()).toEqual([]);
+  });
+
+  it('gives two workers racing on one broadcast one run and no duplicate rows', async () => {
+    const { broadcast } = await setup(Array.from({ length: 200 }, (_, i) => contact(String(i), { n: i })));
+    for (let i = 0; i < 5; i++) await trigger(broadcast.id, {});
+    const results = await Promise.all([dispatchBroadcast(db, broadcast.id, logger), dispatchBroadcast(db, broadcast.id, logger)]);
+    const runs = await db.selectFrom('runs').select(['id', 'targeted', 'status']).where('broadcast_id', '=', broadcast.id).execute();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ targeted: 200, status: 'delivering' });
+    expect(results.map((r) => r.outcome).sort()).toEqual(expect.arrayContaining(['dispatched']));
+    const { n } = await db.selectFrom('deliveries').select((eb) => eb.fn.countAll<string>().as('n')).where('run_id', '=', runs[0]!.id).executeTakeFirstOrThrow();
+    expect(Number(n)).toBe(200);
+  });
+
+  it('resumes a run a crashed dispatch left half done, without duplicates', async () => {
+    const { broadcast } = await setup([contact('1', { g: 'x' }), contact('2', { g: 'y' }), contact('3', { g: 'x' })]);
+    const done = await trigger(broadcast.id, { audience_filters: 'g', audience_criteria: 'Equals', audience_values: 'x' });
+    const left = await trigger(broadcast.id, { audience_filters: 'g', audience_criteria: 'Equals', audience_values: 'y' });
+    // The state a crash leaves: a dispatching run, its first trigger applied, the second not.
+    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id }).returning('id').executeTakeFirstOrThrow();
+    await db.updateTable('triggers').set({ run_id: run.id }).where('id', 'in', [done.id, left.id]).execute();
+    const ones = await db.selectFrom('contacts').select(['id', 'bot_channel']).where('user_id', 'in', ['1', '3']).where('bot_id', '=', broadcast.bot_id).execute();
+    await db.insertInto('deliveries').values(ones.map((c) => ({ run_id: run.id, contact_id: c.id, channel: c.bot_channel }))).execute();
+    await db.updateTable('triggers').set({ status: 'dispatched' }).where('id', '=', done.id).execute();
+    const later = await trigger(broadcast.id, {}); // accepted after the crash: not in this run
+
+    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    expect(result).toMatchObject({ outcome: 'dispatched', runId: run.id, resumed: true, triggers: 1, targeted: 3 });
+    expect(await deliveredTo(run.id)).toEqual(['1', '2', '3']);
+    const next = await dispatchBroadcast(db, broadcast.id, logger);
+    expect(next).toMatchObject({ outcome: 'dispatched', resumed: false, triggers: 1, targeted: 3 });
+    const { run_id } = await db.selectFrom('triggers').select('run_id').where('id', '=', later.id).executeTakeFirstOrThrow();
+    expect(next.outcome === 'dispatched' && run_id).toBe(next.outcome === 'dispatched' ? next.runId : null);
+  });
+
+  it('skips a trigger cancelled after the claim: nothing of it is applied', async () => {
+    const { bot, broadcast } = await setup([contact('1')]);
+    const t = await trigger(broadcast.id, { set_variables: 'x', set_variables_values: '1' });
+    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id }).returning('id').executeTakeFirstOrThrow();
+    await db.updateTable('triggers').set({ run_id: run.id }).where('id', '=', t.id).execute();
+    // Cancelled after the claim, before it was applied: the dispatcher must not write anything.
+    await db.updateTable('triggers').set({ status: 'cancelled' }).where('id', '=', t.id).execute();
+    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    expect(result).toMatchObject({ outcome: 'dispatched', triggers: 0, targeted: 0 });
+    expect(await deliveredTo(run.id)).toEqual([]);
+    expect(await variablesOf(bot.id, '1')).toEqual({});
+  });
+});

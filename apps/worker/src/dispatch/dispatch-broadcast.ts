@@ -1,0 +1,143 @@
+import { splitAssignments, type Audience, type TriggerRequest } from '@herald/core';
+import {
+  applyToAudience,
+  applyToContact,
+  applyToContacts,
+  claimRun,
+  findBroadcast,
+  findConversation,
+  finishDispatch,
+  markTriggerDispatched,
+  nextTriggerToApply,
+  type ContactUpsert,
+  type Db,
+} from '@herald/db';
+import type { Logger } from '@herald/logger';
+
+export type DispatchOutcome =
+  | { outcome: 'no_broadcast' }
+  | { outcome: 'nothing_pending' }
+  | { outcome: 'cancelled'; runId: string }
+  | { outcome: 'dispatched'; runId: string; resumed: boolean; triggers: number; targeted: number };
+
+/** Thrown inside a trigger's transaction when the trigger was cancelled: rolls its writes back. */
+class TriggerCancelled extends Error {}
+
+/**
+ * The dispatch of a broadcast (SPEC §3.2): every pending trigger goes into one run, applied in
+ * arrival order, each in its own transaction (its contact writes, its deliveries, and its
+ * `dispatched` mark commit together). A crash anywhere leaves a run that the next attempt
+ * resumes from the first trigger not yet marked; the unique (run, contact) key makes the
+ * repeated statements harmless. A cancel between two triggers stops the run there.
+ */
+export async function dispatchBroadcast(db: Db, broadcastId: string, logger: Logger): Promise<DispatchOutcome> {
+  const broadcast = await findBroadcast(db, broadcastId);
+  if (!broadcast) return { outcome: 'no_broadcast' };
+  const run = await claimRun(db, broadcastId);
+  if (!run) return { outcome: 'nothing_pending' };
+  const log = logger.child({ broadcastId, runId: run.runId });
+  if (run.resumed) log.info('resuming an unfinished dispatch');
+
+  let applied = 0;
+  let afterSeq: string | null = null;
+  for (;;) {
+    const trigger = await nextTriggerToApply(db, run.runId, afterSeq);
+    if (!trigger) break;
+    afterSeq = trigger.seq;
+    try {
+      await db.transaction().execute(async (trx) => {
+        const notes = await applyTrigger(trx, {
+          botId: broadcast.bot_id,
+          runId: run.runId,
+          configuredAudience: broadcast.audience as Audience,
+          request: trigger.request as TriggerRequest,
+        });
+        if (!(await markTriggerDispatched(trx, trigger.id, notes))) throw new TriggerCancelled();
+      });
+      applied++;
+    } catch (error) {
+      if (!(error instanceof TriggerCancelled)) throw error;
+      log.info('dispatch stopped: cancelled');
+      return { outcome: 'cancelled', runId: run.runId };
+    }
+  }
+
+  const finished = await finishDispatch(db, run.runId);
+  if (!finished) return { outcome: 'cancelled', runId: run.runId };
+  log.info('dispatch done', { triggers: applied, targeted: finished.targeted, status: finished.status });
+  return { outcome: 'dispatched', runId: run.runId, resumed: run.resumed, triggers: applied, targeted: finished.targeted };
+}
+
+interface TriggerStep {
+  botId: string;
+  runId: string;
+  configuredAudience: Audience;
+  request: TriggerRequest;
+}
+
+/** Applies one trigger; returns its outcome notes (e.g. why a conversation was not created). */
+async function applyTrigger(db: Db, { botId, runId, configuredAudience, request }: TriggerStep): Promise<string[]> {
+  switch (request.mode) {
+    case 'audience': {
+      await applyToAudience(db, {
+        botId,
+        runId,
+        audience: request.audience ?? configuredAudience,
+        writes: splitAssignments(request.set_variables),
+      });
+      return [];
+    }
+    case 'set_conversation': {
+      const writes = splitAssignments(request.set_variables);
+      const found = await findConversation(db, {
+        botId,
+        userId: request.user_id,
+        phone: request.user_phone_number,
+        channel: request.bot_channel,
+      });
+      if (found) {
+        await applyToContact(db, { runId, contact: found, writes });
+        return [];
+      }
+      if (!request.bot_channel || !request.user_id) {
+        return [`contact not created: ${request.bot_channel ? 'user_id' : 'bot_channel'} missing`];
+      }
+      await applyToContacts(db, {
+        botId,
+        runId,
+        contacts: [
+          {
+            bot_channel: request.bot_channel,
+            user_id: request.user_id,
+            user_phone_number: request.user_phone_number,
+            ...nullColumns(),
+            ...writes.columns,
+            variables: writes.variables,
+          },
+        ],
+      });
+      return [];
+    }
+    case 'targets': {
+      // Top-level set_variables apply to every target; a target's own ones win.
+      const contacts: ContactUpsert[] = request.targets.map((target) => {
+        const writes = splitAssignments({ ...request.set_variables, ...target.variables });
+        return {
+          bot_channel: target.bot_channel,
+          user_id: target.user_id,
+          user_phone_number: target.user_phone_number,
+          ...nullColumns(),
+          ...writes.columns,
+          variables: writes.variables,
+        };
+      });
+      await applyToContacts(db, { botId, runId, contacts });
+      return [];
+    }
+  }
+}
+
+/** Unset columns of an upserted contact: the upsert keeps what the contact already had. */
+function nullColumns() {
+  return { first_name: null, last_name: null, user_name: null, locale: null };
+}

@@ -1,0 +1,184 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { Audience, WritableColumn } from '@herald/core';
+import { audienceCondition } from '../audience-sql';
+import type { Db } from '../create-db';
+import type { ChannelColumn, VariableValue } from '../schema';
+import { contactUpsertStatement, type ContactUpsert } from './contacts.queries';
+
+/**
+ * The set-based steps of a dispatch (SPEC §3.2). Each takes the caller's transaction. The unique
+ * key on deliveries (run_id, contact_id) with ON CONFLICT DO NOTHING is what makes every step
+ * safe to repeat: a contact targeted twice, or a step redone after a crash, gets one delivery.
+ */
+
+export interface ContactWrites {
+  columns: Partial<Record<WritableColumn, string | null>>;
+  variables: Record<string, VariableValue>;
+}
+
+/**
+ * The run to work on for a broadcast: the one a crashed dispatch left `dispatching` (resumed),
+ * or a new run holding every pending trigger not yet in a run. Null when there is nothing to do.
+ * The broadcast row is locked meanwhile, so two workers never claim the same triggers.
+ */
+export async function claimRun(db: Db, broadcastId: string): Promise<{ runId: string; resumed: boolean } | null> {
+  return db.transaction().execute(async (trx) => {
+    const locked = await sql`SELECT 1 FROM broadcasts WHERE id = ${broadcastId} FOR UPDATE`.execute(trx);
+    if (locked.rows.length === 0) return null;
+    const unfinished = await trx
+      .selectFrom('runs')
+      .select('id')
+      .where('broadcast_id', '=', broadcastId)
+      .where('status', '=', 'dispatching')
+      .orderBy('created_at')
+      .executeTakeFirst();
+    if (unfinished) return { runId: unfinished.id, resumed: true };
+    const run = await trx.insertInto('runs').values({ broadcast_id: broadcastId }).returning('id').executeTakeFirstOrThrow();
+    const claimed = await trx
+      .updateTable('triggers')
+      .set({ run_id: run.id })
+      .where('broadcast_id', '=', broadcastId)
+      .where('status', '=', 'pending')
+      .where('run_id', 'is', null)
+      .executeTakeFirst();
+    if (claimed.numUpdatedRows === 0n) {
+      // Nothing pending (a duplicate or late timer): no empty run is left behind.
+      await trx.deleteFrom('runs').where('id', '=', run.id).execute();
+      return null;
+    }
+    return { runId: run.id, resumed: false };
+  });
+}
+
+/** The next trigger of the run still to apply, in arrival order (keyset on seq). */
+export async function nextTriggerToApply(db: Db, runId: string, afterSeq: string | null) {
+  let query = db
+    .selectFrom('triggers')
+    .select(['id', 'seq', 'request'])
+    .where('run_id', '=', runId)
+    .where('status', '=', 'pending')
+    .orderBy('seq')
+    .limit(1);
+  if (afterSeq !== null) query = query.where('seq', '>', afterSeq);
+  return query.executeTakeFirst();
+}
+
+/** Marks a trigger applied; false when it is no longer pending (cancelled meanwhile). */
+export async function markTriggerDispatched(db: Db, triggerId: string, notes: string[]): Promise<boolean> {
+  const result = await db
+    .updateTable('triggers')
+    .set({
+      status: 'dispatched',
+      status_changed_at: new Date(),
+      notes: sql`notes || ${JSON.stringify(notes)}::jsonb`,
+    })
+    .where('id', '=', triggerId)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** `SET first_name = …, variables = variables || …` for the writes given; null when there are none. */
+function contactSet(writes: ContactWrites, table: string): RawBuilder<unknown> | null {
+  const parts: RawBuilder<unknown>[] = Object.entries(writes.columns).map(
+    // Column names come from WRITABLE_COLUMNS (an allow-list); values are bound.
+    ([column, value]) => sql`${sql.ref(column)} = ${value}`,
+  );
+  if (Object.keys(writes.variables).length) {
+    parts.push(sql`variables = ${sql.ref(`${table}.variables`)} || ${JSON.stringify(writes.variables)}::jsonb`);
+  }
+  if (parts.length === 0) return null;
+  parts.push(sql`updated_at = now()`);
+  return sql.join(parts);
+}
+
+/**
+ * Audience mode: the contacts matching `audience` get `writes` and a delivery, in one
+ * statement. The audience is evaluated once, before the writes (one snapshot for the whole
+ * statement), so a call that filters on red and sets blue still reaches the red ones.
+ */
+export async function applyToAudience(
+  db: Db,
+  step: { botId: string; runId: string; audience: Audience; writes: ContactWrites },
+): Promise<void> {
+  const set = contactSet(step.writes, 'c');
+  await sql`
+    WITH targeted AS (
+      SELECT id, bot_channel FROM contacts
+      WHERE bot_id = ${step.botId} AND ${audienceCondition(step.audience)}
+    )${set ? sql`, written AS (UPDATE contacts c SET ${set} FROM targeted t WHERE c.id = t.id)` : sql``}
+    INSERT INTO deliveries (run_id, contact_id, channel)
+    SELECT ${step.runId}, id, bot_channel FROM targeted
+    ON CONFLICT (run_id, contact_id) DO NOTHING`.execute(db);
+}
+
+/**
+ * Targets and created conversations: upsert the contacts (created when missing) and give each
+ * a delivery, in one statement.
+ */
+export async function applyToContacts(db: Db, step: { botId: string; runId: string; contacts: readonly ContactUpsert[] }): Promise<void> {
+  if (step.contacts.length === 0) return;
+  await sql`
+    WITH upserted AS (${contactUpsertStatement(step.botId, step.contacts)})
+    INSERT INTO deliveries (run_id, contact_id, channel)
+    SELECT ${step.runId}, id, bot_channel FROM upserted
+    ON CONFLICT (run_id, contact_id) DO NOTHING`.execute(db);
+}
+
+/** set_conversation's look-up: by user id (the given channel first), else by phone. */
+export async function findConversation(
+  db: Db,
+  lookup: { botId: string; userId: string | null; phone: string | null; channel: ChannelColumn | null },
+): Promise<{ id: string; bot_channel: ChannelColumn } | undefined> {
+  for (const [column, value] of [
+    ['user_id', lookup.userId],
+    ['user_phone_number', lookup.phone],
+  ] as const) {
+    if (value === null) continue;
+    const found = await db
+      .selectFrom('contacts')
+      .select(['id', 'bot_channel'])
+      .where('bot_id', '=', lookup.botId)
+      .where(column, '=', value)
+      .orderBy(sql`bot_channel = ${lookup.channel ?? ''}`, 'desc')
+      .orderBy('id')
+      .limit(1)
+      .executeTakeFirst();
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** One known contact gets `writes` and a delivery. */
+export async function applyToContact(
+  db: Db,
+  step: { runId: string; contact: { id: string; bot_channel: ChannelColumn }; writes: ContactWrites },
+): Promise<void> {
+  const set = contactSet(step.writes, 'contacts');
+  if (set) await sql`UPDATE contacts SET ${set} WHERE id = ${step.contact.id}`.execute(db);
+  await db
+    .insertInto('deliveries')
+    .values({ run_id: step.runId, contact_id: step.contact.id, channel: step.contact.bot_channel })
+    .onConflict((oc) => oc.columns(['run_id', 'contact_id']).doNothing())
+    .execute();
+}
+
+/**
+ * Ends the dispatch stage: the run's exact count of targeted contacts, and its next status —
+ * `delivering` while deliveries wait, `completed` when there are none. False when the run was
+ * cancelled meanwhile.
+ */
+export async function finishDispatch(db: Db, runId: string): Promise<{ targeted: number; status: 'delivering' | 'completed' } | null> {
+  const row = await sql<{ targeted: number; status: 'delivering' | 'completed' }>`
+    WITH counted AS (SELECT count(*)::int AS n FROM deliveries WHERE run_id = ${runId})
+    UPDATE runs SET
+      targeted      = counted.n,
+      status        = CASE WHEN counted.n > 0 THEN 'delivering' ELSE 'completed' END,
+      delivering_at = CASE WHEN counted.n > 0 THEN now() END,
+      finished_at   = CASE WHEN counted.n > 0 THEN NULL ELSE now() END,
+      updated_at    = now()
+    FROM counted
+    WHERE id = ${runId} AND status = 'dispatching'
+    RETURNING targeted, status`.execute(db);
+  return row.rows[0] ?? null;
+}
