@@ -8,6 +8,7 @@ import { requireAdminKey } from './http/require-admin-key';
 import { botsRouter } from './routes/bots.route';
 import { broadcastsRouter } from './routes/broadcasts.route';
 import { contactsRouter } from './routes/contacts.route';
+import { runsRouter } from './routes/runs.route';
 
 export interface AdminDeps {
   logger: Logger;
@@ -46,6 +47,7 @@ export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl 
       app.use(botsRouter(db));
       app.use(contactsRouter(db));
       app.use(broadcastsRouter(db, publicUrl));
+      app.use(runsRouter(db));
     },
   });
 }

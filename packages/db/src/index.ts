@@ -12,3 +12,4 @@ export * from './queries/channels.queries';
 export * from './queries/contacts.queries';
 export * from './audience-sql';
 export * from './queries/dispatch.queries';
+export * from './queries/runs.queries';

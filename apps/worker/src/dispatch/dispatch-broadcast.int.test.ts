@@ -191,3 +191,25 @@ describe('dispatchBroadcast', () => {
     expect(await variablesOf(bot.id, '1')).toEqual({});
   });
 });
+
+describe('dispatchBroadcast after a cancel', () => {
+  const database = useTestDatabase();
+
+  it('applies nothing of a run cancelled mid-dispatch and leaves no run to resume', async () => {
+    const db = database.current.db;
+    const { cancelBroadcast } = await import('@herald/db');
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id);
+    await upsertContacts(db, bot.id, [contact('1')]);
+    const first = await createTriggerRow(db, broadcast.id, { request: request({ set_variables: 'x', set_variables_values: '1' }) });
+    // A dispatch claimed the trigger, then the operator cancelled before it was applied.
+    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id }).returning('id').executeTakeFirstOrThrow();
+    await db.updateTable('triggers').set({ run_id: run.id }).where('id', '=', first.id).execute();
+    expect(await cancelBroadcast(db, broadcast.id)).toEqual({ triggers: 1, runs: [run.id], skipped: 0 });
+
+    expect(await dispatchBroadcast(db, broadcast.id, logger)).toEqual({ outcome: 'nothing_pending' });
+    expect(await db.selectFrom('deliveries').select('id').where('run_id', '=', run.id).execute()).toEqual([]);
+    const { status } = await db.selectFrom('runs').select('status').where('id', '=', run.id).executeTakeFirstOrThrow();
+    expect(status).toBe('cancelled');
+  });
+});

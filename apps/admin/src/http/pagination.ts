@@ -1,0 +1,45 @@
+import { AppError } from '@herald/core';
+
+/**
+ * Keyset pagination for the list endpoints: `?limit=` (1–500, default 50) and `?cursor=`, an
+ * opaque token from the previous page's `next_cursor`. Lists answer `{data, next_cursor}`.
+ */
+export interface PageRequest<C> {
+  limit: number;
+  cursor: C | undefined;
+}
+
+export function pageRequest<C>(query: Record<string, unknown>, isCursor: (value: unknown) => value is C): PageRequest<C> {
+  const rawLimit = query['limit'];
+  const limit = rawLimit === undefined ? 50 : Number(rawLimit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+    throw new AppError(400, 'validation_failed', 'The request is invalid', [{ path: 'limit', message: `is ${String(rawLimit)}`, expected: 'an integer from 1 to 500' }]);
+  }
+  const rawCursor = query['cursor'];
+  if (rawCursor === undefined) return { limit, cursor: undefined };
+  let cursor: unknown;
+  try {
+    cursor = JSON.parse(Buffer.from(String(rawCursor), 'base64url').toString('utf8'));
+  } catch {
+    cursor = undefined;
+  }
+  if (!isCursor(cursor)) {
+    throw new AppError(400, 'validation_failed', 'The request is invalid', [{ path: 'cursor', message: 'is not a cursor this list gave out', expected: 'the next_cursor of the previous page' }]);
+  }
+  return { limit, cursor };
+}
+
+export function encodeCursor(cursor: unknown): string {
+  return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url');
+}
+
+export function page<T>(items: T[], limit: number, cursorOf: (last: T) => unknown) {
+  const last = items[items.length - 1];
+  return { data: items, next_cursor: items.length === limit && last !== undefined ? encodeCursor(cursorOf(last)) : null };
+}
+
+export function oneOf<T extends string>(value: unknown, allowed: readonly T[], path: string): T | undefined {
+  if (value === undefined) return undefined;
+  if ((allowed as readonly unknown[]).includes(value)) return value as T;
+  throw new AppError(400, 'validation_failed', 'The request is invalid', [{ path, message: `is ${String(value)}`, expected: `one of ${allowed.join(', ')}` }]);
+}

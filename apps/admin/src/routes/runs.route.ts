@@ -1,0 +1,94 @@
+import { Router } from 'express';
+import {
+  cancelBroadcast,
+  countDeliveries,
+  findBroadcast,
+  findRun,
+  findTrigger,
+  listDeliveries,
+  listRuns,
+  listTriggers,
+  type Db,
+  type Run,
+} from '@herald/db';
+import { notFound, resourceId } from '../http/ids';
+import { oneOf, page, pageRequest } from '../http/pagination';
+
+const TRIGGER_STATUSES = ['pending', 'dispatched', 'cancelled', 'failed'] as const;
+const DELIVERY_STATUSES = ['queued', 'sent', 'failed', 'skipped'] as const;
+
+const isSeqCursor = (v: unknown): v is { seq: string } => typeof v === 'object' && v !== null && /^\d+$/.test(String((v as { seq?: unknown }).seq));
+const isIdCursor = (v: unknown): v is { id: string } => typeof v === 'object' && v !== null && /^\d+$/.test(String((v as { id?: unknown }).id));
+const isRunCursor = (v: unknown): v is { created_at: string; id: string } =>
+  typeof v === 'object' &&
+  v !== null &&
+  !Number.isNaN(Date.parse(String((v as { created_at?: unknown }).created_at))) &&
+  /^[0-9a-f-]{36}$/.test(String((v as { id?: unknown }).id));
+
+/** A run with exact counts by delivery status (pending = not yet final). */
+async function presentRun(db: Db, run: Run) {
+  const counts = await countDeliveries(db, run.id);
+  return {
+    id: run.id,
+    broadcast_id: run.broadcast_id,
+    status: run.status,
+    counts: { targeted: run.targeted, sent: counts.sent, failed: counts.failed, skipped: counts.skipped, pending: counts.queued },
+    error: run.error,
+    created_at: run.created_at,
+    delivering_at: run.delivering_at,
+    finished_at: run.finished_at,
+    updated_at: run.updated_at,
+  };
+}
+
+/** Triggers, runs and deliveries, read-only, plus cancelling a broadcast's work in progress. */
+export function runsRouter(db: Db): Router {
+  const router = Router();
+
+  router.get('/v1/triggers/:id', async (req, res) => {
+    const trigger = await findTrigger(db, resourceId(req.params['id'], 'trigger'));
+    if (!trigger) throw notFound('trigger');
+    res.json(trigger);
+  });
+
+  router.get('/v1/broadcasts/:id/triggers', async (req, res) => {
+    const broadcastId = resourceId(req.params['id'], 'broadcast');
+    const { limit, cursor } = pageRequest(req.query, isSeqCursor);
+    const status = oneOf(req.query['status'], TRIGGER_STATUSES, 'status');
+    if (!(await findBroadcast(db, broadcastId))) throw notFound('broadcast');
+    const triggers = await listTriggers(db, broadcastId, { limit, beforeSeq: cursor?.seq, status });
+    res.json(page(triggers, limit, (last) => ({ seq: last.seq })));
+  });
+
+  router.get('/v1/broadcasts/:id/runs', async (req, res) => {
+    const broadcastId = resourceId(req.params['id'], 'broadcast');
+    const { limit, cursor } = pageRequest(req.query, isRunCursor);
+    if (!(await findBroadcast(db, broadcastId))) throw notFound('broadcast');
+    const runs = await listRuns(db, broadcastId, { limit, before: cursor && { createdAt: new Date(cursor.created_at), id: cursor.id } });
+    res.json(page(runs, limit, (last) => ({ created_at: last.created_at.toISOString(), id: last.id })));
+  });
+
+  router.get('/v1/runs/:id', async (req, res) => {
+    const run = await findRun(db, resourceId(req.params['id'], 'run'));
+    if (!run) throw notFound('run');
+    res.json(await presentRun(db, run));
+  });
+
+  router.get('/v1/runs/:id/deliveries', async (req, res) => {
+    const runId = resourceId(req.params['id'], 'run');
+    const { limit, cursor } = pageRequest(req.query, isIdCursor);
+    const status = oneOf(req.query['status'], DELIVERY_STATUSES, 'status');
+    if (!(await findRun(db, runId))) throw notFound('run');
+    const deliveries = await listDeliveries(db, runId, { limit, afterId: cursor?.id, status });
+    res.json(page(deliveries, limit, (last) => ({ id: last.id })));
+  });
+
+  router.post('/v1/broadcasts/:id/cancel', async (req, res) => {
+    const broadcastId = resourceId(req.params['id'], 'broadcast');
+    if (!(await findBroadcast(db, broadcastId))) throw notFound('broadcast');
+    const cancelled = await cancelBroadcast(db, broadcastId);
+    res.json({ cancelled_triggers: cancelled.triggers, cancelled_runs: cancelled.runs, skipped_deliveries: cancelled.skipped });
+  });
+
+  return router;
+}
