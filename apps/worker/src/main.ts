@@ -1,7 +1,9 @@
 import { workerConfigSchema } from '@herald/config';
 import { createLogger } from '@herald/logger';
+import { JobProducer } from '@herald/queue';
 import { createMetricsRegistry, createServiceApp, loadConfigOrExit, runHttpService } from '@herald/service';
 import { processors } from './processors';
+import { keepReconcilerScheduled } from './reconciler-schedule';
 import { startWorkers, stopWorkers } from './workers';
 
 const config = loadConfigOrExit(workerConfigSchema, process.env);
@@ -15,17 +17,23 @@ runHttpService({
   port: config.WORKER_PORT,
   redisRole: 'worker',
   build: ({ db, redis, checks }) => {
+    const producer = new JobProducer(redis, config.QUEUE_PREFIX, (error) => logger.warn('queue error', { error }));
     const workers = startWorkers({
       connection: redis,
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WORKER_CONCURRENCY,
       processors,
-      ctx: { db, logger },
+      ctx: { db, logger, producer, dispatchStuckAfterMs: config.DISPATCH_STUCK_AFTER_MS },
     });
+    const reconciler = keepReconcilerScheduled(producer, config.RECONCILE_INTERVAL_MS, logger);
     logger.info('workers started', { queues: workers.map((w) => w.name), concurrency: config.WORKER_CONCURRENCY });
     return {
       app: createServiceApp({ logger, checks, metrics: createMetricsRegistry('worker') }),
-      stopWork: () => stopWorkers(workers),
+      stopWork: async () => {
+        reconciler.stop();
+        await stopWorkers(workers);
+      },
+      release: () => producer.close(),
     };
   },
 });

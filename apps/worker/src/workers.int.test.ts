@@ -34,7 +34,7 @@ describe('workers consume the job catalog (real Redis and Postgres)', () => {
       prefix,
       concurrency: 2,
       processors,
-      ctx: { db: database.current.db, logger },
+      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 60_000 },
     });
   });
 

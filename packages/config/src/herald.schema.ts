@@ -47,6 +47,8 @@ export interface AdminConfig extends CommonConfig {
 export interface WorkerConfig extends CommonConfig {
   WORKER_PORT: number;
   WORKER_CONCURRENCY: number;
+  RECONCILE_INTERVAL_MS: number;
+  DISPATCH_STUCK_AFTER_MS: number;
 }
 
 export interface MigrateConfig {
@@ -111,6 +113,10 @@ export const workerConfigSchema = Joi.object<WorkerConfig>({
   ...common,
   WORKER_PORT: port(3002),
   WORKER_CONCURRENCY: Joi.number().integer().min(1).max(1000).default(8),
+  // How often the reconciler re-arms lost timers and retries stuck dispatches.
+  RECONCILE_INTERVAL_MS: Joi.number().integer().min(100).max(3_600_000).default(10_000),
+  // A dispatch with no progress for this long is considered dead and resumed elsewhere.
+  DISPATCH_STUCK_AFTER_MS: Joi.number().integer().min(1_000).max(86_400_000).default(120_000),
 });
 
 export const migrateConfigSchema = Joi.object<MigrateConfig>({

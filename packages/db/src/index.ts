@@ -13,3 +13,4 @@ export * from './queries/contacts.queries';
 export * from './audience-sql';
 export * from './queries/dispatch.queries';
 export * from './queries/runs.queries';
+export * from './queries/reconcile.queries';

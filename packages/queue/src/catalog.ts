@@ -12,13 +12,15 @@ import type { Job, JobsOptions } from 'bullmq';
 export interface JobPayloads {
   /** Turn a broadcast's pending triggers into a run. Armed by the hook, fired by its timer. */
   'broadcast.dispatch': { broadcastId: string };
+  /** Repairs what Redis lost or a crash left behind, from Postgres (run by a job scheduler). */
+  'maintenance.reconcile': Record<string, never>;
 }
 
 export type JobName = keyof JobPayloads;
 export type JobPayload<K extends JobName> = JobPayloads[K];
 
 /** BullMQ queue names. One Worker per queue, so each can be scaled and limited on its own. */
-export const QUEUE_NAMES = ['dispatch'] as const;
+export const QUEUE_NAMES = ['dispatch', 'maintenance'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export interface JobDefinition<P> {
@@ -48,6 +50,12 @@ export const jobCatalog: { readonly [K in JobName]: JobDefinition<JobPayloads[K]
       removeOnFail: { age: 7 * DAY_S },
     },
     timerId: ({ broadcastId }) => `broadcast.dispatch:${broadcastId}`,
+  },
+  'maintenance.reconcile': {
+    queue: 'maintenance',
+    schema: Joi.object<Record<string, never>>({}),
+    // The next scheduled run is the retry: a failed reconcile is simply done again.
+    options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
   },
 };
 

@@ -58,6 +58,31 @@ export class JobProducer {
     });
   }
 
+  /** Whether the job's timer is armed: a delayed, waiting or running job holds its id. */
+  async isTimerArmed<K extends JobName>(name: K, payload: JobPayloads[K]): Promise<boolean> {
+    const definition = jobCatalog[name];
+    if (!definition.timerId) throw new Error(`${name} is not a timer job`);
+    const queue = this.queue(definition.queue);
+    const jobId = await queue.getDeduplicationJobId(definition.timerId(payload));
+    if (!jobId) return false;
+    const state = await queue.getJobState(jobId);
+    return state === 'delayed' || state === 'waiting' || state === 'active' || state === 'prioritized' || state === 'waiting-children';
+  }
+
+  /**
+   * Creates the job scheduler that adds `name` every `everyMs`, unless it exists. Every worker
+   * calls this periodically, so a scheduler that Redis lost comes back; an existing one is left
+   * alone (re-upserting would move its next run).
+   */
+  async ensureScheduler<K extends JobName>(name: K, payload: JobPayloads[K], everyMs: number): Promise<boolean> {
+    const definition = jobCatalog[name];
+    const queue = this.queue(definition.queue);
+    if (await queue.getJobScheduler(name)) return false;
+    const data = validatePayload(name, payload);
+    await queue.upsertJobScheduler(name, { every: everyMs }, { name, data, opts: definition.options });
+    return true;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
     this.queues.clear();

@@ -9,6 +9,7 @@ import {
   finishDispatch,
   markTriggerDispatched,
   nextTriggerToApply,
+  touchRun,
   type ContactUpsert,
   type Db,
 } from '@herald/db';
@@ -53,6 +54,7 @@ export async function dispatchBroadcast(db: Db, broadcastId: string, logger: Log
           request: trigger.request as TriggerRequest,
         });
         if (!(await markTriggerDispatched(trx, trigger.id, notes))) throw new TriggerCancelled();
+        await touchRun(trx, run.runId); // progress, for the reconciler's stuck-dispatch check
       });
       applied++;
     } catch (error) {

@@ -1,0 +1,45 @@
+import type { Job } from 'bullmq';
+import { dispatchDelayMs } from '@herald/core';
+import { broadcastsWithPendingTriggers, broadcastsWithStuckDispatch, deleteExpiredIdempotencyKeys } from '@herald/db';
+import type { JobPayload } from '@herald/queue';
+import type { WorkerContext } from '../worker-context';
+
+/**
+ * `maintenance.reconcile`, every RECONCILE_INTERVAL_MS (SPEC §7): Postgres is the source of
+ * truth, so whatever Redis lost is rebuilt from it.
+ * 1. A broadcast with pending triggers but no armed timer (Redis flushed or restarted without
+ *    its data, or Redis was down when the call came) gets its timer back, due when it would
+ *    have been: delay_ms after its last call (capped by max_delay_ms).
+ * 2. A dispatch that has made no progress for DISPATCH_STUCK_AFTER_MS gets a timer due now:
+ *    the dispatcher resumes its run.
+ * 3. Idempotency keys past their 24 h are deleted.
+ */
+export async function maintenanceReconcileProcessor(
+  _job: Job<JobPayload<'maintenance.reconcile'>>,
+  { db, logger, producer, dispatchStuckAfterMs }: WorkerContext,
+): Promise<void> {
+  let rearmed = 0;
+  for (const pending of await broadcastsWithPendingTriggers(db)) {
+    const payload = { broadcastId: pending.broadcast_id };
+    if (await producer.isTimerArmed('broadcast.dispatch', payload)) continue;
+    const sinceLast = pending.now.getTime() - pending.last_at.getTime();
+    const delayMs = dispatchDelayMs({
+      delayMs: Math.max(0, pending.delay_ms - sinceLast),
+      maxDelayMs: pending.max_delay_ms,
+      now: pending.now,
+      firstPendingAt: pending.first_at,
+    });
+    await producer.armTimer('broadcast.dispatch', payload, delayMs);
+    rearmed++;
+    logger.warn('re-armed a lost dispatch timer', { broadcastId: pending.broadcast_id, delayMs });
+  }
+
+  const stuck = await broadcastsWithStuckDispatch(db, dispatchStuckAfterMs);
+  for (const broadcastId of stuck) {
+    await producer.armTimer('broadcast.dispatch', { broadcastId }, 0);
+    logger.warn('retrying a stuck dispatch', { broadcastId });
+  }
+
+  const expired = await deleteExpiredIdempotencyKeys(db);
+  if (rearmed || stuck.length || expired) logger.info('reconciled', { rearmed, stuck: stuck.length, expiredIdempotencyKeys: expired });
+}

@@ -1,0 +1,126 @@
+import type { Worker } from 'bullmq';
+import { toJson } from '@herald/db';
+import { JobProducer } from '@herald/queue';
+import {
+  createBotRow,
+  createBroadcastRow,
+  createTriggerRow,
+  deleteKeysWithPrefix,
+  testLogger,
+  useTestDatabase,
+  useTestRedis,
+  waitFor,
+} from '@herald/testing';
+import { processors } from './processors';
+import { keepReconcilerScheduled } from './reconciler-schedule';
+import { startWorkers, stopWorkers } from './workers';
+
+/**
+ * SPEC §7: an accepted call is never lost — not when Redis loses its keys, not when it was
+ * down as the call came in, not when a dispatch dies halfway. The reconciler rebuilds from
+ * Postgres. (Redis is shared by parallel test files, so "FLUSHALL" here deletes every key of
+ * this file's prefix: the same loss, for this file only.)
+ */
+
+const RECONCILE_EVERY_MS = 300;
+const logger = testLogger('reconcile-test');
+
+describe('the reconciler', () => {
+  let workers: Worker[];
+  let producer: JobProducer;
+  let schedule: { stop(): void };
+  afterAll(async () => {
+    schedule.stop();
+    await stopWorkers(workers);
+    await producer.close();
+  });
+  const database = useTestDatabase();
+  const redis = useTestRedis();
+
+  beforeAll(() => {
+    const { redis: connection, prefix } = redis.current;
+    producer = new JobProducer(connection, prefix);
+    workers = startWorkers({
+      connection,
+      prefix,
+      concurrency: 4,
+      processors,
+      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 2_000 },
+    });
+    schedule = keepReconcilerScheduled(producer, RECONCILE_EVERY_MS, logger);
+  });
+
+  async function runsOf(broadcastId: string) {
+    return database.current.db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcastId).execute();
+  }
+
+  async function accepted(delayMs: number) {
+    const { db } = database.current;
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: delayMs });
+    const trigger = await createTriggerRow(db, broadcast.id);
+    return { broadcast, trigger };
+  }
+
+  it('dispatches a call accepted before Redis lost every key (timer and scheduler included)', async () => {
+    const { broadcast, trigger } = await accepted(1_000);
+    await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 1_000);
+    const lost = Date.now();
+    await deleteKeysWithPrefix(redis.current.redis, redis.current.prefix);
+
+    await waitFor(async () => (await runsOf(broadcast.id)).length === 1, { timeoutMs: 10_000, what: 'the run' });
+    // SPEC: within delay_ms + 30 s; with a 300 ms reconcile interval, well within.
+    expect(Date.now() - lost).toBeLessThan(1_000 + 30_000);
+    const { status } = await database.current.db.selectFrom('triggers').select('status').where('id', '=', trigger.id).executeTakeFirstOrThrow();
+    expect(status).toBe('dispatched');
+  });
+
+  it('dispatches a call accepted while Redis was down (no timer was ever armed)', async () => {
+    const { broadcast } = await accepted(200);
+    expect(await producer.isTimerArmed('broadcast.dispatch', { broadcastId: broadcast.id })).toBe(false);
+    await waitFor(async () => (await runsOf(broadcast.id)).length === 1, { timeoutMs: 10_000, what: 'the run' });
+  });
+
+  it('leaves an armed timer alone: the reconciler never postpones a dispatch', async () => {
+    const { broadcast } = await accepted(2_000);
+    await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 2_000);
+    const armedAt = Date.now();
+    await waitFor(async () => (await runsOf(broadcast.id)).length === 1, { timeoutMs: 8_000, what: 'the run' });
+    const [run] = await runsOf(broadcast.id);
+    // Several reconciles ran meanwhile; the dispatch still came when the timer said.
+    expect(run!.created_at.getTime() - armedAt).toBeLessThan(2_000 + 1_000);
+  });
+
+  it('resumes a dispatch that died halfway', async () => {
+    const { db } = database.current;
+    const { broadcast, trigger } = await accepted(60_000);
+    const run = await db
+      .insertInto('runs')
+      .values({ broadcast_id: broadcast.id, updated_at: new Date(Date.now() - 10 * 60_000) })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await db.updateTable('triggers').set({ run_id: run.id }).where('id', '=', trigger.id).execute();
+
+    await waitFor(
+      async () => (await db.selectFrom('runs').select('status').where('id', '=', run.id).executeTakeFirstOrThrow()).status !== 'dispatching',
+      { timeoutMs: 10_000, what: 'the run to be resumed and finished' },
+    );
+    expect(await runsOf(broadcast.id)).toHaveLength(1);
+  });
+
+  it('deletes idempotency keys past their 24 hours', async () => {
+    const { db } = database.current;
+    const { broadcast, trigger } = await accepted(60_000);
+    await db
+      .insertInto('idempotency_keys')
+      .values([
+        { broadcast_id: broadcast.id, key: 'old', trigger_id: trigger.id, response: toJson({}), created_at: new Date(Date.now() - 25 * 3600_000) },
+        { broadcast_id: broadcast.id, key: 'fresh', trigger_id: trigger.id, response: toJson({}) },
+      ])
+      .execute();
+    await waitFor(
+      async () => (await db.selectFrom('idempotency_keys').select('key').where('broadcast_id', '=', broadcast.id).execute()).map((k) => k.key).join() === 'fresh',
+      { timeoutMs: 5_000, what: 'the old key to go' },
+    );
+  });
+});

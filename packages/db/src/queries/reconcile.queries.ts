@@ -1,0 +1,46 @@
+import { sql } from 'kysely';
+import type { Db } from '../create-db';
+import { IDEMPOTENCY_WINDOW } from './idempotency.queries';
+
+/** What the reconciler reads: the work Postgres says exists, whatever Redis remembers. */
+
+export interface PendingBroadcast {
+  broadcast_id: string;
+  delay_ms: number;
+  max_delay_ms: number | null;
+  first_at: Date;
+  last_at: Date;
+  now: Date;
+}
+
+/** Broadcasts with accepted triggers not yet in a run: each needs an armed timer. */
+export async function broadcastsWithPendingTriggers(db: Db): Promise<PendingBroadcast[]> {
+  const { rows } = await sql<PendingBroadcast>`
+    SELECT t.broadcast_id, b.delay_ms, b.max_delay_ms,
+           min(t.received_at) AS first_at, max(t.received_at) AS last_at, now() AS now
+    FROM triggers t JOIN broadcasts b ON b.id = t.broadcast_id
+    WHERE t.status = 'pending' AND t.run_id IS NULL
+    GROUP BY t.broadcast_id, b.delay_ms, b.max_delay_ms`.execute(db);
+  return rows;
+}
+
+/** Broadcasts whose dispatch has made no progress for `stuckAfterMs` (its worker died, its job was lost). */
+export async function broadcastsWithStuckDispatch(db: Db, stuckAfterMs: number): Promise<string[]> {
+  const { rows } = await sql<{ broadcast_id: string }>`
+    SELECT DISTINCT broadcast_id FROM runs
+    WHERE status = 'dispatching' AND updated_at < now() - ${stuckAfterMs} * interval '1 millisecond'`.execute(db);
+  return rows.map((r) => r.broadcast_id);
+}
+
+/** Marks progress on a run, so the reconciler can tell a long dispatch from a dead one. */
+export async function touchRun(db: Db, runId: string): Promise<void> {
+  await db.updateTable('runs').set({ updated_at: new Date() }).where('id', '=', runId).execute();
+}
+
+export async function deleteExpiredIdempotencyKeys(db: Db): Promise<number> {
+  const result = await db
+    .deleteFrom('idempotency_keys')
+    .where('created_at', '<=', sql<Date>`now() - ${IDEMPOTENCY_WINDOW}::interval`)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
