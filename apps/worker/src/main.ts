@@ -22,6 +22,7 @@ runHttpService({
       connection: redis,
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WORKER_CONCURRENCY,
+      stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
       processors,
       ctx: { db, logger, producer, dispatchStuckAfterMs: config.DISPATCH_STUCK_AFTER_MS },
     });

@@ -8,15 +8,23 @@ export interface StartWorkersOptions {
   connection: Redis;
   prefix: string;
   concurrency: number;
+  /** Lock duration and stalled-check period: how soon a dead worker's job is picked up again. */
+  stalledIntervalMs?: number;
   processors: ProcessorMap<WorkerContext>;
   ctx: WorkerContext;
 }
 
 /** One BullMQ Worker per queue of the catalog, all sharing one handler and connection. */
-export function startWorkers({ connection, prefix, concurrency, processors, ctx }: StartWorkersOptions): Worker[] {
+export function startWorkers({ connection, prefix, concurrency, stalledIntervalMs = 30_000, processors, ctx }: StartWorkersOptions): Worker[] {
   const handler = createJobHandler(processors, ctx);
   return QUEUE_NAMES.map((queue) => {
-    const worker = new Worker(queue, handler, { connection, prefix, concurrency });
+    const worker = new Worker(queue, handler, {
+      connection,
+      prefix,
+      concurrency,
+      lockDuration: stalledIntervalMs,
+      stalledInterval: stalledIntervalMs,
+    });
     worker.on('failed', (job, error) => {
       ctx.logger.warn('job failed', { queue, jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, error });
     });

@@ -49,6 +49,7 @@ export interface WorkerConfig extends CommonConfig {
   WORKER_CONCURRENCY: number;
   RECONCILE_INTERVAL_MS: number;
   DISPATCH_STUCK_AFTER_MS: number;
+  WORKER_STALLED_INTERVAL_MS: number;
 }
 
 export interface MigrateConfig {
@@ -117,6 +118,9 @@ export const workerConfigSchema = Joi.object<WorkerConfig>({
   RECONCILE_INTERVAL_MS: Joi.number().integer().min(100).max(3_600_000).default(10_000),
   // A dispatch with no progress for this long is considered dead and resumed elsewhere.
   DISPATCH_STUCK_AFTER_MS: Joi.number().integer().min(1_000).max(86_400_000).default(120_000),
+  // A job whose worker died is retried by another after about this long (BullMQ lock and
+  // stalled-check period).
+  WORKER_STALLED_INTERVAL_MS: Joi.number().integer().min(1_000).max(600_000).default(30_000),
 });
 
 export const migrateConfigSchema = Joi.object<MigrateConfig>({

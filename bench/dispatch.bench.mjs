@@ -1,0 +1,117 @@
+// pnpm bench:dispatch — one dispatch of a broadcast over BENCH_CONTACTS (default 1,000,000)
+// contacts, half of them matching a two-filter audience, by the real worker process: time until
+// every delivery row is written, rows/s, and the worker's peak RSS (VmHWM). Then, as the
+// baseline, a bare INSERT … SELECT of the same rows with a hand-written WHERE, and the ratio.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import queuePackage from '../packages/queue/dist/index.js';
+import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, REDIS_URL, startProcess } from './support.mjs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT } from './support.mjs';
+
+const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 1_000_000);
+const DB_NAME = `herald_bench_${randomBytes(3).toString('hex')}`;
+const PREFIX = `herald-bench-${randomBytes(3).toString('hex')}`;
+const AUDIENCE = {
+  filters: [
+    { field: 'tier', criteria: 'Equals', value: 'gold' },
+    { field: 'age', criteria: 'GreaterThan', value: '30' },
+  ],
+  join: ['AND'],
+};
+
+function migrate(url) {
+  const child = spawn(process.execPath, [join(ROOT, 'apps/migrate/dist/main.js'), 'up'], {
+    env: { PATH: process.env.PATH, DATABASE_URL: url, LOG_LEVEL: 'warn' },
+    stdio: 'inherit',
+  });
+  return new Promise((resolve) => child.once('exit', resolve));
+}
+
+function peakRssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024);
+}
+
+async function seed(client) {
+  const { rows: [bot] } = await client.query(`INSERT INTO bots (name, api_token_sha256) VALUES ('bench', sha256('bench')) RETURNING id`);
+  const { rows: [broadcast] } = await client.query(
+    `INSERT INTO broadcasts (bot_id, name, message, audience, hook_token, hook_token_sha256)
+     VALUES ($1, 'bench', '{"text":"hi"}', $2, 'bench-token', sha256('bench-token')) RETURNING id`,
+    [bot.id, JSON.stringify(AUDIENCE)],
+  );
+  const started = Date.now();
+  // Half gold and over 30 (even i), the rest silver or young; plus a few unrelated variables.
+  await client.query(
+    `INSERT INTO contacts (bot_id, bot_channel, user_id, first_name, variables)
+     SELECT $1, 'TelegramChannel', 'u' || i, 'Name ' || i,
+            jsonb_build_object('tier', CASE WHEN i % 2 = 0 THEN 'Gold' ELSE CASE WHEN i % 4 = 1 THEN 'gold' ELSE 'silver' END END,
+                               'age', CASE WHEN i % 2 = 0 THEN 31 + i % 40 ELSE 18 + i % 10 END,
+                               'city', 'City ' || (i % 100), 'joined', '2024-01-01')
+     FROM generate_series(1, $2) AS i`,
+    [bot.id, CONTACTS],
+  );
+  await client.query('ANALYZE contacts');
+  console.log(`seeded ${CONTACTS} contacts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  await client.query(`INSERT INTO triggers (broadcast_id, method, request) VALUES ($1, 'GET', '{"mode":"audience","audience":null,"set_variables":{},"payload":null}')`, [broadcast.id]);
+  return broadcast.id;
+}
+
+async function main() {
+  const url = databaseUrl(DB_NAME);
+  if ((await migrate(url)) !== 0) throw new Error('migrations failed');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const broadcastId = await seed(client);
+    const port = await freePort();
+    const worker = await startProcess('apps/worker/dist/main.js', {
+      DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: PREFIX, WORKER_PORT: String(port), HOST: '127.0.0.1',
+    }, port);
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const producer = new queuePackage.JobProducer(redis, PREFIX);
+    let elapsed;
+    try {
+      const started = Date.now();
+      await producer.armTimer('broadcast.dispatch', { broadcastId }, 0); // what the hook does, due now
+      for (;;) {
+        const { rows: [run] } = await client.query(`SELECT status, targeted FROM runs WHERE broadcast_id = $1`, [broadcastId]);
+        if (run && run.status !== 'dispatching') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      elapsed = (Date.now() - started) / 1000;
+      const { rows: [{ n }] } = await client.query(`SELECT count(*)::int AS n FROM deliveries`);
+      console.log(`herald dispatch: ${n} deliveries written in ${elapsed.toFixed(1)} s (${Math.round(n / elapsed)} rows/s); worker peak RSS ${peakRssMb(worker.child.pid)} MB`);
+    } finally {
+      await producer.close();
+      redis.disconnect();
+      await worker.stop();
+    }
+
+    // Baseline: the same rows, a bare INSERT … SELECT with a hand-written condition.
+    const { rows: [run] } = await client.query(`INSERT INTO runs (broadcast_id, status) VALUES ($1, 'completed') RETURNING id`, [broadcastId]);
+    const started = Date.now();
+    const inserted = await client.query(
+      `INSERT INTO deliveries (run_id, contact_id, channel)
+       SELECT $1, id, bot_channel FROM contacts
+       WHERE lower(variables->>'tier') = 'gold' AND (variables->>'age')::int > 30
+       ON CONFLICT DO NOTHING`,
+      [run.id],
+    );
+    const baseline = (Date.now() - started) / 1000;
+    console.log(`bare INSERT … SELECT: ${inserted.rowCount} rows in ${baseline.toFixed(1)} s (${Math.round(inserted.rowCount / baseline)} rows/s)`);
+    console.log(`ratio herald/bare: ${(elapsed / baseline).toFixed(2)}x the time`);
+  } finally {
+    await client.end();
+  }
+}
+
+try {
+  await main();
+} finally {
+  await adminQuery(`DROP DATABASE IF EXISTS "${DB_NAME}" WITH (FORCE)`);
+  await deleteRedisPrefix(PREFIX);
+}
