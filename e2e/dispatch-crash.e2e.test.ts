@@ -27,8 +27,9 @@ describe('a worker killed mid-dispatch', () => {
   const database = useTestDatabase();
   const prefix = testQueuePrefix();
   const processes: StartedProcess[] = [];
-  afterAll(async () => {
-    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+  // Each test's workers go with it: a survivor would take the next test's jobs.
+  afterEach(async () => {
+    await Promise.all(processes.splice(0).map((p) => p.stop('SIGKILL')));
   });
 
   async function startWorker() {
@@ -43,13 +44,16 @@ describe('a worker killed mid-dispatch', () => {
       WORKER_STALLED_INTERVAL_MS: '2000',
       RECONCILE_INTERVAL_MS: '500',
       DISPATCH_STUCK_AFTER_MS: '1500',
+      // Room to finish the dispatch in hand on SIGTERM, however slow the machine.
+      SHUTDOWN_TIMEOUT_MS: '30000',
     });
     processes.push(worker);
     await waitForHttp(worker, port, { path: '/readyz' });
     return worker;
   }
 
-  it('leaves exactly one delivery per contact after a restart, and the run finishes', async () => {
+  /** A broadcast with CONTACTS contacts and ten pending calls, one per segment, each writing a variable. */
+  async function tenStepDispatch() {
     const { db } = database.current;
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: 0 });
@@ -68,17 +72,32 @@ describe('a worker killed mid-dispatch', () => {
         },
       });
     }
+    return broadcast;
+  }
 
+  const dispatchedCount = async (broadcastId: string) =>
+    Number(
+      (
+        await database.current.db
+          .selectFrom('triggers')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('broadcast_id', '=', broadcastId)
+          .where('status', '=', 'dispatched')
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+
+  it('leaves exactly one delivery per contact after a restart, and the run finishes', async () => {
+    const { db } = database.current;
+    const broadcast = await tenStepDispatch();
     const first = await startWorker();
     const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const producer = new JobProducer(redis, prefix);
     try {
       await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
-      const dispatched = () =>
-        db.selectFrom('triggers').select((eb) => eb.fn.countAll<string>().as('n')).where('broadcast_id', '=', broadcast.id).where('status', '=', 'dispatched').executeTakeFirstOrThrow();
       // Kill it once it is under way but not done.
       const doneBeforeKill = await waitFor(async () => {
-        const n = Number((await dispatched()).n);
+        const n = await dispatchedCount(broadcast.id);
         return n >= 1 ? n : undefined;
       }, { timeoutMs: 30_000, intervalMs: 10, what: 'the dispatch to be under way' });
       await first.stop('SIGKILL');
@@ -96,7 +115,32 @@ describe('a worker killed mid-dispatch', () => {
       const { rows } = await sql<{ deliveries: string; contacts: string }>`
         SELECT count(*) AS deliveries, count(DISTINCT contact_id) AS contacts FROM deliveries WHERE run_id = ${run.id}`.execute(db);
       expect(rows[0]).toEqual({ deliveries: String(CONTACTS), contacts: String(CONTACTS) });
-      expect(Number((await dispatched()).n)).toBe(SEGMENTS);
+      expect(await dispatchedCount(broadcast.id)).toBe(SEGMENTS);
+    } finally {
+      await producer.close();
+      redis.disconnect();
+    }
+  }, 120_000);
+
+  it('on SIGTERM mid-dispatch, finishes the job in hand and exits 0', async () => {
+    const { db } = database.current;
+    const broadcast = await tenStepDispatch();
+    const worker = await startWorker();
+    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const producer = new JobProducer(redis, prefix);
+    try {
+      await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
+      await waitFor(async () => (await dispatchedCount(broadcast.id)) >= 1 || undefined, {
+        timeoutMs: 30_000,
+        intervalMs: 10,
+        what: 'the dispatch to be under way',
+      });
+      const stopped = await worker.stop('SIGTERM');
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 0, signal: null });
+      // It stopped taking work but let the dispatch finish: nothing was left half done.
+      const run = await db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow();
+      expect(run).toMatchObject({ status: 'delivering', targeted: CONTACTS });
+      expect(await dispatchedCount(broadcast.id)).toBe(SEGMENTS);
     } finally {
       await producer.close();
       redis.disconnect();
