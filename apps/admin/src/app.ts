@@ -5,6 +5,7 @@ import type { Logger } from '@herald/logger';
 import { createServiceApp, type ReadinessChecks } from '@herald/service';
 import type { Registry } from 'prom-client';
 import { requireAdminKey } from './http/require-admin-key';
+import { openApiDocument } from './openapi';
 import { botsRouter } from './routes/bots.route';
 import { broadcastsRouter } from './routes/broadcasts.route';
 import { contactsRouter } from './routes/contacts.route';
@@ -42,6 +43,10 @@ export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl 
     checks,
     metrics,
     routes: (app) => {
+      // The API's description is public; everything else under /v1 needs the key.
+      app.get('/v1/openapi.json', (_req, res) => {
+        res.json(openApiDocument);
+      });
       app.use('/v1', requireAdminKey(adminApiKey));
       app.use(requireJsonBody, express.json({ limit: JSON_LIMIT }));
       app.use(botsRouter(db));

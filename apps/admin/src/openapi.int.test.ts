@@ -1,0 +1,45 @@
+import { createMetricsRegistry } from '@herald/service';
+import { serveApp, testLogger, useTestDatabase, type ServedApp } from '@herald/testing';
+import { createApp } from './app';
+import { openApiDocument } from './openapi';
+
+const KEY = 'openapi-test-admin-key-012345';
+
+describe('GET /v1/openapi.json', () => {
+  let admin: ServedApp;
+  afterAll(() => admin.close());
+  const database = useTestDatabase();
+  beforeAll(async () => {
+    admin = await serveApp(
+      createApp({ logger: testLogger('admin'), checks: {}, metrics: createMetricsRegistry('openapi-test'), db: database.current.db, adminApiKey: KEY, publicUrl: 'http://localhost:3000' }),
+    );
+  });
+
+  it('is served without the key', async () => {
+    const response = await fetch(`${admin.url}/v1/openapi.json`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ openapi: '3.1.0', paths: expect.any(Object) });
+  });
+
+  it('documents only routes the admin app serves (each answers something other than "No route")', async () => {
+    const unknownId = '7b0e4d0c-5f57-4b55-9a3c-0d8a3f1e2b11';
+    const methods = ['get', 'post', 'put', 'patch', 'delete'] as const;
+    let checked = 0;
+    for (const [path, item] of Object.entries(openApiDocument.paths)) {
+      if (path.startsWith('/hooks/')) continue; // served by the ingress
+      for (const method of methods) {
+        if (!(method in item)) continue;
+        const url = path.replace('{id}', unknownId).replace('{channel}', 'custom');
+        const response = await fetch(`${admin.url}${url}`, {
+          method: method.toUpperCase(),
+          headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+          body: method === 'get' || method === 'delete' ? undefined : '{}',
+        });
+        const body = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
+        expect([method, path, body.error?.message ?? '']).not.toEqual([method, path, expect.stringMatching(/^No route for/)]);
+        checked++;
+      }
+    }
+    expect(checked).toBe(15); // every admin operation of the document
+  });
+});
