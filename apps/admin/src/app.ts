@@ -4,11 +4,13 @@ import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import { createServiceApp, type ReadinessChecks } from '@herald/service';
 import type { Registry } from 'prom-client';
+import type { JobProducer } from '@herald/queue';
 import { requireAdminKey } from './http/require-admin-key';
 import { openApiDocument } from './openapi';
 import { botsRouter } from './routes/bots.route';
 import { broadcastsRouter } from './routes/broadcasts.route';
 import { contactsRouter } from './routes/contacts.route';
+import { DASHBOARD_PATH, queuesDashboard } from './routes/queues-dashboard.route';
 import { runsRouter } from './routes/runs.route';
 
 export interface AdminDeps {
@@ -19,6 +21,8 @@ export interface AdminDeps {
   adminApiKey: string | undefined;
   /** Base of every hook_url the API hands out. */
   publicUrl: string;
+  /** The queues the dashboard shows; no dashboard without it. */
+  producer?: JobProducer;
 }
 
 /** 10,000 contacts with variables fit well inside this. */
@@ -37,7 +41,7 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
 };
 
 /** The management API (SPEC §5). No `listen`, so tests can mount it. */
-export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl }: AdminDeps): Express {
+export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl, producer }: AdminDeps): Express {
   return createServiceApp({
     logger,
     checks,
@@ -48,6 +52,7 @@ export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl 
         res.json(openApiDocument);
       });
       app.use('/v1', requireAdminKey(adminApiKey));
+      if (producer) app.use(DASHBOARD_PATH, requireAdminKey(adminApiKey, { allowBasic: true }), queuesDashboard(producer));
       app.use(requireJsonBody, express.json({ limit: JSON_LIMIT }));
       app.use(botsRouter(db));
       app.use(contactsRouter(db));

@@ -1,5 +1,6 @@
 import { adminConfigSchema } from '@herald/config';
 import { createLogger } from '@herald/logger';
+import { JobProducer } from '@herald/queue';
 import { createMetricsRegistry, loadConfigOrExit, runHttpService } from '@herald/service';
 import { createApp } from './app';
 
@@ -13,14 +14,19 @@ runHttpService({
   logger,
   port: config.ADMIN_PORT,
   redisRole: 'producer',
-  build: ({ db, checks }) => ({
-    app: createApp({
-      logger,
-      checks,
-      metrics: createMetricsRegistry('admin'),
-      db,
-      adminApiKey: config.ADMIN_API_KEY,
-      publicUrl: config.PUBLIC_URL,
-    }),
-  }),
+  build: ({ db, redis, checks }) => {
+    const producer = new JobProducer(redis, config.QUEUE_PREFIX, (error) => logger.warn('queue error', { error }));
+    return {
+      app: createApp({
+        logger,
+        checks,
+        metrics: createMetricsRegistry('admin'),
+        db,
+        adminApiKey: config.ADMIN_API_KEY,
+        publicUrl: config.PUBLIC_URL,
+        producer,
+      }),
+      release: () => producer.close(),
+    };
+  },
 });

@@ -2,20 +2,31 @@ import type { RequestHandler } from 'express';
 import { AppError, tokenDigest, tokenMatches } from '@herald/core';
 
 /**
- * `Authorization: Bearer ${ADMIN_API_KEY}` on every /v1 route, compared in constant time (both
- * sides are hashed first, so not even the key's length leaks). Without a key — development
- * only; the config refuses that elsewhere — the API is open.
+ * The admin key on every /v1 route, compared in constant time (both sides are hashed first, so
+ * not even its length leaks): `Authorization: Bearer <key>`, or, where a browser must log in
+ * (the queue dashboard), HTTP Basic with the key as the password. Without a key —
+ * development only; the config refuses that elsewhere — everything is open.
  */
-export function requireAdminKey(adminApiKey: string | undefined): RequestHandler {
+export function requireAdminKey(adminApiKey: string | undefined, { allowBasic = false } = {}): RequestHandler {
   if (!adminApiKey) return (_req, _res, next) => next();
   const expected = tokenDigest(adminApiKey);
   return (req, res, next) => {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
-    if (match && tokenMatches(match[1]!, expected)) {
+    const presented = presentedKey(req.get('authorization') ?? '', allowBasic);
+    if (presented !== undefined && tokenMatches(presented, expected)) {
       next();
       return;
     }
-    res.setHeader('WWW-Authenticate', 'Bearer');
+    res.setHeader('WWW-Authenticate', allowBasic ? 'Basic realm="Herald", charset="UTF-8"' : 'Bearer');
     next(new AppError(401, 'unauthorized', 'Send the admin API key as Authorization: Bearer <key>'));
   };
+}
+
+function presentedKey(authorization: string, allowBasic: boolean): string | undefined {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  if (bearer) return bearer[1];
+  const basic = allowBasic ? /^Basic\s+(\S+)\s*$/i.exec(authorization) : null;
+  if (!basic) return undefined;
+  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 ? decoded.slice(colon + 1) : undefined;
 }

@@ -1,0 +1,52 @@
+import { JobProducer } from '@herald/queue';
+import { createMetricsRegistry } from '@herald/service';
+import { serveApp, testLogger, useTestDatabase, useTestRedis, type ServedApp } from '@herald/testing';
+import { createApp } from '../app';
+
+const KEY = 'dashboard-test-admin-key-0123';
+
+describe('the queue dashboard at /ops/queues', () => {
+  let admin: ServedApp;
+  let producer: JobProducer;
+  afterAll(async () => {
+    await admin.close();
+    await producer.close();
+  });
+  const database = useTestDatabase();
+  const redis = useTestRedis();
+
+  beforeAll(async () => {
+    producer = new JobProducer(redis.current.redis, redis.current.prefix);
+    admin = await serveApp(
+      createApp({
+        logger: testLogger('admin'),
+        checks: {},
+        metrics: createMetricsRegistry('dashboard-test'),
+        db: database.current.db,
+        adminApiKey: KEY,
+        publicUrl: 'http://localhost:3000',
+        producer,
+      }),
+    );
+  });
+
+  const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+  it('asks a browser to log in, and refuses a wrong key', async () => {
+    const anonymous = await fetch(`${admin.url}/ops/queues`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm="Herald"/);
+    expect((await fetch(`${admin.url}/ops/queues`, { headers: { authorization: basic('ops', `${KEY}x`) } })).status).toBe(401);
+  });
+
+  it('serves the board with the key as the Basic password, and its API with the Bearer key', async () => {
+    const page = await fetch(`${admin.url}/ops/queues`, { headers: { authorization: basic('ops', KEY) } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<html');
+    await producer.armTimer('broadcast.dispatch', { broadcastId: '7b0e4d0c-5f57-4b55-9a3c-0d8a3f1e2b11' }, 60_000);
+    const api = await fetch(`${admin.url}/ops/queues/api/queues`, { headers: { authorization: `Bearer ${KEY}` } });
+    const body = (await api.json()) as { queues: Array<{ name: string; counts: Record<string, number> }> };
+    expect(body.queues.map((q) => q.name).sort()).toEqual(['dispatch', 'maintenance']);
+    expect(body.queues.find((q) => q.name === 'dispatch')?.counts['delayed']).toBe(1);
+  });
+});
