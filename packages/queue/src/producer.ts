@@ -19,6 +19,12 @@ export class JobProducer {
   queue(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
+      // BullMQ checks the Redis version once, when a Queue is made; on a fail-fast connection
+      // that is not up yet the check fails and the Queue never recovers. So none is made until
+      // the connection is ready: until then adds fail (and are retried by the caller's caller).
+      if (this.connection.options.enableOfflineQueue === false && this.connection.status !== 'ready') {
+        throw new Error(`redis connection is ${this.connection.status}`);
+      }
       // Producers answer HTTP requests: with Redis down an add must fail at once (the caller
       // has already made its work durable elsewhere), not wait for the connection.
       queue = new Queue(name, { connection: this.connection, prefix: this.prefix, skipWaitingForReady: true });

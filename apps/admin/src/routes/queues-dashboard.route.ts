@@ -1,19 +1,36 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import type { Router } from 'express';
+import type { RequestHandler, Router } from 'express';
+import { AppError } from '@herald/core';
 import { QUEUE_NAMES, type JobProducer } from '@herald/queue';
 
 export const DASHBOARD_PATH = '/ops/queues';
 
-/** bull-board over every queue of the catalog: what is waiting, delayed, running, failed. */
-export function queuesDashboard(producer: JobProducer): Router {
+/**
+ * bull-board over every queue of the catalog: what is waiting, delayed, running, failed.
+ * Built on first use, once Redis is up (the producer makes no queue before that), so an admin
+ * started while Redis is down serves the board as soon as Redis returns.
+ */
+export function queuesDashboard(producer: JobProducer): RequestHandler {
+  let board: Router | undefined;
+  return (req, res, next) => {
+    if (!board) {
+      try {
+        board = buildBoard(producer);
+      } catch {
+        next(new AppError(503, 'service_unavailable', 'Redis is unavailable; the queue dashboard needs it', [], 5));
+        return;
+      }
+    }
+    board(req, res, next);
+  };
+}
+
+function buildBoard(producer: JobProducer): Router {
+  const queues = QUEUE_NAMES.map((name) => new BullMQAdapter(producer.queue(name)));
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
-  createBullBoard({
-    queues: QUEUE_NAMES.map((name) => new BullMQAdapter(producer.queue(name))),
-    serverAdapter,
-    options: { uiConfig: { boardTitle: 'Herald queues' } },
-  });
+  createBullBoard({ queues, serverAdapter, options: { uiConfig: { boardTitle: 'Herald queues' } } });
   return serverAdapter.getRouter() as Router;
 }
