@@ -8,6 +8,7 @@ import {
 import { findIdempotentResponse, isDatabaseUnavailable } from '@herald/db';
 import type { CachedBroadcast } from './broadcast-cache';
 import {
+  FOREIGN_KEY_VIOLATION,
   batchable,
   recordBatched,
   recordIdempotently,
@@ -51,6 +52,8 @@ export async function acceptHookCall(deps: HookDeps, call: HookCall): Promise<Ho
   try {
     return await accept(deps, call);
   } catch (error) {
+    // The broadcast was deleted after the look-up: answered as unknown, nothing recorded.
+    if ((error as { code?: string }).code === FOREIGN_KEY_VIOLATION) return { outcome: 'not_found' };
     if (isDatabaseUnavailable(error)) {
       throw new AppError(503, 'service_unavailable', 'The database is unavailable; nothing was recorded. Retry shortly.', [], 5);
     }

@@ -1,4 +1,4 @@
-import { MicroBatcher } from './micro-batcher';
+import { ItemFailed, MicroBatcher } from './micro-batcher';
 
 describe('MicroBatcher', () => {
   it('flushes everything submitted in one turn together, answering each in order', async () => {
@@ -34,5 +34,15 @@ describe('MicroBatcher', () => {
     expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     fail = false;
     expect(await batcher.submit(3)).toBe(3);
+  });
+
+  it('rejects an item that failed on its own and answers the others', async () => {
+    const batcher = new MicroBatcher<number, number>(async (items) => items.map((n) => (n === 2 ? new ItemFailed(new Error('bad 2')) : n)));
+    const results = await Promise.allSettled([1, 2, 3].map((n) => batcher.submit(n)));
+    expect(results).toEqual([
+      { status: 'fulfilled', value: 1 },
+      { status: 'rejected', reason: new Error('bad 2') },
+      { status: 'fulfilled', value: 3 },
+    ]);
   });
 });

@@ -11,7 +11,7 @@ import {
 import type { Logger } from '@herald/logger';
 import type { JobProducer } from '@herald/queue';
 import type { CachedBroadcast, HookBroadcastCache } from './broadcast-cache';
-import { MicroBatcher } from './micro-batcher';
+import { ItemFailed, MicroBatcher } from './micro-batcher';
 
 /**
  * Step 5 and 6 of a hook call: committing the trigger (batched, alone, or with its
@@ -42,15 +42,37 @@ export interface HookDeps extends HookDepsInput {
 export function createHookDeps(input: HookDepsInput): HookDeps {
   return {
     ...input,
-    triggerWriter: new MicroBatcher(async (rows) => {
-      const received = await insertTriggers(input.db, rows);
-      return rows.map((row) => received.get(row.id)!);
-    }),
+    triggerWriter: new MicroBatcher((rows) => writeTriggers(input.db, rows)),
     timerArmer: new MicroBatcher(async (arms) => {
       await armTimers(input, arms);
       return arms.map(() => undefined);
     }),
   };
+}
+
+/** A trigger whose broadcast was deleted after the look-up (the cache is a second old at most). */
+export const FOREIGN_KEY_VIOLATION = '23503';
+
+/**
+ * One INSERT for the batch. If one row cannot go in (its broadcast was deleted meanwhile), the
+ * rows are retried one by one so that only that call fails, as a 404, and the rest stand.
+ */
+async function writeTriggers(db: Db, rows: NewTriggerRow[]): Promise<Array<Date | ItemFailed>> {
+  try {
+    const received = await insertTriggers(db, rows);
+    return rows.map((row) => received.get(row.id)!);
+  } catch (error) {
+    if ((error as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw error;
+    return Promise.all(
+      rows.map(async (row) => {
+        try {
+          return (await insertTriggers(db, [row])).get(row.id)!;
+        } catch (rowError) {
+          return new ItemFailed(rowError);
+        }
+      }),
+    );
+  }
 }
 
 export interface ScheduledBody {

@@ -239,6 +239,20 @@ describe('GET|POST /hooks/:token', () => {
       expect(Date.now() - started).toBeLessThan(2_000);
     });
 
+    it('answers 404 for a broadcast deleted a moment ago, without failing the calls batched with it', async () => {
+      const doomed = await broadcast();
+      const healthy = await broadcast();
+      expect((await call(ingress, doomed.hook_token)).status).toBe(200); // now cached
+      await database.current.db.deleteFrom('broadcasts').where('id', '=', doomed.id).execute();
+      const [gone, ...fine] = await Promise.all([
+        call(ingress, doomed.hook_token, { body: {} }),
+        ...Array.from({ length: 5 }, () => call(ingress, healthy.hook_token, { body: {} })),
+      ]);
+      expect(gone!.status).toBe(404);
+      expect(fine.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(await triggerCount(healthy.id)).toBe(5);
+    });
+
     it('stops answering within 2 s of the broadcast being disabled', async () => {
       const b = await broadcast();
       expect((await call(ingress, b.hook_token)).status).toBe(200);
