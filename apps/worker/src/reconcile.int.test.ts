@@ -71,6 +71,8 @@ describe('the reconciler', () => {
     await waitFor(async () => (await runsOf(broadcast.id)).length === 1, { timeoutMs: 10_000, what: 'the run' });
     // SPEC: within delay_ms + 30 s; with a 300 ms reconcile interval, well within.
     expect(Date.now() - lost).toBeLessThan(1_000 + 30_000);
+    // The run is made when the triggers are claimed; wait for them to be applied too.
+    await waitFor(async () => (await runsOf(broadcast.id))[0]!.status !== 'dispatching', { timeoutMs: 10_000, what: 'the dispatch to end' });
     const { status } = await database.current.db.selectFrom('triggers').select('status').where('id', '=', trigger.id).executeTakeFirstOrThrow();
     expect(status).toBe('dispatched');
   });
