@@ -143,6 +143,11 @@ export const openApiDocument = {
       },
     },
     '/v1/bots/{id}/contacts': {
+      get: {
+        summary: "A bot's contacts in id order",
+        parameters: [id('id'), ...paging, { name: 'bot_channel', in: 'query', schema: { type: 'string' } }, { name: 'user_id', in: 'query', schema: { type: 'string' } }],
+        responses: { 200: { description: '{data, next_cursor}' }, ...standard },
+      },
       post: {
         summary: 'Upsert up to 10,000 contacts',
         parameters: [id('id')],

@@ -147,6 +147,24 @@ describe('admin API', () => {
       ]);
     });
 
+    it('lists a bot\'s contacts page by page, by channel and by user id', async () => {
+      const bot = await newBot();
+      await api('POST', `/v1/bots/${bot.id}/contacts`, {
+        contacts: [
+          { user_id: 'a', bot_channel: 'web' },
+          { user_id: 'b', bot_channel: 'web' },
+          { user_id: 'c', bot_channel: 'telegram', first_name: 'Cy' },
+        ],
+      });
+      const first = await api('GET', `/v1/bots/${bot.id}/contacts?limit=2`);
+      expect(first.body['data'].map((c: { user_id: string }) => c.user_id)).toEqual(['a', 'b']);
+      const second = await api('GET', `/v1/bots/${bot.id}/contacts?limit=2&cursor=${first.body['next_cursor']}`);
+      expect(second.body).toMatchObject({ data: [{ user_id: 'c', first_name: 'Cy', bot_channel: 'TelegramChannel' }], next_cursor: null });
+      expect((await api('GET', `/v1/bots/${bot.id}/contacts?bot_channel=web`)).body['data']).toHaveLength(2);
+      expect((await api('GET', `/v1/bots/${bot.id}/contacts?user_id=c`)).body['data']).toHaveLength(1);
+      expect((await api('GET', `/v1/bots/${bot.id}/contacts?bot_channel=fax`)).status).toBe(400);
+    });
+
     it('collapses duplicates in one call, the later winning', async () => {
       const bot = await newBot();
       const response = await api('POST', `/v1/bots/${bot.id}/contacts`, {

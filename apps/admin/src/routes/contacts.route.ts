@@ -1,13 +1,33 @@
 import { Router } from 'express';
-import { AppError, IDENTITY_FIELDS, readVariablesObject, resolveContactIdentity, type ErrorDetail } from '@herald/core';
-import { findBot, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
+import { AppError, IDENTITY_FIELDS, readVariablesObject, resolveChannel, resolveContactIdentity, type ErrorDetail } from '@herald/core';
+import { findBot, listContacts, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
 import { validateBody } from '@herald/service';
 import { notFound, resourceId } from '../http/ids';
+import { page, pageRequest } from '../http/pagination';
 import { upsertContactsSchema, type ContactBody } from '../schemas/admin.schemas';
 
-/** `POST /v1/bots/:id/contacts`: upsert up to 10,000 contacts in one set-based statement. */
+const isIdCursor = (v: unknown): v is { id: string } => typeof v === 'object' && v !== null && /^\d+$/.test(String((v as { id?: unknown }).id));
+
+/**
+ * `POST /v1/bots/:id/contacts`: upsert up to 10,000 contacts in one set-based statement.
+ * `GET /v1/bots/:id/contacts?bot_channel=&user_id=&limit=&cursor=`: a bot's contacts, by id.
+ */
 export function contactsRouter(db: Db): Router {
   const router = Router();
+
+  router.get('/v1/bots/:id/contacts', async (req, res) => {
+    const botId = resourceId(req.params['id'], 'bot');
+    const { limit, cursor } = pageRequest(req.query, isIdCursor);
+    const channelParam = req.query['bot_channel'];
+    const channel = channelParam === undefined ? undefined : resolveChannel(String(channelParam));
+    if (channelParam !== undefined && !channel) {
+      throw new AppError(400, 'validation_failed', 'The request is invalid', [{ path: 'bot_channel', message: `is ${String(channelParam)}`, expected: 'a channel name or alias' }]);
+    }
+    if (!(await findBot(db, botId))) throw notFound('bot');
+    const userId = req.query['user_id'] === undefined ? undefined : String(req.query['user_id']);
+    const contacts = await listContacts(db, botId, { limit, afterId: cursor?.id, channel, userId });
+    res.json(page(contacts, limit, (last) => ({ id: last.id })));
+  });
 
   router.post('/v1/bots/:id/contacts', async (req, res) => {
     const botId = resourceId(req.params['id'], 'bot');

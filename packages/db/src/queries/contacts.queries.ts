@@ -42,3 +42,16 @@ export async function upsertContacts(db: Db, botId: string, contacts: readonly C
   const row = rows[0]!;
   return { created: Number(row.created), updated: Number(row.updated) };
 }
+
+/** A page of a bot's contacts in id order; `afterId` is the cursor. */
+export async function listContacts(
+  db: Db,
+  botId: string,
+  page: { limit: number; afterId?: string; channel?: Contact['bot_channel']; userId?: string },
+): Promise<Contact[]> {
+  let query = db.selectFrom('contacts').selectAll().where('bot_id', '=', botId).orderBy('id').limit(page.limit);
+  if (page.afterId) query = query.where('id', '>', page.afterId);
+  if (page.channel) query = query.where('bot_channel', '=', page.channel);
+  if (page.userId) query = query.where('user_id', '=', page.userId);
+  return query.execute();
+}
