@@ -29,6 +29,12 @@ export function pageRequest<C>(query: Record<string, unknown>, isCursor: (value:
   return { limit, cursor };
 }
 
+/** A cursor `{ [key]: "<digits>" }`: the keyset position of lists ordered by a bigint column. */
+export function bigintCursor<K extends string>(key: K) {
+  return (value: unknown): value is Record<K, string> =>
+    typeof value === 'object' && value !== null && /^\d+$/.test(String((value as Record<string, unknown>)[key]));
+}
+
 export function encodeCursor(cursor: unknown): string {
   return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url');
 }

@@ -3,10 +3,10 @@ import { AppError, IDENTITY_FIELDS, readVariablesObject, resolveChannel, resolve
 import { findBot, listContacts, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
 import { validateBody } from '@herald/service';
 import { notFound, resourceId } from '../http/ids';
-import { page, pageRequest } from '../http/pagination';
+import { bigintCursor, page, pageRequest } from '../http/pagination';
 import { upsertContactsSchema, type ContactBody } from '../schemas/admin.schemas';
 
-const isIdCursor = (v: unknown): v is { id: string } => typeof v === 'object' && v !== null && /^\d+$/.test(String((v as { id?: unknown }).id));
+const isIdCursor = bigintCursor('id');
 
 /**
  * `POST /v1/bots/:id/contacts`: upsert up to 10,000 contacts in one set-based statement.

@@ -12,13 +12,13 @@ import {
   type Run,
 } from '@herald/db';
 import { notFound, resourceId } from '../http/ids';
-import { oneOf, page, pageRequest } from '../http/pagination';
+import { bigintCursor, oneOf, page, pageRequest } from '../http/pagination';
 
 const TRIGGER_STATUSES = ['pending', 'dispatched', 'cancelled', 'failed'] as const;
 const DELIVERY_STATUSES = ['queued', 'sent', 'failed', 'skipped'] as const;
 
-const isSeqCursor = (v: unknown): v is { seq: string } => typeof v === 'object' && v !== null && /^\d+$/.test(String((v as { seq?: unknown }).seq));
-const isIdCursor = (v: unknown): v is { id: string } => typeof v === 'object' && v !== null && /^\d+$/.test(String((v as { id?: unknown }).id));
+const isSeqCursor = bigintCursor('seq');
+const isIdCursor = bigintCursor('id');
 const isRunCursor = (v: unknown): v is { created_at: string; id: string } =>
   typeof v === 'object' &&
   v !== null &&
