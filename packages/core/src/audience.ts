@@ -74,9 +74,6 @@ export function isSystemField(name: string): name is SystemField {
   return (SYSTEM_FIELDS as readonly string[]).includes(name);
 }
 
-/** An empty audience: every contact of the bot. */
-export const EVERYONE: Audience = Object.freeze({ filters: [], join: [] }) as Audience;
-
 /** The system fields set_variables may write (identity fields are never set in bulk). */
 export const WRITABLE_COLUMNS = ['first_name', 'last_name', 'user_name', 'locale'] as const;
 export type WritableColumn = (typeof WRITABLE_COLUMNS)[number];

@@ -63,11 +63,6 @@ export function isJobName(name: string): name is JobName {
   return Object.hasOwn(jobCatalog, name);
 }
 
-/** The job names a queue carries, for the Worker that consumes it. */
-export function jobNamesOf(queue: QueueName): JobName[] {
-  return (Object.keys(jobCatalog) as JobName[]).filter((name) => jobCatalog[name].queue === queue);
-}
-
 export class InvalidJobPayloadError extends Error {
   constructor(
     readonly jobName: string,

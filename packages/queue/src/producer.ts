@@ -2,6 +2,9 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { jobCatalog, validatePayload, type JobName, type JobPayloads, type QueueName } from './catalog';
 
+/** Job states in which a timer job still holds its deduplication id: it will run. */
+const PENDING_STATES: ReadonlySet<string> = new Set(['delayed', 'waiting', 'active', 'prioritized', 'waiting-children']);
+
 /**
  * Adds catalog jobs to their queues. One instance per process; it shares one Redis connection
  * between all its queues.
@@ -54,25 +57,27 @@ export class JobProducer {
    * No `jobId` and no TTL: either would defeat the replacement (see NOTES.md).
    */
   async armTimer<K extends JobName>(name: K, payload: JobPayloads[K], delayMs: number): Promise<void> {
-    const definition = jobCatalog[name];
-    if (!definition.timerId) throw new Error(`${name} is not a timer job`);
     const data = validatePayload(name, payload);
-    await this.queue(definition.queue).add(name, data, {
-      ...definition.options,
+    const { queue, timerId } = this.timer(name, data);
+    await queue.add(name, data, {
+      ...jobCatalog[name].options,
       delay: Math.max(0, Math.round(delayMs)),
-      deduplication: { id: definition.timerId(data), replace: true, keepLastIfActive: true },
+      deduplication: { id: timerId, replace: true, keepLastIfActive: true },
     });
   }
 
   /** Whether the job's timer is armed: a delayed, waiting or running job holds its id. */
   async isTimerArmed<K extends JobName>(name: K, payload: JobPayloads[K]): Promise<boolean> {
-    const definition = jobCatalog[name];
-    if (!definition.timerId) throw new Error(`${name} is not a timer job`);
-    const queue = this.queue(definition.queue);
-    const jobId = await queue.getDeduplicationJobId(definition.timerId(payload));
-    if (!jobId) return false;
-    const state = await queue.getJobState(jobId);
-    return state === 'delayed' || state === 'waiting' || state === 'active' || state === 'prioritized' || state === 'waiting-children';
+    const { queue, timerId } = this.timer(name, payload);
+    const jobId = await queue.getDeduplicationJobId(timerId);
+    return jobId !== null && PENDING_STATES.has(await queue.getJobState(jobId));
+  }
+
+  /** The queue and deduplication id of a timer job. */
+  private timer<K extends JobName>(name: K, payload: JobPayloads[K]): { queue: Queue; timerId: string } {
+    const { queue, timerId } = jobCatalog[name];
+    if (!timerId) throw new Error(`${name} is not a timer job`);
+    return { queue: this.queue(queue), timerId: timerId(payload) };
   }
 
   /**

@@ -43,7 +43,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     const errorId = randomUUID();
-    logger.error('unhandled error', { errorId, error, method: req.method, path: req.path });
+    logger.error('unhandled error', { errorId, requestId: res.locals['requestId'], error, method: req.method, path: req.path });
     res.status(500).json({
       error: { code: 'internal_error', message: `Internal error; reference ${errorId}`, details: [] },
     });

@@ -25,7 +25,7 @@ export function createServiceApp({ logger, checks, metrics, routes }: ServiceApp
   // Never trust X-Forwarded-For implicitly. The hook resolves the caller's address itself
   // from the configured TRUSTED_PROXIES (SPEC §3, check 2).
   app.set('trust proxy', false);
-  app.use(requestContext(logger));
+  app.use(requestContext);
   app.use(createHealthRouter({ checks, metrics }));
   routes?.(app);
   app.use(notFoundHandler);
