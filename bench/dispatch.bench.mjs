@@ -7,10 +7,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import queuePackage from '../packages/queue/dist/index.js';
-import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, REDIS_URL, startProcess } from './support.mjs';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { ROOT } from './support.mjs';
+import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, migrate, REDIS_URL, startProcess } from './support.mjs';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 1_000_000);
 const DB_NAME = `herald_bench_${randomBytes(3).toString('hex')}`;
@@ -22,14 +19,6 @@ const AUDIENCE = {
   ],
   join: ['AND'],
 };
-
-function migrate(url) {
-  const child = spawn(process.execPath, [join(ROOT, 'apps/migrate/dist/main.js'), 'up'], {
-    env: { PATH: process.env.PATH, DATABASE_URL: url, LOG_LEVEL: 'warn' },
-    stdio: 'inherit',
-  });
-  return new Promise((resolve) => child.once('exit', resolve));
-}
 
 function peakRssMb(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -7,7 +7,7 @@
 // then checks that every 200 left exactly one trigger row: nothing accepted was lost.
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
+import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, migrate, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -63,8 +63,7 @@ async function measure(name, port, path) {
 
 async function main() {
   const url = databaseUrl(DB_NAME);
-  const migrate = await startMigrate(url);
-  if (migrate !== 0) throw new Error('migrations failed');
+  if ((await migrate(url)) !== 0) throw new Error('migrations failed');
   const token = await seedBroadcast(url);
 
   const ingressPort = await freePort();
@@ -107,17 +106,6 @@ async function main() {
   console.log(`non-2xx answers from Herald: ${herald.saturation.non2xx + herald.fixedRate.non2xx}, errors: ${herald.saturation.errors + herald.fixedRate.errors}`);
   // Warm-up calls were accepted too, so there are at least as many triggers as measured 200s.
   console.log(`triggers in Postgres: ${n} (measured 200s: ${accepted}, plus warm-up)`);
-}
-
-async function startMigrate(url) {
-  const { spawn } = await import('node:child_process');
-  const { join } = await import('node:path');
-  const { ROOT } = await import('./support.mjs');
-  const child = spawn(process.execPath, [join(ROOT, 'apps/migrate/dist/main.js'), 'up'], {
-    env: { PATH: process.env.PATH, DATABASE_URL: url, LOG_LEVEL: 'warn' },
-    stdio: 'inherit',
-  });
-  return new Promise((resolve) => child.once('exit', resolve));
 }
 
 try {

@@ -1,12 +1,14 @@
 // Shared pieces of the benchmarks: scratch database and queue prefix, real child processes,
 // autocannon runs. Benchmarks use the built code (`pnpm build` first) and the local services.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import testing from '../packages/testing/dist/index.js';
+
+export const { freePort } = testing;
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -28,15 +30,13 @@ export async function adminQuery(sql) {
   }
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
+/** Applies the migrations to `url` (creating the database) with the real migrate command. */
+export function migrate(url) {
+  const child = spawn(process.execPath, [join(ROOT, 'apps/migrate/dist/main.js'), 'up'], {
+    env: { PATH: process.env.PATH, DATABASE_URL: url, LOG_LEVEL: 'warn' },
+    stdio: 'inherit',
   });
+  return new Promise((resolve) => child.once('exit', resolve));
 }
 
 /** Starts `node <script>` with env; resolves once GET <readyPath> on port answers 200. */
@@ -72,13 +72,11 @@ export function runAutocannon(options) {
 
 export async function deleteRedisPrefix(prefix) {
   const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
+  try {
+    await testing.deleteKeysWithPrefix(redis, prefix);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export function summarise(result) {
