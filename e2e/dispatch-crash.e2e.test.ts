@@ -32,7 +32,7 @@ describe('a worker killed mid-dispatch', () => {
     await Promise.all(processes.splice(0).map((p) => p.stop('SIGKILL')));
   });
 
-  async function startWorker() {
+  async function startWorker(env: Record<string, string> = {}) {
     const port = await freePort();
     const worker = startProcess('worker', {
       DATABASE_URL: database.current.url,
@@ -46,6 +46,7 @@ describe('a worker killed mid-dispatch', () => {
       DISPATCH_STUCK_AFTER_MS: '1500',
       // Room to finish the dispatch in hand on SIGTERM, however slow the machine.
       SHUTDOWN_TIMEOUT_MS: '30000',
+      ...env,
     });
     processes.push(worker);
     await waitForHttp(worker, port, { path: '/readyz' });
@@ -87,6 +88,33 @@ describe('a worker killed mid-dispatch', () => {
       ).n,
     );
 
+  /**
+   * How the chunk jobs in the Telegram queue cover the run's deliveries: how many deliveries
+   * are in a chunk, how many in none, and how many chunks overlap the one before (a delivery
+   * in two chunks). A sweep over both sorted lists: a join of 10,000 ranges with 100,000 ids
+   * would be a billion comparisons.
+   */
+  async function chunkCoverage(redis: Redis, runId: string) {
+    const queue = new JobProducer(redis, prefix).queue('deliver-telegram');
+    try {
+      const chunks = (await queue.getJobs(['waiting']))
+        .filter((job) => job.data.runId === runId)
+        .map((job) => ({ first: BigInt(job.data.firstId), last: BigInt(job.data.lastId) }))
+        .sort((a, b) => (a.first < b.first ? -1 : 1));
+      const overlapping = chunks.filter((chunk, i) => i > 0 && chunk.first <= chunks[i - 1]!.last).length;
+      const ids = (await database.current.db.selectFrom('deliveries').select('id').where('run_id', '=', runId).orderBy('id').execute()).map((d) => BigInt(d.id));
+      let inChunk = 0;
+      let c = 0;
+      for (const id of ids) {
+        while (c < chunks.length && chunks[c]!.last < id) c++;
+        if (c < chunks.length && chunks[c]!.first <= id) inChunk++;
+      }
+      return { chunks: chunks.length, inChunk, inNone: ids.length - inChunk, overlapping };
+    } finally {
+      await queue.close();
+    }
+  }
+
   it('leaves exactly one delivery per contact after a restart, and the run finishes', async () => {
     const { db } = database.current;
     const broadcast = await tenStepDispatch();
@@ -116,6 +144,43 @@ describe('a worker killed mid-dispatch', () => {
         SELECT count(*) AS deliveries, count(DISTINCT contact_id) AS contacts FROM deliveries WHERE run_id = ${run.id}`.execute(db);
       expect(rows[0]).toEqual({ deliveries: String(CONTACTS), contacts: String(CONTACTS) });
       expect(await dispatchedCount(broadcast.id)).toBe(SEGMENTS);
+      // Handed off in chunks of 1,000 (the default): every delivery in exactly one chunk.
+      expect(await chunkCoverage(redis, run.id)).toEqual({ chunks: CONTACTS / 1000, inChunk: CONTACTS, inNone: 0, overlapping: 0 });
+    } finally {
+      await producer.close();
+      redis.disconnect();
+    }
+  }, 120_000);
+
+  it('killed in the middle of handing off the chunks, resumes: every delivery in exactly one chunk', async () => {
+    const { db } = database.current;
+    const broadcast = await tenStepDispatch();
+    // Chunks of 10: 10,000 chunk jobs in 500 pages, a hand-off long enough to cut into.
+    const first = await startWorker({ DELIVERY_CHUNK_SIZE: '10' });
+    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const producer = new JobProducer(redis, prefix);
+    try {
+      await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
+      const handedOffAtKill = await waitFor(
+        async () => {
+          const run = await db.selectFrom('runs').select('handed_off').where('broadcast_id', '=', broadcast.id).executeTakeFirst();
+          return run && run.handed_off > 0 ? run.handed_off : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 5, what: 'the hand-off to be under way' },
+      );
+      await first.stop('SIGKILL');
+      expect(handedOffAtKill).toBeLessThan(CONTACTS);
+
+      await startWorker({ DELIVERY_CHUNK_SIZE: '10' });
+      const run = await waitFor(
+        async () => {
+          const row = await db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcast.id).executeTakeFirst();
+          return row && row.status !== 'dispatching' ? row : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: 'the run to finish after the restart' },
+      );
+      expect(run).toMatchObject({ status: 'delivering', targeted: CONTACTS, handed_off: CONTACTS });
+      expect(await chunkCoverage(redis, run.id)).toEqual({ chunks: CONTACTS / 10, inChunk: CONTACTS, inNone: 0, overlapping: 0 });
     } finally {
       await producer.close();
       redis.disconnect();

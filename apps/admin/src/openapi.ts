@@ -98,7 +98,7 @@ export const openApiDocument = {
         type: 'object',
         properties: {
           id: { type: 'string' }, broadcast_id: { type: 'string' }, status: { type: 'string', enum: ['dispatching', 'delivering', 'completed', 'cancelled', 'failed'] },
-          counts: { type: 'object', properties: { targeted: { type: 'integer' }, sent: { type: 'integer' }, failed: { type: 'integer' }, skipped: { type: 'integer' }, pending: { type: 'integer' } } },
+          counts: { type: 'object', properties: { targeted: { type: 'integer' }, handed_off: { type: 'integer', description: 'deliveries handed to the channel queues so far' }, sent: { type: 'integer' }, failed: { type: 'integer' }, skipped: { type: 'integer' }, pending: { type: 'integer' } } },
           created_at: { type: 'string' }, delivering_at: { type: ['string', 'null'] }, finished_at: { type: ['string', 'null'] },
         },
       },

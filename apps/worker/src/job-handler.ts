@@ -3,6 +3,7 @@ import {
   InvalidJobPayloadError,
   isJobName,
   validatePayload,
+  type ConsumedJobName,
   type JobName,
   type Processor,
   type ProcessorMap,
@@ -17,12 +18,18 @@ import type { WorkerContext } from './worker-context';
  */
 export function createJobHandler(processors: ProcessorMap<WorkerContext>, ctx: WorkerContext) {
   return async (job: Job): Promise<void> => {
-    if (!isJobName(job.name)) throw new UnrecoverableError(`unknown job name ${job.name}`);
+    if (!isJobName(job.name) || !isConsumed(job.name, processors)) {
+      throw new UnrecoverableError(`no processor for job name ${job.name}`);
+    }
     await run(job.name, job, processors, ctx);
   };
 }
 
-async function run<K extends JobName>(
+function isConsumed(name: JobName, processors: ProcessorMap<WorkerContext>): name is ConsumedJobName {
+  return Object.hasOwn(processors, name);
+}
+
+async function run<K extends ConsumedJobName>(
   name: K,
   job: Job,
   processors: ProcessorMap<WorkerContext>,

@@ -24,7 +24,13 @@ runHttpService({
       concurrency: config.WORKER_CONCURRENCY,
       stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
       processors,
-      ctx: { db, logger, producer, dispatchStuckAfterMs: config.DISPATCH_STUCK_AFTER_MS },
+      ctx: {
+        db,
+        logger,
+        producer,
+        dispatchStuckAfterMs: config.DISPATCH_STUCK_AFTER_MS,
+        deliveryChunkSize: config.DELIVERY_CHUNK_SIZE,
+      },
     });
     const reconciler = keepReconcilerScheduled(producer, config.RECONCILE_INTERVAL_MS, logger);
     logger.info('workers started', { queues: workers.map((w) => w.name), concurrency: config.WORKER_CONCURRENCY });

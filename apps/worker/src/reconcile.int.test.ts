@@ -45,7 +45,7 @@ describe('the reconciler', () => {
       prefix,
       concurrency: 4,
       processors,
-      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 2_000 },
+      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 2_000, deliveryChunkSize: 1_000 },
     });
     schedule = keepReconcilerScheduled(producer, RECONCILE_EVERY_MS, logger);
   });

@@ -6,8 +6,10 @@ import type { JobProducer } from '@herald/queue';
 export interface WorkerContext {
   db: Db;
   logger: Logger;
-  /** For jobs that schedule other jobs (the reconciler re-arms timers). */
+  /** For jobs that add other jobs (the reconciler re-arms timers, the dispatch adds chunks). */
   producer: JobProducer;
   /** A dispatch with no progress for this long is retried by the reconciler. */
   dispatchStuckAfterMs: number;
+  /** Deliveries per `delivery.chunk` job handed to a channel queue. */
+  deliveryChunkSize: number;
 }

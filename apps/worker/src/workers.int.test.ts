@@ -34,7 +34,7 @@ describe('workers consume the job catalog (real Redis and Postgres)', () => {
       prefix,
       concurrency: 2,
       processors,
-      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 60_000 },
+      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 60_000, deliveryChunkSize: 1_000 },
     });
   });
 
@@ -81,7 +81,7 @@ describe('workers consume the job catalog (real Redis and Postgres)', () => {
       const badPayload = await queue.add('broadcast.dispatch', { broadcastId: 42 }, { attempts: 5 });
       const unknownName = await queue.add('broadcast.explode', {}, { attempts: 5 });
       for (const job of [badPayload, unknownName]) {
-        await expect(job.waitUntilFinished(events, 10_000)).rejects.toThrow(/invalid payload|unknown job name/);
+        await expect(job.waitUntilFinished(events, 10_000)).rejects.toThrow(/invalid payload|no processor for job name/);
         const failed = await queue.getJob(job.id!);
         expect([job.name, failed?.attemptsMade]).toEqual([job.name, 1]);
       }
@@ -90,6 +90,15 @@ describe('workers consume the job catalog (real Redis and Postgres)', () => {
       eventsConnection.disconnect();
       await queue.close();
     }
+  });
+
+  it('leaves delivery chunks waiting in their channel queue: no processor consumes them yet', async () => {
+    expect(workers.map((w) => w.name).sort()).toEqual(['dispatch', 'maintenance']);
+    const chunk = { runId: '00000000-0000-4000-8000-000000000001', channel: 'SMSChannel', firstId: '1', lastId: '9' } as const;
+    const id = await producer.add('delivery.chunk', chunk);
+    expect(id).toBe(`chunk-${chunk.runId}-1`);
+    const job = await producer.queue('deliver-sms').getJob(id);
+    expect([job?.data, await job?.getState()]).toEqual([chunk, 'waiting']);
   });
 
   it('adds jobs with the retry settings of the catalog', async () => {

@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { QUEUE_NAMES, type ProcessorMap } from '@herald/queue';
+import { queuesOf, type ConsumedJobName, type ProcessorMap } from '@herald/queue';
 import { createJobHandler } from './job-handler';
 import type { WorkerContext } from './worker-context';
 
@@ -14,10 +14,13 @@ export interface StartWorkersOptions {
   ctx: WorkerContext;
 }
 
-/** One BullMQ Worker per queue of the catalog, all sharing one handler and connection. */
+/**
+ * One BullMQ Worker per queue that a processor consumes, all sharing one handler and connection.
+ * Queues of jobs without a processor yet get no Worker: their jobs wait (see the catalog).
+ */
 export function startWorkers({ connection, prefix, concurrency, stalledIntervalMs = 30_000, processors, ctx }: StartWorkersOptions): Worker[] {
   const handler = createJobHandler(processors, ctx);
-  return QUEUE_NAMES.map((queue) => {
+  return queuesOf(Object.keys(processors) as ConsumedJobName[]).map((queue) => {
     const worker = new Worker(queue, handler, {
       connection,
       prefix,

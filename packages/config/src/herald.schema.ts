@@ -50,6 +50,7 @@ export interface WorkerConfig extends CommonConfig {
   RECONCILE_INTERVAL_MS: number;
   DISPATCH_STUCK_AFTER_MS: number;
   WORKER_STALLED_INTERVAL_MS: number;
+  DELIVERY_CHUNK_SIZE: number;
 }
 
 export interface MigrateConfig {
@@ -121,6 +122,9 @@ export const workerConfigSchema = Joi.object<WorkerConfig>({
   // A job whose worker died is retried by another after about this long (BullMQ lock and
   // stalled-check period).
   WORKER_STALLED_INTERVAL_MS: Joi.number().integer().min(1_000).max(600_000).default(30_000),
+  // Deliveries per job handed to a channel queue: bigger chunks mean fewer jobs, smaller ones
+  // spread a run over more workers sooner.
+  DELIVERY_CHUNK_SIZE: Joi.number().integer().min(1).max(10_000).default(1_000),
 });
 
 export const migrateConfigSchema = Joi.object<MigrateConfig>({

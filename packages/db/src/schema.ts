@@ -122,6 +122,10 @@ export interface RunsTable {
   sent: Generated<number>;
   failed: Generated<number>;
   skipped: Generated<number>;
+  /** The last delivery id handed to the channel queues (0: none yet); the resume point. */
+  handed_off_through: ColumnType<string, never, string>;
+  /** Deliveries handed to the channel queues so far. */
+  handed_off: Generated<number>;
   error: string | null;
   created_at: Timestamp;
   delivering_at: NullableTimestamp;

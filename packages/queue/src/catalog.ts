@@ -1,5 +1,6 @@
 import Joi from 'joi';
 import type { Job, JobsOptions } from 'bullmq';
+import { CHANNEL_NAMES, type ChannelName } from '@herald/core';
 
 /**
  * The job catalog: the single source of truth for every background job (STYLE §1).
@@ -14,17 +15,58 @@ export interface JobPayloads {
   'broadcast.dispatch': { broadcastId: string };
   /** Repairs what Redis lost or a crash left behind, from Postgres (run by a job scheduler). */
   'maintenance.reconcile': Record<string, never>;
+  /**
+   * A chunk of a run's deliveries on one channel: those with ids in [firstId, lastId]. Ids are
+   * decimal strings (bigint). Added by the dispatch once the run's delivery rows are written.
+   */
+  'delivery.chunk': { runId: string; channel: ChannelName; firstId: string; lastId: string };
 }
 
 export type JobName = keyof JobPayloads;
 export type JobPayload<K extends JobName> = JobPayloads[K];
 
-/** BullMQ queue names. One Worker per queue, so each can be scaled and limited on its own. */
-export const QUEUE_NAMES = ['dispatch', 'maintenance'] as const;
+/**
+ * Jobs produced by this release whose consumer is not built yet: delivery chunks wait in their
+ * channel queues (visible in the dashboard) for the delivery stage of SPEC §4. A worker runs
+ * no BullMQ Worker on their queues, so nothing takes them off before it can send them.
+ * Delivery's processor removes the name from here, and the processor map then requires it.
+ */
+export type UnconsumedJobName = 'delivery.chunk';
+export type ConsumedJobName = Exclude<JobName, UnconsumedJobName>;
+
+/**
+ * BullMQ queue names. One Worker per queue, so each can be scaled and limited on its own; one
+ * delivery queue per channel, so a slow or throttled provider never holds up another channel.
+ */
+export const QUEUE_NAMES = [
+  'dispatch',
+  'maintenance',
+  'deliver-whatsapp',
+  'deliver-sms',
+  'deliver-rcs',
+  'deliver-telegram',
+  'deliver-messenger',
+  'deliver-web',
+  'deliver-custom',
+] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
+export const DELIVERY_QUEUES: { readonly [C in ChannelName]: QueueName } = {
+  WhatsAppChannel: 'deliver-whatsapp',
+  SMSChannel: 'deliver-sms',
+  RCSChannel: 'deliver-rcs',
+  TelegramChannel: 'deliver-telegram',
+  FacebookChannel: 'deliver-messenger',
+  WebChannel: 'deliver-web',
+  CustomChannel: 'deliver-custom',
+};
+
 export interface JobDefinition<P> {
-  queue: QueueName;
+  /**
+   * The job's queue: fixed, or routed by its payload among several (a delivery chunk goes to
+   * its channel's queue).
+   */
+  queue: QueueName | { route: (payload: P) => QueueName; among: readonly QueueName[] };
   schema: Joi.ObjectSchema<P>;
   /** Attempts, backoff and retention. Let BullMQ own retries: processors throw to retry. */
   options: JobsOptions;
@@ -33,9 +75,18 @@ export interface JobDefinition<P> {
    * waiting at a time. For the dispatch job the id is the broadcast's: one timer per broadcast.
    */
   timerId?: (payload: P) => string;
+  /**
+   * A fixed BullMQ job id: adding a job whose id is already in the queue does nothing, which
+   * makes re-adding after a crash harmless. BullMQ refuses ids with ':' and all-digit ids.
+   */
+  jobId?: (payload: P) => string;
 }
 
 const uuid = Joi.string().guid().required();
+/** A bigint id as decimal text: pg returns bigint as strings, and JSON has no 64-bit integers. */
+const bigintId = Joi.string()
+  .pattern(/^[1-9][0-9]{0,18}$/)
+  .required();
 
 const DAY_S = 24 * 3600;
 
@@ -57,7 +108,41 @@ export const jobCatalog: { readonly [K in JobName]: JobDefinition<JobPayloads[K]
     // The next scheduled run is the retry: a failed reconcile is simply done again.
     options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
   },
+  'delivery.chunk': {
+    queue: { route: ({ channel }) => DELIVERY_QUEUES[channel], among: Object.values(DELIVERY_QUEUES) },
+    schema: Joi.object<JobPayloads['delivery.chunk']>({
+      runId: uuid,
+      channel: Joi.string()
+        .valid(...CHANNEL_NAMES)
+        .required(),
+      firstId: bigintId,
+      lastId: bigintId,
+    }),
+    options: {
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 5_000 },
+      removeOnComplete: { age: DAY_S, count: 100_000 },
+      removeOnFail: { age: 7 * DAY_S },
+    },
+    // A chunk starts at a delivery id, and a delivery belongs to one run and one channel.
+    jobId: ({ runId, firstId }) => `chunk-${runId}-${firstId}`,
+  },
 };
+
+/** The queue a job goes to. */
+export function queueOf<K extends JobName>(name: K, payload: JobPayloads[K]): QueueName {
+  const { queue } = jobCatalog[name] as JobDefinition<JobPayloads[K]>;
+  return typeof queue === 'string' ? queue : queue.route(payload);
+}
+
+/** Every queue the given jobs can be in: the queues a worker consuming them runs Workers on. */
+export function queuesOf(names: readonly JobName[]): QueueName[] {
+  const queues = names.flatMap((name) => {
+    const { queue } = jobCatalog[name];
+    return typeof queue === 'string' ? [queue] : queue.among;
+  });
+  return [...new Set(queues)];
+}
 
 export function isJobName(name: string): name is JobName {
   return Object.hasOwn(jobCatalog, name);
@@ -83,5 +168,5 @@ export function validatePayload<K extends JobName>(name: K, payload: unknown): J
 /** A processor for job `K`. `Ctx` is what the worker process hands every processor. */
 export type Processor<K extends JobName, Ctx> = (job: Job<JobPayloads[K]>, ctx: Ctx) => Promise<void>;
 
-/** One processor per job name: a missing one is a compile error. */
-export type ProcessorMap<Ctx> = { readonly [K in JobName]: Processor<K, Ctx> };
+/** One processor per consumed job name: a missing one is a compile error. */
+export type ProcessorMap<Ctx> = { readonly [K in ConsumedJobName]: Processor<K, Ctx> };

@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { jobCatalog, validatePayload, type JobName, type JobPayloads, type QueueName } from './catalog';
+import { jobCatalog, queueOf, validatePayload, type JobDefinition, type JobName, type JobPayloads, type QueueName } from './catalog';
 
 /** Job states in which a timer job still holds its deduplication id: it will run. */
 const PENDING_STATES: ReadonlySet<string> = new Set(['delayed', 'waiting', 'active', 'prioritized', 'waiting-children']);
@@ -39,11 +39,32 @@ export class JobProducer {
 
   /** Validates the payload, then adds the job with the catalog's options (overridable). */
   async add<K extends JobName>(name: K, payload: JobPayloads[K], options: JobsOptions = {}): Promise<string> {
-    const definition = jobCatalog[name];
     const data = validatePayload(name, payload);
-    const job = await this.queue(definition.queue).add(name, data, { ...definition.options, ...options });
+    const job = await this.queue(queueOf(name, data)).add(name, data, { ...this.jobOptions(name, data), ...options });
     if (!job.id) throw new Error(`BullMQ returned no id for ${name}`);
     return job.id;
+  }
+
+  /**
+   * Adds many jobs of one kind: one round trip per queue they go to (BullMQ's addBulk is one
+   * MULTI). A job whose catalog id is already in its queue is left as it is.
+   */
+  async addBulk<K extends JobName>(name: K, payloads: readonly JobPayloads[K][]): Promise<void> {
+    const byQueue = new Map<QueueName, { name: K; data: JobPayloads[K]; opts: JobsOptions }[]>();
+    for (const payload of payloads) {
+      const data = validatePayload(name, payload);
+      const queue = queueOf(name, data);
+      const jobs = byQueue.get(queue) ?? [];
+      jobs.push({ name, data, opts: this.jobOptions(name, data) });
+      byQueue.set(queue, jobs);
+    }
+    await Promise.all([...byQueue].map(([queue, jobs]) => this.queue(queue).addBulk(jobs)));
+  }
+
+  /** The catalog's options for one job, with its fixed id when the catalog gives one. */
+  private jobOptions<K extends JobName>(name: K, data: JobPayloads[K]): JobsOptions {
+    const definition = jobCatalog[name] as JobDefinition<JobPayloads[K]>;
+    return definition.jobId ? { ...definition.options, jobId: definition.jobId(data) } : definition.options;
   }
 
   /**
@@ -75,9 +96,9 @@ export class JobProducer {
 
   /** The queue and deduplication id of a timer job. */
   private timer<K extends JobName>(name: K, payload: JobPayloads[K]): { queue: Queue; timerId: string } {
-    const { queue, timerId } = jobCatalog[name];
+    const { timerId } = jobCatalog[name] as JobDefinition<JobPayloads[K]>;
     if (!timerId) throw new Error(`${name} is not a timer job`);
-    return { queue: this.queue(queue), timerId: timerId(payload) };
+    return { queue: this.queue(queueOf(name, payload)), timerId: timerId(payload) };
   }
 
   /**
@@ -87,7 +108,7 @@ export class JobProducer {
    */
   async ensureScheduler<K extends JobName>(name: K, payload: JobPayloads[K], everyMs: number): Promise<boolean> {
     const definition = jobCatalog[name];
-    const queue = this.queue(definition.queue);
+    const queue = this.queue(queueOf(name, payload));
     if (await queue.getJobScheduler(name)) return false;
     const data = validatePayload(name, payload);
     await queue.upsertJobScheduler(name, { every: everyMs }, { name, data, opts: definition.options });

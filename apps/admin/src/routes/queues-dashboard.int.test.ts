@@ -46,7 +46,17 @@ describe('the queue dashboard at /ops/queues', () => {
     await producer.armTimer('broadcast.dispatch', { broadcastId: '7b0e4d0c-5f57-4b55-9a3c-0d8a3f1e2b11' }, 60_000);
     const api = await fetch(`${admin.url}/ops/queues/api/queues`, { headers: { authorization: `Bearer ${KEY}` } });
     const body = (await api.json()) as { queues: Array<{ name: string; counts: Record<string, number> }> };
-    expect(body.queues.map((q) => q.name).sort()).toEqual(['dispatch', 'maintenance']);
+    expect(body.queues.map((q) => q.name).sort()).toEqual([
+      'deliver-custom',
+      'deliver-messenger',
+      'deliver-rcs',
+      'deliver-sms',
+      'deliver-telegram',
+      'deliver-web',
+      'deliver-whatsapp',
+      'dispatch',
+      'maintenance',
+    ]);
     expect(body.queues.find((q) => q.name === 'dispatch')?.counts['delayed']).toBe(1);
   });
 });

@@ -33,7 +33,7 @@ describe('admin API: triggers, runs, deliveries, cancel', () => {
       bot_channel: 'WebChannel' as const, user_id: `v${i}`, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
     })));
     const contacts = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
-    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 5 }).returning('id').executeTakeFirstOrThrow();
+    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 5, handed_off: 5 }).returning('id').executeTakeFirstOrThrow();
     await db.insertInto('deliveries').values(contacts.map((c, i) => ({
       run_id: run.id, contact_id: c.id, channel: 'WebChannel' as const, status: i < 2 ? ('sent' as const) : i === 2 ? ('failed' as const) : ('queued' as const),
     }))).execute();
@@ -62,7 +62,7 @@ describe('admin API: triggers, runs, deliveries, cancel', () => {
   it('shows a run with exact counts, and pages through its deliveries by status', async () => {
     const { broadcast, run } = await runInDelivery();
     const read = await get(`/v1/runs/${run.id}`);
-    expect(read.body).toMatchObject({ id: run.id, status: 'delivering', counts: { targeted: 5, sent: 2, failed: 1, skipped: 0, pending: 2 } });
+    expect(read.body).toMatchObject({ id: run.id, status: 'delivering', counts: { targeted: 5, handed_off: 5, sent: 2, failed: 1, skipped: 0, pending: 2 } });
     const runs = await get(`/v1/broadcasts/${broadcast.id}/runs`);
     expect(runs.body.data.map((r: { id: string }) => r.id)).toEqual([run.id]);
 

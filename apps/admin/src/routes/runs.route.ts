@@ -25,14 +25,24 @@ const isRunCursor = (v: unknown): v is { created_at: string; id: string } =>
   !Number.isNaN(Date.parse(String((v as { created_at?: unknown }).created_at))) &&
   /^[0-9a-f-]{36}$/.test(String((v as { id?: unknown }).id));
 
-/** A run with exact counts by delivery status (pending = not yet final). */
+/**
+ * A run with exact counts by delivery status (pending = not yet final), and how many of its
+ * deliveries the dispatch has handed to the channel queues so far (its progress while large).
+ */
 async function presentRun(db: Db, run: Run) {
   const counts = await countDeliveries(db, run.id);
   return {
     id: run.id,
     broadcast_id: run.broadcast_id,
     status: run.status,
-    counts: { targeted: run.targeted, sent: counts.sent, failed: counts.failed, skipped: counts.skipped, pending: counts.queued },
+    counts: {
+      targeted: run.targeted,
+      handed_off: run.handed_off,
+      sent: counts.sent,
+      failed: counts.failed,
+      skipped: counts.skipped,
+      pending: counts.queued,
+    },
     error: run.error,
     created_at: run.created_at,
     delivering_at: run.delivering_at,

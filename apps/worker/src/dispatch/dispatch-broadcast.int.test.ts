@@ -1,7 +1,8 @@
 import { parseHookPayload, type TriggerRequest } from '@herald/core';
 import { toJson, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
-import { createBotRow, createBroadcastRow, createTriggerRow, testLogger, useTestDatabase } from '@herald/testing';
-import { dispatchBroadcast } from './dispatch-broadcast';
+import { JobProducer } from '@herald/queue';
+import { createBotRow, createBroadcastRow, createTriggerRow, testLogger, useTestDatabase, useTestRedis } from '@herald/testing';
+import { dispatchBroadcast, type DispatchDeps } from './dispatch-broadcast';
 
 /** The dispatch against real Postgres: coalescing, the three modes, races, resuming. */
 
@@ -26,11 +27,16 @@ const contact = (user_id: string, variables: ContactUpsert['variables'] = {}, ex
 });
 
 describe('dispatchBroadcast', () => {
+  let producer: JobProducer;
+  afterAll(() => producer.close()); // before the Redis clean-up (jest keeps declaration order)
   const database = useTestDatabase();
+  const redis = useTestRedis();
   let db: Db;
   beforeAll(() => {
     db = database.current.db;
+    producer = new JobProducer(redis.current.redis, redis.current.prefix);
   });
+  const deps = (): DispatchDeps => ({ db, logger, producer, deliveryChunkSize: 2 });
 
   async function setup(contacts: ContactUpsert[], audience?: unknown) {
     const bot = await createBotRow(db);
@@ -66,7 +72,7 @@ describe('dispatchBroadcast', () => {
     const first = await trigger(broadcast.id, { audience_filters: 'color', audience_criteria: 'Equals', audience_values: 'red', set_variables: 'promo', set_variables_values: 'A' });
     const second = await trigger(broadcast.id, { audience_filters: 'tier', audience_criteria: 'Equals', audience_values: 'GOLD', set_variables: 'promo', set_variables_values: 'B' });
 
-    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result).toMatchObject({ outcome: 'dispatched', triggers: 2, targeted: 3, resumed: false });
     if (result.outcome !== 'dispatched') return;
     expect(await deliveredTo(result.runId)).toEqual(['1', '2', '3']);
@@ -81,7 +87,7 @@ describe('dispatchBroadcast', () => {
   it('targets the contacts that matched before the call changed the filtered variable', async () => {
     const { bot, broadcast } = await setup([contact('1', { color: 'red' }), contact('2', { color: 'blue' })]);
     await trigger(broadcast.id, { audience_filters: 'color', audience_criteria: 'Equals', audience_values: 'red', set_variables: 'color', set_variables_values: 'magenta' });
-    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result.outcome === 'dispatched' && (await deliveredTo(result.runId))).toEqual(['1']);
     expect(await variablesOf(bot.id, '1')).toEqual({ color: 'magenta' });
   });
@@ -92,7 +98,7 @@ describe('dispatchBroadcast', () => {
       { filters: [{ field: 'vip', criteria: 'HasValue', value: null }], join: [] },
     );
     await trigger(broadcast.id, { set_variables: 'first_name;visits', set_variables_values: 'Ada;3' });
-    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result.outcome === 'dispatched' && (await deliveredTo(result.runId))).toEqual(['1']);
     const row = await db.selectFrom('contacts').select(['first_name', 'variables']).where('bot_id', '=', bot.id).where('user_id', '=', '1').executeTakeFirstOrThrow();
     expect(row).toEqual({ first_name: 'Ada', variables: { vip: true, visits: '3' } });
@@ -107,7 +113,7 @@ describe('dispatchBroadcast', () => {
     const byPhone = await trigger(broadcast.id, { set_conversation: true, set_variables: 'user_phone_number', set_variables_values: '+39 333 111 1111' });
     const created = await trigger(broadcast.id, { set_conversation: true, set_variables: 'user_id;bot_channel;first_name', set_variables_values: '7;telegram;Linus' });
     const impossible = await trigger(broadcast.id, { set_conversation: true, set_variables: 'user_id', set_variables_values: 'nobody' });
-    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result).toMatchObject({ outcome: 'dispatched', triggers: 4, targeted: 3 });
     if (result.outcome !== 'dispatched') return;
     expect(await deliveredTo(result.runId)).toEqual(['+393331111111', '42', '7']);
@@ -130,7 +136,7 @@ describe('dispatchBroadcast', () => {
       set_variables_values: 'nov',
     });
     await trigger(broadcast.id, { targets: [{ user_id: '1', bot_channel: 'telegram' }] });
-    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result).toMatchObject({ outcome: 'dispatched', targeted: 2 });
     if (result.outcome !== 'dispatched') return;
     expect(await deliveredTo(result.runId)).toEqual(['1', '393331111111']);
@@ -141,14 +147,14 @@ describe('dispatchBroadcast', () => {
 
   it('makes no run when nothing is pending', async () => {
     const { broadcast } = await setup([]);
-    expect(await dispatchBroadcast(db, broadcast.id, logger)).toEqual({ outcome: 'nothing_pending' });
+    expect(await dispatchBroadcast(deps(), broadcast.id)).toEqual({ outcome: 'nothing_pending' });
     expect(await db.selectFrom('runs').select('id').where('broadcast_id', '=', broadcast.id).execute()).toEqual([]);
   });
 
   it('gives two workers racing on one broadcast one run and no duplicate rows', async () => {
     const { broadcast } = await setup(Array.from({ length: 200 }, (_, i) => contact(String(i), { n: i })));
     for (let i = 0; i < 5; i++) await trigger(broadcast.id, {});
-    const results = await Promise.all([dispatchBroadcast(db, broadcast.id, logger), dispatchBroadcast(db, broadcast.id, logger)]);
+    const results = await Promise.all([dispatchBroadcast(deps(), broadcast.id), dispatchBroadcast(deps(), broadcast.id)]);
     const runs = await db.selectFrom('runs').select(['id', 'targeted', 'status']).where('broadcast_id', '=', broadcast.id).execute();
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ targeted: 200, status: 'delivering' });
@@ -169,10 +175,10 @@ describe('dispatchBroadcast', () => {
     await db.updateTable('triggers').set({ status: 'dispatched' }).where('id', '=', done.id).execute();
     const later = await trigger(broadcast.id, {}); // accepted after the crash: not in this run
 
-    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result).toMatchObject({ outcome: 'dispatched', runId: run.id, resumed: true, triggers: 1, targeted: 3 });
     expect(await deliveredTo(run.id)).toEqual(['1', '2', '3']);
-    const next = await dispatchBroadcast(db, broadcast.id, logger);
+    const next = await dispatchBroadcast(deps(), broadcast.id);
     expect(next).toMatchObject({ outcome: 'dispatched', resumed: false, triggers: 1, targeted: 3 });
     const { run_id } = await db.selectFrom('triggers').select('run_id').where('id', '=', later.id).executeTakeFirstOrThrow();
     expect(next.outcome === 'dispatched' && run_id).toBe(next.outcome === 'dispatched' ? next.runId : null);
@@ -185,7 +191,7 @@ describe('dispatchBroadcast', () => {
     await db.updateTable('triggers').set({ run_id: run.id }).where('id', '=', t.id).execute();
     // Cancelled after the claim, before it was applied: the dispatcher must not write anything.
     await db.updateTable('triggers').set({ status: 'cancelled' }).where('id', '=', t.id).execute();
-    const result = await dispatchBroadcast(db, broadcast.id, logger);
+    const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result).toMatchObject({ outcome: 'dispatched', triggers: 0, targeted: 0 });
     expect(await deliveredTo(run.id)).toEqual([]);
     expect(await variablesOf(bot.id, '1')).toEqual({});
@@ -193,7 +199,14 @@ describe('dispatchBroadcast', () => {
 });
 
 describe('dispatchBroadcast after a cancel', () => {
+  let producer: JobProducer;
+  afterAll(() => producer.close());
   const database = useTestDatabase();
+  const redis = useTestRedis();
+  beforeAll(() => {
+    producer = new JobProducer(redis.current.redis, redis.current.prefix);
+  });
+  const deps = (): DispatchDeps => ({ db: database.current.db, logger, producer, deliveryChunkSize: 2 });
 
   it('applies nothing of a run cancelled mid-dispatch and leaves no run to resume', async () => {
     const db = database.current.db;
@@ -207,9 +220,147 @@ describe('dispatchBroadcast after a cancel', () => {
     await db.updateTable('triggers').set({ run_id: run.id }).where('id', '=', first.id).execute();
     expect(await cancelBroadcast(db, broadcast.id)).toEqual({ triggers: 1, runs: [run.id], skipped: 0 });
 
-    expect(await dispatchBroadcast(db, broadcast.id, logger)).toEqual({ outcome: 'nothing_pending' });
+    expect(await dispatchBroadcast(deps(), broadcast.id)).toEqual({ outcome: 'nothing_pending' });
     expect(await db.selectFrom('deliveries').select('id').where('run_id', '=', run.id).execute()).toEqual([]);
     const { status } = await db.selectFrom('runs').select('status').where('id', '=', run.id).executeTakeFirstOrThrow();
     expect(status).toBe('cancelled');
+  });
+});
+
+describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
+  let producer: JobProducer;
+  afterAll(() => producer.close());
+  const database = useTestDatabase();
+  const redis = useTestRedis();
+  beforeAll(() => {
+    producer = new JobProducer(redis.current.redis, redis.current.prefix);
+  });
+
+  /** A producer that fails like a crash: before the add of page `failAt`, or right after it. */
+  function crashingProducer(failAt: number, when: 'before-add' | 'after-add'): DispatchDeps['producer'] {
+    let calls = 0;
+    return {
+      addBulk: async (name, payloads) => {
+        calls++;
+        if (calls === failAt && when === 'before-add') throw new Error('crash before the add');
+        await producer.addBulk(name, payloads);
+        if (calls === failAt && when === 'after-add') throw new Error('crash after the add');
+      },
+    };
+  }
+
+  /** A bot with `telegram` Telegram contacts, `whatsapp` WhatsApp ones and one Custom one, and a pending call for all. */
+  async function broadcastOver(counts: { telegram: number; whatsapp: number }) {
+    const db = database.current.db;
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id);
+    // Interleaved channels, so a page holds several channels and their id ranges overlap.
+    const contacts: ContactUpsert[] = [];
+    for (let i = 0; i < Math.max(counts.telegram, counts.whatsapp); i++) {
+      if (i < counts.telegram) contacts.push(contact(`t${i}`));
+      if (i < counts.whatsapp) contacts.push(contact(`3930000${i}`, {}, { bot_channel: 'WhatsAppChannel' }));
+    }
+    contacts.push(contact('c0', {}, { bot_channel: 'CustomChannel' }));
+    await upsertContacts(db, bot.id, contacts);
+    await createTriggerRow(db, broadcast.id, { request: request({}) });
+    return broadcast;
+  }
+
+  /** Every chunk job of the run, from every delivery queue. */
+  async function chunkJobs(runId: string) {
+    const all = await Promise.all(
+      ['deliver-telegram', 'deliver-whatsapp', 'deliver-custom', 'deliver-sms'].map(async (queue) =>
+        (await producer.queue(queue as 'deliver-sms').getJobs(['waiting'])).map((job) => ({ queue, ...job.data })),
+      ),
+    );
+    return all.flat().filter((job) => job.runId === runId);
+  }
+
+  /**
+   * How many chunks of its own channel's queue cover each delivery of the run. Exactly one for
+   * every delivery is the property the hand-off promises.
+   */
+  async function coverage(runId: string) {
+    const db = database.current.db;
+    const jobs = await chunkJobs(runId);
+    const deliveries = await db.selectFrom('deliveries').select(['id', 'channel']).where('run_id', '=', runId).execute();
+    const queueOf = { TelegramChannel: 'deliver-telegram', WhatsAppChannel: 'deliver-whatsapp', CustomChannel: 'deliver-custom' } as Record<string, string>;
+    const covering = deliveries.map((d) =>
+      jobs.filter(
+        (job) =>
+          job.channel === d.channel &&
+          job.queue === queueOf[d.channel] &&
+          BigInt(job.firstId) <= BigInt(d.id) &&
+          BigInt(d.id) <= BigInt(job.lastId),
+      ).length,
+    );
+    return { jobs, deliveries: deliveries.length, covering };
+  }
+
+  const runOf = (broadcastId: string) =>
+    database.current.db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcastId).executeTakeFirstOrThrow();
+
+  it('covers every delivery with exactly one chunk of its channel, none larger than the chunk size', async () => {
+    const db = database.current.db;
+    const broadcast = await broadcastOver({ telegram: 7, whatsapp: 5 });
+    const result = await dispatchBroadcast({ db, logger, producer, deliveryChunkSize: 2 }, broadcast.id);
+    // Telegram 7 → 4 chunks, WhatsApp 5 → 3, Custom 1 → 1 (13 deliveries in one page).
+    expect(result).toMatchObject({ outcome: 'dispatched', targeted: 13, chunks: 8 });
+    const run = await runOf(broadcast.id);
+    const { jobs, deliveries, covering } = await coverage(run.id);
+    expect(deliveries).toBe(13);
+    expect(covering).toEqual(Array(13).fill(1));
+    expect(jobs).toHaveLength(8);
+    for (const job of jobs) {
+      const { n } = await db
+        .selectFrom('deliveries')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('run_id', '=', run.id)
+        .where('channel', '=', job.channel)
+        .where('id', '>=', job.firstId)
+        .where('id', '<=', job.lastId)
+        .executeTakeFirstOrThrow();
+      expect(Number(n)).toBeGreaterThan(0);
+      expect(Number(n)).toBeLessThanOrEqual(2);
+    }
+    const maxId = (await db.selectFrom('deliveries').select((eb) => eb.fn.max('id').as('max')).where('run_id', '=', run.id).executeTakeFirstOrThrow()).max;
+    expect(run).toMatchObject({ status: 'delivering', targeted: 13, handed_off: 13, handed_off_through: String(maxId) });
+  });
+
+  it.each(['before-add', 'after-add'] as const)(
+    'resumes a hand-off that crashed %s of its second page: still exactly one chunk per delivery',
+    async (when) => {
+      const db = database.current.db;
+      const broadcast = await broadcastOver({ telegram: 30, whatsapp: 14 }); // 45 deliveries: pages of 20
+      await expect(dispatchBroadcast({ db, logger, producer: crashingProducer(2, when), deliveryChunkSize: 1 }, broadcast.id)).rejects.toThrow(/crash/);
+      const crashed = await runOf(broadcast.id);
+      expect(crashed).toMatchObject({ status: 'dispatching', handed_off: 20 }); // the first page only
+
+      const result = await dispatchBroadcast({ db, logger, producer, deliveryChunkSize: 1 }, broadcast.id);
+      expect(result).toMatchObject({ outcome: 'dispatched', resumed: true, triggers: 0, targeted: 45 });
+      const { jobs, covering } = await coverage(crashed.id);
+      expect(covering).toEqual(Array(45).fill(1));
+      expect(jobs).toHaveLength(45);
+      expect(await runOf(broadcast.id)).toMatchObject({ status: 'delivering', handed_off: 45 });
+    },
+  );
+
+  it('stops handing off at a cancel: no chunk after it, every delivery skipped', async () => {
+    const db = database.current.db;
+    const { cancelBroadcast } = await import('@herald/db');
+    const broadcast = await broadcastOver({ telegram: 30, whatsapp: 14 });
+    const cancellingProducer: DispatchDeps['producer'] = {
+      addBulk: async (name, payloads) => {
+        await producer.addBulk(name, payloads);
+        await cancelBroadcast(db, broadcast.id); // the operator cancels during the first page
+      },
+    };
+    const result = await dispatchBroadcast({ db, logger, producer: cancellingProducer, deliveryChunkSize: 1 }, broadcast.id);
+    expect(result).toMatchObject({ outcome: 'cancelled' });
+    const run = await runOf(broadcast.id);
+    expect(run).toMatchObject({ status: 'cancelled', handed_off: 0, skipped: 45 });
+    expect((await chunkJobs(run.id)).length).toBe(20); // the page in flight at the cancel, no more
+    const statuses = await db.selectFrom('deliveries').select('status').distinct().where('run_id', '=', run.id).execute();
+    expect(statuses).toEqual([{ status: 'skipped' }]);
   });
 });

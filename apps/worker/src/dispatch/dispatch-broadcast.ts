@@ -14,12 +14,23 @@ import {
   type Db,
 } from '@herald/db';
 import type { Logger } from '@herald/logger';
+import type { JobProducer } from '@herald/queue';
+import { handOffDeliveries } from './hand-off-deliveries';
 
 export type DispatchOutcome =
   | { outcome: 'no_broadcast' }
   | { outcome: 'nothing_pending' }
   | { outcome: 'cancelled'; runId: string }
-  | { outcome: 'dispatched'; runId: string; resumed: boolean; triggers: number; targeted: number };
+  | { outcome: 'dispatched'; runId: string; resumed: boolean; triggers: number; targeted: number; chunks: number };
+
+export interface DispatchDeps {
+  db: Db;
+  logger: Logger;
+  /** Where the run's deliveries are handed off, in `delivery.chunk` jobs. */
+  producer: Pick<JobProducer, 'addBulk'>;
+  /** Deliveries per chunk job. */
+  deliveryChunkSize: number;
+}
 
 /** Thrown inside a trigger's transaction when the trigger was cancelled: rolls its writes back. */
 class TriggerCancelled extends Error {}
@@ -30,8 +41,11 @@ class TriggerCancelled extends Error {}
  * `dispatched` mark commit together). A crash anywhere leaves a run that the next attempt
  * resumes from the first trigger not yet marked; the unique (run, contact) key makes the
  * repeated statements harmless. A cancel between two triggers stops the run there.
+ * Once every trigger is applied, the deliveries are handed to the channel queues; only then
+ * does the run leave `dispatching`, so a crash during the hand-off is resumed like any other.
  */
-export async function dispatchBroadcast(db: Db, broadcastId: string, logger: Logger): Promise<DispatchOutcome> {
+export async function dispatchBroadcast(deps: DispatchDeps, broadcastId: string): Promise<DispatchOutcome> {
+  const { db, logger } = deps;
   const broadcast = await findBroadcast(db, broadcastId);
   if (!broadcast) return { outcome: 'no_broadcast' };
   const run = await claimRun(db, broadcastId);
@@ -64,10 +78,22 @@ export async function dispatchBroadcast(db: Db, broadcastId: string, logger: Log
     }
   }
 
+  const handOff = await handOffDeliveries({ db, producer: deps.producer, runId: run.runId, chunkSize: deps.deliveryChunkSize });
+  if (handOff.outcome === 'cancelled') {
+    log.info('hand-off stopped: cancelled');
+    return { outcome: 'cancelled', runId: run.runId };
+  }
   const finished = await finishDispatch(db, run.runId);
   if (!finished) return { outcome: 'cancelled', runId: run.runId };
-  log.info('dispatch done', { triggers: applied, targeted: finished.targeted, status: finished.status });
-  return { outcome: 'dispatched', runId: run.runId, resumed: run.resumed, triggers: applied, targeted: finished.targeted };
+  log.info('dispatch done', { triggers: applied, targeted: finished.targeted, chunks: handOff.chunks, status: finished.status });
+  return {
+    outcome: 'dispatched',
+    runId: run.runId,
+    resumed: run.resumed,
+    triggers: applied,
+    targeted: finished.targeted,
+    chunks: handOff.chunks,
+  };
 }
 
 interface TriggerStep {

@@ -5,10 +5,10 @@ import type { WorkerContext } from '../worker-context';
 
 /**
  * `broadcast.dispatch`: fired by a broadcast's timer. Turns every pending trigger into one run
- * with one delivery row per targeted contact. Idempotent: a retry resumes the unfinished run or
- * finds nothing to do. Handing deliveries to the channel queues comes with delivery.
+ * with one delivery row per targeted contact, handed to the channel queues in chunks. Idempotent:
+ * a retry resumes the unfinished run or finds nothing to do.
  */
-export async function broadcastDispatchProcessor(job: Job<JobPayload<'broadcast.dispatch'>>, { db, logger }: WorkerContext): Promise<void> {
-  const result = await dispatchBroadcast(db, job.data.broadcastId, logger);
-  logger.info('broadcast.dispatch finished', { ...result, broadcastId: job.data.broadcastId });
+export async function broadcastDispatchProcessor(job: Job<JobPayload<'broadcast.dispatch'>>, ctx: WorkerContext): Promise<void> {
+  const result = await dispatchBroadcast(ctx, job.data.broadcastId);
+  ctx.logger.info('broadcast.dispatch finished', { ...result, broadcastId: job.data.broadcastId });
 }

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as initialSchema from './2026-11-26T0100-initial-schema.migration';
 import * as isoInstantFunction from './2026-11-26T0200-iso-instant-function.migration';
+import * as runHandOffProgress from './2026-11-26T0300-run-hand-off-progress.migration';
 
 /**
  * Every migration, by name. Names are timestamps so they sort in the order they were written;
@@ -10,4 +11,5 @@ import * as isoInstantFunction from './2026-11-26T0200-iso-instant-function.migr
 export const migrations: Readonly<Record<string, Migration>> = {
   '2026-11-26T0100-initial-schema': initialSchema,
   '2026-11-26T0200-iso-instant-function': isoInstantFunction,
+  '2026-11-26T0300-run-hand-off-progress': runHandOffProgress,
 };

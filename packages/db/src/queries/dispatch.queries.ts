@@ -182,3 +182,62 @@ export async function finishDispatch(db: Db, runId: string): Promise<{ targeted:
     RETURNING targeted, status`.execute(db);
   return row.rows[0] ?? null;
 }
+
+/** A run's deliveries on one channel with ids in [first_id, last_id]: one job's worth. */
+export interface DeliveryChunk {
+  channel: ChannelColumn;
+  first_id: string;
+  last_id: string;
+  size: number;
+}
+
+/**
+ * The next page of a run's deliveries after id `afterId` — up to `chunkSize * chunksPerPage`
+ * rows, walked in id order on the (run_id, id) index (keyset, never OFFSET) — cut into chunks
+ * of at most `chunkSize` deliveries of one channel. Empty when the run has none left.
+ * A chunk's id range can interleave with another channel's: a chunk is its channel's
+ * deliveries within the range, not every id in it.
+ */
+export async function nextDeliveryChunks(
+  db: Db,
+  page: { runId: string; afterId: string; chunkSize: number; chunksPerPage: number },
+): Promise<DeliveryChunk[]> {
+  const result = await sql<DeliveryChunk>`
+    SELECT channel, min(id)::text AS first_id, max(id)::text AS last_id, count(*)::int AS size
+    FROM (
+      SELECT id, channel,
+             (row_number() OVER (PARTITION BY channel ORDER BY id) - 1) / ${page.chunkSize} AS chunk
+      FROM (
+        SELECT id, channel FROM deliveries
+        WHERE run_id = ${page.runId} AND id > ${page.afterId}
+        ORDER BY id
+        LIMIT ${page.chunkSize * page.chunksPerPage}
+      ) AS page
+    ) AS numbered
+    GROUP BY channel, chunk
+    ORDER BY min(id)`.execute(db);
+  return result.rows;
+}
+
+/** Where a run's hand-off stands: the last delivery id handed off, and the run's status. */
+export async function handOffPosition(db: Db, runId: string) {
+  return db.selectFrom('runs').select(['status', 'handed_off_through']).where('id', '=', runId).executeTakeFirst();
+}
+
+/**
+ * Records that the deliveries up to id `throughId` are handed off. True while the run is still
+ * dispatching (the hand-off may go on); false once it was cancelled. A page recorded already
+ * (by another worker resuming the same run) is not counted twice.
+ */
+export async function recordHandOff(db: Db, step: { runId: string; throughId: string; deliveries: number }): Promise<boolean> {
+  const result = await sql<{ status: string }>`
+    WITH recorded AS (
+      UPDATE runs SET
+        handed_off_through = ${step.throughId},
+        handed_off         = handed_off + ${step.deliveries},
+        updated_at         = now()
+      WHERE id = ${step.runId} AND status = 'dispatching' AND handed_off_through < ${step.throughId}::bigint
+    )
+    SELECT status FROM runs WHERE id = ${step.runId}`.execute(db);
+  return result.rows[0]?.status === 'dispatching';
+}
