@@ -1,5 +1,5 @@
 import type { Worker } from 'bullmq';
-import { toJson } from '@herald/db';
+import { toJson, upsertContacts } from '@herald/db';
 import { JobProducer } from '@herald/queue';
 import {
   createBotRow,
@@ -45,7 +45,7 @@ describe('the reconciler', () => {
       prefix,
       concurrency: 4,
       processors,
-      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 2_000, deliveryChunkSize: 1_000 },
+      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 2_000, deliveryChunkSize: 4 },
     });
     schedule = keepReconcilerScheduled(producer, RECONCILE_EVERY_MS, logger);
   });
@@ -124,5 +124,37 @@ describe('the reconciler', () => {
       async () => (await db.selectFrom('idempotency_keys').select('key').where('broadcast_id', '=', broadcast.id).execute()).map((k) => k.key).join() === 'fresh',
       { timeoutMs: 5_000, what: 'the old key to go' },
     );
+  });
+
+  it('hands delivery chunks off again when Redis lost them: the same chunks, none twice', async () => {
+    const { db } = database.current;
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: 0 });
+    const contact = (channel: 'TelegramChannel' | 'WhatsAppChannel', userId: string) => ({
+      bot_channel: channel, user_id: userId, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
+    });
+    await upsertContacts(db, bot.id, [
+      ...Array.from({ length: 9 }, (_, i) => contact('TelegramChannel', `t${i}`)),
+      ...Array.from({ length: 5 }, (_, i) => contact('WhatsAppChannel', `3931000${i}`)),
+    ]);
+    await createTriggerRow(db, broadcast.id);
+    await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
+    const run = await waitFor(async () => (await runsOf(broadcast.id)).find((r) => r.status === 'delivering'), { timeoutMs: 10_000, what: 'the hand-off' });
+
+    const chunksInRedis = async () => {
+      const jobs = await Promise.all(
+        (['deliver-telegram', 'deliver-whatsapp'] as const).map((queue) => producer.queue(queue).getJobs(['waiting'])),
+      );
+      return jobs.flat().filter((job) => job.data.runId === run.id).map((job) => `${job.queueName} ${job.id} ${job.data.firstId}-${job.data.lastId}`).sort();
+    };
+    const before = await chunksInRedis();
+    expect(before).toHaveLength(3 + 2); // 9 Telegram in chunks of 4, 5 WhatsApp
+
+    await deleteKeysWithPrefix(redis.current.redis, redis.current.prefix);
+    expect(await chunksInRedis()).toEqual([]);
+    await waitFor(async () => (await chunksInRedis()).length >= before.length, { timeoutMs: 10_000, what: 'the chunks to come back' });
+    expect(await chunksInRedis()).toEqual(before);
+    // Once restored, Redis is marked intact, so later passes do not walk the runs again.
+    await waitFor(() => producer.isRedisIntact(), { timeoutMs: 5_000, what: 'the marker' });
   });
 });

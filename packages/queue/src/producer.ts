@@ -115,6 +115,23 @@ export class JobProducer {
     return true;
   }
 
+  /**
+   * Whether Redis still holds what Herald gave it. A marker key is set once the queues are known
+   * to be complete (`markRedisIntact`); a Redis flushed, or restarted without its data, has lost
+   * it along with the jobs, and the reconciler rebuilds the jobs from Postgres before marking.
+   */
+  async isRedisIntact(): Promise<boolean> {
+    return (await this.connection.exists(this.markerKey())) === 1;
+  }
+
+  async markRedisIntact(): Promise<void> {
+    await this.connection.set(this.markerKey(), new Date().toISOString());
+  }
+
+  private markerKey(): string {
+    return `${this.prefix}:herald:intact`;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
     this.queues.clear();

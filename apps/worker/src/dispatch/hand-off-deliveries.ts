@@ -1,4 +1,4 @@
-import { handOffPosition, nextDeliveryChunks, recordHandOff, type Db } from '@herald/db';
+import { handOffPosition, nextDeliveryChunks, recordHandOff, type Db, type DeliveryChunk } from '@herald/db';
 import type { JobProducer } from '@herald/queue';
 
 /** Chunks fetched per page: one SELECT, one addBulk and one UPDATE hand off this many chunks. */
@@ -30,15 +30,37 @@ export async function handOffDeliveries({ db, producer, runId, chunkSize }: Hand
   for (;;) {
     const page = await nextDeliveryChunks(db, { runId, afterId, chunkSize, chunksPerPage: CHUNKS_PER_PAGE });
     if (page.length === 0) return { outcome: 'handed_off', chunks };
-    await producer.addBulk(
-      'delivery.chunk',
-      page.map((chunk) => ({ runId, channel: chunk.channel, firstId: chunk.first_id, lastId: chunk.last_id })),
-    );
+    await addChunks(producer, runId, page);
     chunks += page.length;
     afterId = lastIdOf(page);
     const deliveries = page.reduce((sum, chunk) => sum + chunk.size, 0);
     if (!(await recordHandOff(db, { runId, throughId: afterId, deliveries }))) return { outcome: 'cancelled' };
   }
+}
+
+/**
+ * Hands a run's deliveries off again from the start, for when Redis lost its queues (SPEC §7):
+ * the same pages and chunks as the first time (the run's deliveries are fixed once it leaves
+ * `dispatching`), so a chunk Redis still holds is left alone and a lost one is added back.
+ * Returns the number of chunks added or confirmed.
+ */
+export async function replayHandOff({ db, producer, runId, chunkSize }: HandOff): Promise<number> {
+  let afterId = '0';
+  let chunks = 0;
+  for (;;) {
+    const page = await nextDeliveryChunks(db, { runId, afterId, chunkSize, chunksPerPage: CHUNKS_PER_PAGE });
+    if (page.length === 0) return chunks;
+    await addChunks(producer, runId, page);
+    chunks += page.length;
+    afterId = lastIdOf(page);
+  }
+}
+
+function addChunks(producer: HandOff['producer'], runId: string, page: readonly DeliveryChunk[]): Promise<void> {
+  return producer.addBulk(
+    'delivery.chunk',
+    page.map((chunk) => ({ runId, channel: chunk.channel, firstId: chunk.first_id, lastId: chunk.last_id })),
+  );
 }
 
 /** The highest delivery id of a page (bigint ids as text: compared as BigInt, not as strings). */

@@ -1,7 +1,8 @@
 import type { Job } from 'bullmq';
 import { dispatchDelayMs } from '@herald/core';
-import { broadcastsWithPendingTriggers, broadcastsWithStuckDispatch, deleteExpiredIdempotencyKeys } from '@herald/db';
+import { broadcastsWithPendingTriggers, broadcastsWithStuckDispatch, deleteExpiredIdempotencyKeys, runsAwaitingDelivery } from '@herald/db';
 import type { JobPayload } from '@herald/queue';
+import { replayHandOff } from '../dispatch/hand-off-deliveries';
 import type { WorkerContext } from '../worker-context';
 
 /**
@@ -13,11 +14,22 @@ import type { WorkerContext } from '../worker-context';
  * 2. A dispatch that has made no progress for DISPATCH_STUCK_AFTER_MS gets a timer due now:
  *    the dispatcher resumes its run.
  * 3. Idempotency keys past their 24 h are deleted.
+ * 4. When Redis lost its data (its marker key is gone), every run whose deliveries wait in the
+ *    channel queues is handed off again: chunks Redis lost come back, the others are left alone.
  */
 export async function maintenanceReconcileProcessor(
   _job: Job<JobPayload<'maintenance.reconcile'>>,
-  { db, logger, producer, dispatchStuckAfterMs }: WorkerContext,
+  { db, logger, producer, dispatchStuckAfterMs, deliveryChunkSize }: WorkerContext,
 ): Promise<void> {
+  if (!(await producer.isRedisIntact())) {
+    const runs = await runsAwaitingDelivery(db);
+    let chunks = 0;
+    for (const runId of runs) chunks += await replayHandOff({ db, producer, runId, chunkSize: deliveryChunkSize });
+    // Marked only once every run is handed off again: a crash before that replays it all.
+    await producer.markRedisIntact();
+    logger.log(runs.length ? 'warn' : 'info', 'redis had lost its data (or is new): delivery chunks handed off again', { runs: runs.length, chunks });
+  }
+
   let rearmed = 0;
   for (const pending of await broadcastsWithPendingTriggers(db)) {
     const payload = { broadcastId: pending.broadcast_id };

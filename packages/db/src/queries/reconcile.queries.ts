@@ -32,6 +32,19 @@ export async function broadcastsWithStuckDispatch(db: Db, stuckAfterMs: number):
   return rows.map((r) => r.broadcast_id);
 }
 
+/**
+ * Runs handed off to the channel queues whose deliveries are not all final: what the delivery
+ * queues must hold. After Redis lost its data the reconciler hands these off again.
+ */
+export async function runsAwaitingDelivery(db: Db): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    SELECT r.id FROM runs r
+    WHERE r.status = 'delivering'
+      AND EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.id AND d.status = 'queued')
+    ORDER BY r.created_at`.execute(db);
+  return rows.map((r) => r.id);
+}
+
 /** Marks progress on a run, so the reconciler can tell a long dispatch from a dead one. */
 export async function touchRun(db: Db, runId: string): Promise<void> {
   await db.updateTable('runs').set({ updated_at: new Date() }).where('id', '=', runId).execute();
