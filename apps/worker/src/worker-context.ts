@@ -8,7 +8,7 @@ export interface WorkerContext {
   logger: Logger;
   /** For jobs that add other jobs (the reconciler re-arms timers, the dispatch adds chunks). */
   producer: JobProducer;
-  /** A dispatch with no progress for this long is retried by the reconciler. */
+  /** A dispatch whose heartbeat stopped this long ago is resumed by the reconciler. */
   dispatchStuckAfterMs: number;
   /** Deliveries per `delivery.chunk` job handed to a channel queue. */
   deliveryChunkSize: number;

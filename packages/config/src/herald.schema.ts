@@ -117,7 +117,7 @@ export const workerConfigSchema = Joi.object<WorkerConfig>({
   WORKER_CONCURRENCY: Joi.number().integer().min(1).max(1000).default(8),
   // How often the reconciler re-arms lost timers and retries stuck dispatches.
   RECONCILE_INTERVAL_MS: Joi.number().integer().min(100).max(3_600_000).default(10_000),
-  // A dispatch with no progress for this long is considered dead and resumed elsewhere.
+  // A dispatch whose heartbeat (every quarter of this) stopped this long ago is resumed elsewhere.
   DISPATCH_STUCK_AFTER_MS: Joi.number().integer().min(1_000).max(86_400_000).default(120_000),
   // A job whose worker died is retried by another after about this long (BullMQ lock and
   // stalled-check period).

@@ -1,7 +1,7 @@
 import { parseHookPayload, type TriggerRequest } from '@herald/core';
 import { toJson, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
 import { JobProducer } from '@herald/queue';
-import { createBotRow, createBroadcastRow, createTriggerRow, testLogger, useTestDatabase, useTestRedis } from '@herald/testing';
+import { createBotRow, createBroadcastRow, createTriggerRow, testLogger, useTestDatabase, useTestRedis, waitFor } from '@herald/testing';
 import { dispatchBroadcast, type DispatchDeps } from './dispatch-broadcast';
 
 /** The dispatch against real Postgres: coalescing, the three modes, races, resuming. */
@@ -36,7 +36,7 @@ describe('dispatchBroadcast', () => {
     db = database.current.db;
     producer = new JobProducer(redis.current.redis, redis.current.prefix);
   });
-  const deps = (): DispatchDeps => ({ db, logger, producer, deliveryChunkSize: 2 });
+  const deps = (): DispatchDeps => ({ db, logger, producer, deliveryChunkSize: 2, dispatchStuckAfterMs: 60_000 });
 
   async function setup(contacts: ContactUpsert[], audience?: unknown) {
     const bot = await createBotRow(db);
@@ -196,6 +196,45 @@ describe('dispatchBroadcast', () => {
     expect(await deliveredTo(run.id)).toEqual([]);
     expect(await variablesOf(bot.id, '1')).toEqual({});
   });
+  it('keeps a live dispatch from looking stuck while one statement runs long (heartbeat)', async () => {
+    const { broadcastsWithStuckDispatch } = await import('@herald/db');
+    const { broadcast } = await setup([contact('1'), contact('2')]);
+    await trigger(broadcast.id, {});
+    const [locked] = await db.selectFrom('contacts').select('id').where('bot_id', '=', broadcast.bot_id).limit(1).execute();
+    // Another transaction holds a contact row: the dispatch's INSERT waits on it (its foreign
+    // key check), standing in for an audience statement longer than the stuck deadline.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let lockTaken!: () => void;
+    const lockIsTaken = new Promise<void>((resolve) => (lockTaken = resolve));
+    const blocker = db.transaction().execute(async (trx) => {
+      await trx.selectFrom('contacts').select('id').where('id', '=', locked!.id).forUpdate().execute();
+      lockTaken();
+      await released;
+    });
+    await lockIsTaken;
+    const dispatched = dispatchBroadcast({ ...deps(), dispatchStuckAfterMs: 400 }, broadcast.id);
+    try {
+      const run = await waitFor(() => db.selectFrom('runs').select(['id', 'updated_at']).where('broadcast_id', '=', broadcast.id).executeTakeFirst(), { what: 'the run' });
+      // Blocked for well past the 400 ms deadline, the run keeps being touched and is never "stuck".
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        expect(await broadcastsWithStuckDispatch(db, 400)).not.toContain(broadcast.id);
+      }
+      const { updated_at } = await db.selectFrom('runs').select('updated_at').where('id', '=', run.id).executeTakeFirstOrThrow();
+      expect(updated_at.getTime()).toBeGreaterThan(run.updated_at.getTime());
+    } finally {
+      release();
+      await blocker;
+    }
+    expect(await dispatched).toMatchObject({ outcome: 'dispatched', targeted: 2 });
+    // Once the dispatch is over the heartbeat stops (beats every 100 ms: none in 300 ms).
+    const touchedAt = async () => (await db.selectFrom('runs').select('updated_at').where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow()).updated_at.getTime();
+    await new Promise((resolve) => setTimeout(resolve, 150)); // a beat already in flight lands
+    const after = await touchedAt();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await touchedAt()).toBe(after);
+  });
 });
 
 describe('dispatchBroadcast after a cancel', () => {
@@ -206,7 +245,7 @@ describe('dispatchBroadcast after a cancel', () => {
   beforeAll(() => {
     producer = new JobProducer(redis.current.redis, redis.current.prefix);
   });
-  const deps = (): DispatchDeps => ({ db: database.current.db, logger, producer, deliveryChunkSize: 2 });
+  const deps = (): DispatchDeps => ({ db: database.current.db, logger, producer, deliveryChunkSize: 2, dispatchStuckAfterMs: 60_000 });
 
   it('applies nothing of a run cancelled mid-dispatch and leaves no run to resume', async () => {
     const db = database.current.db;
@@ -303,7 +342,7 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
   it('covers every delivery with exactly one chunk of its channel, none larger than the chunk size', async () => {
     const db = database.current.db;
     const broadcast = await broadcastOver({ telegram: 7, whatsapp: 5 });
-    const result = await dispatchBroadcast({ db, logger, producer, deliveryChunkSize: 2 }, broadcast.id);
+    const result = await dispatchBroadcast({ db, logger, producer, deliveryChunkSize: 2, dispatchStuckAfterMs: 60_000 }, broadcast.id);
     // Telegram 7 → 4 chunks, WhatsApp 5 → 3, Custom 1 → 1 (13 deliveries in one page).
     expect(result).toMatchObject({ outcome: 'dispatched', targeted: 13, chunks: 8 });
     const run = await runOf(broadcast.id);
@@ -332,11 +371,11 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
     async (when) => {
       const db = database.current.db;
       const broadcast = await broadcastOver({ telegram: 30, whatsapp: 14 }); // 45 deliveries: pages of 20
-      await expect(dispatchBroadcast({ db, logger, producer: crashingProducer(2, when), deliveryChunkSize: 1 }, broadcast.id)).rejects.toThrow(/crash/);
+      await expect(dispatchBroadcast({ db, logger, producer: crashingProducer(2, when), deliveryChunkSize: 1, dispatchStuckAfterMs: 60_000 }, broadcast.id)).rejects.toThrow(/crash/);
       const crashed = await runOf(broadcast.id);
       expect(crashed).toMatchObject({ status: 'dispatching', handed_off: 20 }); // the first page only
 
-      const result = await dispatchBroadcast({ db, logger, producer, deliveryChunkSize: 1 }, broadcast.id);
+      const result = await dispatchBroadcast({ db, logger, producer, deliveryChunkSize: 1, dispatchStuckAfterMs: 60_000 }, broadcast.id);
       expect(result).toMatchObject({ outcome: 'dispatched', resumed: true, triggers: 0, targeted: 45 });
       const { jobs, covering } = await coverage(crashed.id);
       expect(covering).toEqual(Array(45).fill(1));
@@ -355,7 +394,7 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
         await cancelBroadcast(db, broadcast.id); // the operator cancels during the first page
       },
     };
-    const result = await dispatchBroadcast({ db, logger, producer: cancellingProducer, deliveryChunkSize: 1 }, broadcast.id);
+    const result = await dispatchBroadcast({ db, logger, producer: cancellingProducer, deliveryChunkSize: 1, dispatchStuckAfterMs: 60_000 }, broadcast.id);
     expect(result).toMatchObject({ outcome: 'cancelled' });
     const run = await runOf(broadcast.id);
     expect(run).toMatchObject({ status: 'cancelled', handed_off: 0, skipped: 45 });

@@ -30,6 +30,11 @@ export interface DispatchDeps {
   producer: Pick<JobProducer, 'addBulk'>;
   /** Deliveries per chunk job. */
   deliveryChunkSize: number;
+  /**
+   * The reconciler resumes a dispatch whose run shows no sign of life for this long; the
+   * dispatch beats (touches its run) four times as often, so a live one is never taken over.
+   */
+  dispatchStuckAfterMs: number;
 }
 
 /** Thrown inside a trigger's transaction when the trigger was cancelled: rolls its writes back. */
@@ -52,7 +57,35 @@ export async function dispatchBroadcast(deps: DispatchDeps, broadcastId: string)
   if (!run) return { outcome: 'nothing_pending' };
   const log = logger.child({ broadcastId, runId: run.runId });
   if (run.resumed) log.info('resuming an unfinished dispatch');
+  const heartbeat = startHeartbeat(db, run.runId, deps.dispatchStuckAfterMs / 4, log);
+  try {
+    return await dispatchRun(deps, broadcast, run, log);
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
 
+/**
+ * Touches the run every `everyMs` while this worker works on it, from the pool rather than the
+ * trigger's transaction: one audience statement over millions of contacts can outlast the stuck
+ * deadline, and a live dispatch must not look dead (another worker would redo the statement).
+ * The heartbeat stops with the process, which is what lets the reconciler tell the two apart.
+ */
+function startHeartbeat(db: Db, runId: string, everyMs: number, log: Logger): NodeJS.Timeout {
+  const beat = () => touchRun(db, runId).catch((error: unknown) => log.warn('run heartbeat failed', { error }));
+  void beat(); // a resumed run was stale: mark it alive at once
+  const timer = setInterval(beat, everyMs);
+  timer.unref();
+  return timer;
+}
+
+async function dispatchRun(
+  deps: DispatchDeps,
+  broadcast: NonNullable<Awaited<ReturnType<typeof findBroadcast>>>,
+  run: { runId: string; resumed: boolean },
+  log: Logger,
+): Promise<DispatchOutcome> {
+  const { db } = deps;
   let applied = 0;
   let afterSeq: string | null = null;
   for (;;) {
@@ -68,7 +101,6 @@ export async function dispatchBroadcast(deps: DispatchDeps, broadcastId: string)
           request: trigger.request as TriggerRequest,
         });
         if (!(await markTriggerDispatched(trx, trigger.id, notes))) throw new TriggerCancelled();
-        await touchRun(trx, run.runId); // progress, for the reconciler's stuck-dispatch check
       });
       applied++;
     } catch (error) {

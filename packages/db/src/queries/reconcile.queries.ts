@@ -24,7 +24,7 @@ export async function broadcastsWithPendingTriggers(db: Db): Promise<PendingBroa
   return rows;
 }
 
-/** Broadcasts whose dispatch has made no progress for `stuckAfterMs` (its worker died, its job was lost). */
+/** Broadcasts whose dispatch has not beaten for `stuckAfterMs` (its worker died). */
 export async function broadcastsWithStuckDispatch(db: Db, stuckAfterMs: number): Promise<string[]> {
   const { rows } = await sql<{ broadcast_id: string }>`
     SELECT DISTINCT broadcast_id FROM runs
