@@ -87,6 +87,24 @@ export class JobProducer {
     });
   }
 
+  /**
+   * Arms the timer unless it is armed; true when it armed it. For the reconciler, which arms
+   * timers Redis lost. A partial loss can leave a deduplication entry naming a job that is in
+   * no state (its hash kept, its delayed set gone): BullMQ then treats every `armTimer` as a
+   * duplicate and the timer never fires. Such an entry is dropped first. (A hook call arming
+   * the timer in between can leave two jobs; the second dispatch finds nothing pending.)
+   */
+  async ensureTimerArmed<K extends JobName>(name: K, payload: JobPayloads[K], delayMs: number): Promise<boolean> {
+    const { queue, timerId } = this.timer(name, payload);
+    const jobId = await queue.getDeduplicationJobId(timerId);
+    if (jobId !== null) {
+      if (PENDING_STATES.has(await queue.getJobState(jobId))) return false;
+      await queue.removeDeduplicationKey(timerId);
+    }
+    await this.armTimer(name, payload, delayMs);
+    return true;
+  }
+
   /** Whether the job's timer is armed: a delayed, waiting or running job holds its id. */
   async isTimerArmed<K extends JobName>(name: K, payload: JobPayloads[K]): Promise<boolean> {
     const { queue, timerId } = this.timer(name, payload);

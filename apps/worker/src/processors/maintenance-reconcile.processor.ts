@@ -11,7 +11,7 @@ import type { WorkerContext } from '../worker-context';
  * 1. A broadcast with pending triggers but no armed timer (Redis flushed or restarted without
  *    its data, or Redis was down when the call came) gets its timer back, due when it would
  *    have been: delay_ms after its last call (capped by max_delay_ms).
- * 2. A dispatch that has made no progress for DISPATCH_STUCK_AFTER_MS gets a timer due now:
+ * 2. A dispatch whose heartbeat stopped DISPATCH_STUCK_AFTER_MS ago gets a timer due now:
  *    the dispatcher resumes its run.
  * 3. Idempotency keys past their 24 h are deleted.
  * 4. When Redis lost its data (its marker key is gone), every run whose deliveries wait in the
@@ -32,8 +32,6 @@ export async function maintenanceReconcileProcessor(
 
   let rearmed = 0;
   for (const pending of await broadcastsWithPendingTriggers(db)) {
-    const payload = { broadcastId: pending.broadcast_id };
-    if (await producer.isTimerArmed('broadcast.dispatch', payload)) continue;
     const sinceLast = pending.now.getTime() - pending.last_at.getTime();
     const delayMs = dispatchDelayMs({
       delayMs: Math.max(0, pending.delay_ms - sinceLast),
@@ -41,7 +39,7 @@ export async function maintenanceReconcileProcessor(
       now: pending.now,
       firstPendingAt: pending.first_at,
     });
-    await producer.armTimer('broadcast.dispatch', payload, delayMs);
+    if (!(await producer.ensureTimerArmed('broadcast.dispatch', { broadcastId: pending.broadcast_id }, delayMs))) continue;
     rearmed++;
     logger.warn('re-armed a lost dispatch timer', { broadcastId: pending.broadcast_id, delayMs });
   }
