@@ -4,11 +4,10 @@
 // and the worker's peak RSS (VmHWM). Then, as the
 // baseline, a bare INSERT … SELECT of the same rows with a hand-written WHERE, and the ratio.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import queuePackage from '../packages/queue/dist/index.js';
-import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, migrate, REDIS_URL, startProcess } from './support.mjs';
+import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, migrate, peakRssMb, REDIS_URL, startProcess } from './support.mjs';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 1_000_000);
 const DB_NAME = `herald_bench_${randomBytes(3).toString('hex')}`;
@@ -20,11 +19,6 @@ const AUDIENCE = {
   ],
   join: ['AND'],
 };
-
-function peakRssMb(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024);
-}
 
 async function seed(client) {
   const { rows: [bot] } = await client.query(`INSERT INTO bots (name, api_token_sha256) VALUES ('bench', sha256('bench')) RETURNING id`);
