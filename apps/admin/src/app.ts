@@ -9,6 +9,7 @@ import { requireAdminKey } from './http/require-admin-key';
 import { openApiDocument } from './openapi';
 import { botsRouter } from './routes/bots.route';
 import { broadcastsRouter } from './routes/broadcasts.route';
+import { contactImportRouter } from './routes/contact-import.route';
 import { contactsRouter } from './routes/contacts.route';
 import { DASHBOARD_PATH, queuesDashboard } from './routes/queues-dashboard.route';
 import { runsRouter } from './routes/runs.route';
@@ -53,6 +54,7 @@ export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl,
       });
       app.use('/v1', requireAdminKey(adminApiKey));
       if (producer) app.use(DASHBOARD_PATH, requireAdminKey(adminApiKey, { allowBasic: true }), queuesDashboard(producer));
+      app.use(contactImportRouter(db, logger)); // streams its body: before the JSON parser
       app.use(requireJsonBody, express.json({ limit: JSON_LIMIT }));
       app.use(botsRouter(db));
       app.use(contactsRouter(db));

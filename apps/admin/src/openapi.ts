@@ -155,6 +155,30 @@ export const openApiDocument = {
         responses: { 200: json({ type: 'object', properties: { received: { type: 'integer' }, created: { type: 'integer' }, updated: { type: 'integer' } } }), ...standard },
       },
     },
+    '/v1/bots/{id}/contacts/import': {
+      post: {
+        summary: 'Import contacts from a stream: NDJSON or CSV, millions of rows, all or nothing',
+        description:
+          'NDJSON (application/x-ndjson, application/ndjson, application/jsonl): one contact object per line, as an item of the upsert call. ' +
+          'CSV (text/csv): a header row; the columns user_id, user_phone_number, bot_channel, first_name, last_name, user_name and locale are the contact fields, ' +
+          'every other column a variable of that name (string cells; an empty cell sets nothing). Read as it arrives, upserted in batches in one transaction: ' +
+          'any bad line (up to 100 are listed, by line number) saves nothing. Lines of at most 4 MiB.',
+        parameters: [id('id')],
+        requestBody: {
+          required: true,
+          content: {
+            'application/x-ndjson': { schema: { type: 'string' } },
+            'text/csv': { schema: { type: 'string' } },
+          },
+        },
+        responses: {
+          200: json({ type: 'object', properties: { rows: { type: 'integer' }, created: { type: 'integer' }, updated: { type: 'integer' } } }),
+          413: error('A line is over 4 MiB'),
+          415: error('Neither NDJSON nor CSV'),
+          ...standard,
+        },
+      },
+    },
     '/v1/bots/{id}/broadcasts': {
       post: { summary: 'Create a broadcast', parameters: [id('id')], requestBody: json({ type: 'object', required: ['name', 'message'], properties: broadcastSettings }), responses: { 201: json(ref('Broadcast')), ...standard } },
     },

@@ -38,21 +38,22 @@ export interface ContactBody {
 export const MAX_CONTACTS_PER_CALL = 10_000;
 
 const text = Joi.string().max(1024).allow(null, '');
+/** One contact, in an upsert call or a line of an import. */
+export const contactSchema = Joi.object<ContactBody>({
+  user_id: Joi.alternatives(Joi.string().max(256), Joi.number()),
+  user_phone_number: Joi.string().max(64),
+  bot_channel: Joi.string().required(),
+  first_name: text,
+  last_name: text,
+  user_name: text,
+  locale: Joi.string().max(35).allow(null, ''),
+  // Names and sizes are checked with the identity rules, so all problems come back at once.
+  variables: Joi.object(),
+});
+
 export const upsertContactsSchema = Joi.object<{ contacts: ContactBody[] }>({
   contacts: Joi.array()
-    .items(
-      Joi.object({
-        user_id: Joi.alternatives(Joi.string().max(256), Joi.number()),
-        user_phone_number: Joi.string().max(64),
-        bot_channel: Joi.string().required(),
-        first_name: text,
-        last_name: text,
-        user_name: text,
-        locale: Joi.string().max(35).allow(null, ''),
-        // Names and sizes are checked with the identity rules, so all problems come back at once.
-        variables: Joi.object(),
-      }),
-    )
+    .items(contactSchema)
     .min(1)
     .max(MAX_CONTACTS_PER_CALL)
     .required(),

@@ -2,4 +2,4 @@ export { parseHookPayload } from './parse-hook-payload';
 export { MAX_VALUE_BYTES, MAX_VARIABLES } from './variables';
 export type * from './types';
 export { readIdentity as resolveContactIdentity, type Identity } from './parse-identity';
-export { readVariablesObject, IDENTITY_FIELDS } from './variables';
+export { checkName, readVariablesObject, IDENTITY_FIELDS } from './variables';
