@@ -26,17 +26,41 @@ const contact = (user_id: string, variables: ContactUpsert['variables'] = {}, ex
   ...extra,
 });
 
-describe('dispatchBroadcast', () => {
-  let producer: JobProducer;
-  afterAll(() => producer.close()); // before the Redis clean-up (jest keeps declaration order)
+/**
+ * A database and a queue prefix of the block's own, and what a dispatch needs on them. The
+ * producer closes before the Redis clean-up: jest runs afterAll hooks in declaration order.
+ */
+function useDispatchEnvironment() {
+  let producer: JobProducer | undefined;
+  afterAll(() => producer?.close());
   const database = useTestDatabase();
   const redis = useTestRedis();
+  const environment = {
+    get db(): Db {
+      return database.current.db;
+    },
+    get producer(): JobProducer {
+      producer ??= new JobProducer(redis.current.redis, redis.current.prefix);
+      return producer;
+    },
+    deps: (overrides: Partial<DispatchDeps> = {}): DispatchDeps => ({
+      db: environment.db,
+      logger,
+      producer: environment.producer,
+      deliveryChunkSize: 2,
+      dispatchStuckAfterMs: 60_000,
+      ...overrides,
+    }),
+  };
+  return environment;
+}
+
+describe('dispatchBroadcast', () => {
+  const { deps } = useDispatchEnvironment();
   let db: Db;
   beforeAll(() => {
-    db = database.current.db;
-    producer = new JobProducer(redis.current.redis, redis.current.prefix);
+    db = deps().db;
   });
-  const deps = (): DispatchDeps => ({ db, logger, producer, deliveryChunkSize: 2, dispatchStuckAfterMs: 60_000 });
 
   async function setup(contacts: ContactUpsert[], audience?: unknown) {
     const bot = await createBotRow(db);
@@ -213,7 +237,7 @@ describe('dispatchBroadcast', () => {
       await released;
     });
     await lockIsTaken;
-    const dispatched = dispatchBroadcast({ ...deps(), dispatchStuckAfterMs: 400 }, broadcast.id);
+    const dispatched = dispatchBroadcast(deps({ dispatchStuckAfterMs: 400 }), broadcast.id);
     try {
       const run = await waitFor(() => db.selectFrom('runs').select(['id', 'updated_at']).where('broadcast_id', '=', broadcast.id).executeTakeFirst(), { what: 'the run' });
       // Blocked for well past the 400 ms deadline, the run keeps being touched and is never "stuck".
@@ -238,17 +262,10 @@ describe('dispatchBroadcast', () => {
 });
 
 describe('dispatchBroadcast after a cancel', () => {
-  let producer: JobProducer;
-  afterAll(() => producer.close());
-  const database = useTestDatabase();
-  const redis = useTestRedis();
-  beforeAll(() => {
-    producer = new JobProducer(redis.current.redis, redis.current.prefix);
-  });
-  const deps = (): DispatchDeps => ({ db: database.current.db, logger, producer, deliveryChunkSize: 2, dispatchStuckAfterMs: 60_000 });
+  const { deps } = useDispatchEnvironment();
 
   it('applies nothing of a run cancelled mid-dispatch and leaves no run to resume', async () => {
-    const db = database.current.db;
+    const { db } = deps();
     const { cancelBroadcast } = await import('@herald/db');
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
@@ -267,13 +284,8 @@ describe('dispatchBroadcast after a cancel', () => {
 });
 
 describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
-  let producer: JobProducer;
-  afterAll(() => producer.close());
-  const database = useTestDatabase();
-  const redis = useTestRedis();
-  beforeAll(() => {
-    producer = new JobProducer(redis.current.redis, redis.current.prefix);
-  });
+  const environment = useDispatchEnvironment();
+  const { deps } = environment;
 
   /** A producer that fails like a crash: before the add of page `failAt`, or right after it. */
   function crashingProducer(failAt: number, when: 'before-add' | 'after-add'): DispatchDeps['producer'] {
@@ -282,7 +294,7 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
       addBulk: async (name, payloads) => {
         calls++;
         if (calls === failAt && when === 'before-add') throw new Error('crash before the add');
-        await producer.addBulk(name, payloads);
+        await environment.producer.addBulk(name, payloads);
         if (calls === failAt && when === 'after-add') throw new Error('crash after the add');
       },
     };
@@ -290,7 +302,7 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
 
   /** A bot with `telegram` Telegram contacts, `whatsapp` WhatsApp ones and one Custom one, and a pending call for all. */
   async function broadcastOver(counts: { telegram: number; whatsapp: number }) {
-    const db = database.current.db;
+    const db = environment.db;
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
     // Interleaved channels, so a page holds several channels and their id ranges overlap.
@@ -309,7 +321,7 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
   async function chunkJobs(runId: string) {
     const all = await Promise.all(
       ['deliver-telegram', 'deliver-whatsapp', 'deliver-custom', 'deliver-sms'].map(async (queue) =>
-        (await producer.queue(queue as 'deliver-sms').getJobs(['waiting'])).map((job) => ({ queue, ...job.data })),
+        (await environment.producer.queue(queue as 'deliver-sms').getJobs(['waiting'])).map((job) => ({ queue, ...job.data })),
       ),
     );
     return all.flat().filter((job) => job.runId === runId);
@@ -320,7 +332,7 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
    * every delivery is the property the hand-off promises.
    */
   async function coverage(runId: string) {
-    const db = database.current.db;
+    const db = environment.db;
     const jobs = await chunkJobs(runId);
     const deliveries = await db.selectFrom('deliveries').select(['id', 'channel']).where('run_id', '=', runId).execute();
     const queueOf = { TelegramChannel: 'deliver-telegram', WhatsAppChannel: 'deliver-whatsapp', CustomChannel: 'deliver-custom' } as Record<string, string>;
@@ -337,12 +349,12 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
   }
 
   const runOf = (broadcastId: string) =>
-    database.current.db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcastId).executeTakeFirstOrThrow();
+    environment.db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcastId).executeTakeFirstOrThrow();
 
   it('covers every delivery with exactly one chunk of its channel, none larger than the chunk size', async () => {
-    const db = database.current.db;
+    const db = environment.db;
     const broadcast = await broadcastOver({ telegram: 7, whatsapp: 5 });
-    const result = await dispatchBroadcast({ db, logger, producer, deliveryChunkSize: 2, dispatchStuckAfterMs: 60_000 }, broadcast.id);
+    const result = await dispatchBroadcast(deps(), broadcast.id);
     // Telegram 7 → 4 chunks, WhatsApp 5 → 3, Custom 1 → 1 (13 deliveries in one page).
     expect(result).toMatchObject({ outcome: 'dispatched', targeted: 13, chunks: 8 });
     const run = await runOf(broadcast.id);
@@ -369,13 +381,12 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
   it.each(['before-add', 'after-add'] as const)(
     'resumes a hand-off that crashed %s of its second page: still exactly one chunk per delivery',
     async (when) => {
-      const db = database.current.db;
       const broadcast = await broadcastOver({ telegram: 30, whatsapp: 14 }); // 45 deliveries: pages of 20
-      await expect(dispatchBroadcast({ db, logger, producer: crashingProducer(2, when), deliveryChunkSize: 1, dispatchStuckAfterMs: 60_000 }, broadcast.id)).rejects.toThrow(/crash/);
+      await expect(dispatchBroadcast(deps({ producer: crashingProducer(2, when), deliveryChunkSize: 1 }), broadcast.id)).rejects.toThrow(/crash/);
       const crashed = await runOf(broadcast.id);
       expect(crashed).toMatchObject({ status: 'dispatching', handed_off: 20 }); // the first page only
 
-      const result = await dispatchBroadcast({ db, logger, producer, deliveryChunkSize: 1, dispatchStuckAfterMs: 60_000 }, broadcast.id);
+      const result = await dispatchBroadcast(deps({ deliveryChunkSize: 1 }), broadcast.id);
       expect(result).toMatchObject({ outcome: 'dispatched', resumed: true, triggers: 0, targeted: 45 });
       const { jobs, covering } = await coverage(crashed.id);
       expect(covering).toEqual(Array(45).fill(1));
@@ -385,16 +396,16 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
   );
 
   it('stops handing off at a cancel: no chunk after it, every delivery skipped', async () => {
-    const db = database.current.db;
+    const db = environment.db;
     const { cancelBroadcast } = await import('@herald/db');
     const broadcast = await broadcastOver({ telegram: 30, whatsapp: 14 });
     const cancellingProducer: DispatchDeps['producer'] = {
       addBulk: async (name, payloads) => {
-        await producer.addBulk(name, payloads);
+        await environment.producer.addBulk(name, payloads);
         await cancelBroadcast(db, broadcast.id); // the operator cancels during the first page
       },
     };
-    const result = await dispatchBroadcast({ db, logger, producer: cancellingProducer, deliveryChunkSize: 1, dispatchStuckAfterMs: 60_000 }, broadcast.id);
+    const result = await dispatchBroadcast(deps({ producer: cancellingProducer, deliveryChunkSize: 1 }), broadcast.id);
     expect(result).toMatchObject({ outcome: 'cancelled' });
     const run = await runOf(broadcast.id);
     expect(run).toMatchObject({ status: 'cancelled', handed_off: 0, skipped: 45 });
