@@ -95,21 +95,24 @@ export class JobProducer {
    * the timer in between can leave two jobs; the second dispatch finds nothing pending.)
    */
   async ensureTimerArmed<K extends JobName>(name: K, payload: JobPayloads[K], delayMs: number): Promise<boolean> {
-    const { queue, timerId } = this.timer(name, payload);
-    const jobId = await queue.getDeduplicationJobId(timerId);
-    if (jobId !== null) {
-      if (PENDING_STATES.has(await queue.getJobState(jobId))) return false;
-      await queue.removeDeduplicationKey(timerId);
-    }
+    const timer = await this.timerState(name, payload);
+    if (timer.armed) return false;
+    if (timer.jobId !== null) await timer.queue.removeDeduplicationKey(timer.timerId);
     await this.armTimer(name, payload, delayMs);
     return true;
   }
 
   /** Whether the job's timer is armed: a delayed, waiting or running job holds its id. */
   async isTimerArmed<K extends JobName>(name: K, payload: JobPayloads[K]): Promise<boolean> {
+    return (await this.timerState(name, payload)).armed;
+  }
+
+  /** The job the timer's deduplication entry names (if any), and whether it will still run. */
+  private async timerState<K extends JobName>(name: K, payload: JobPayloads[K]) {
     const { queue, timerId } = this.timer(name, payload);
     const jobId = await queue.getDeduplicationJobId(timerId);
-    return jobId !== null && PENDING_STATES.has(await queue.getJobState(jobId));
+    const armed = jobId !== null && PENDING_STATES.has(await queue.getJobState(jobId));
+    return { queue, timerId, jobId, armed };
   }
 
   /** The queue and deduplication id of a timer job. */
