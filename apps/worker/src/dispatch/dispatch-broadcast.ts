@@ -10,6 +10,7 @@ import {
   markTriggerDispatched,
   nextTriggerToApply,
   touchRun,
+  type Broadcast,
   type ContactUpsert,
   type Db,
 } from '@herald/db';
@@ -81,7 +82,7 @@ function startHeartbeat(db: Db, runId: string, everyMs: number, log: Logger): No
 
 async function dispatchRun(
   deps: DispatchDeps,
-  broadcast: NonNullable<Awaited<ReturnType<typeof findBroadcast>>>,
+  broadcast: Broadcast,
   run: { runId: string; resumed: boolean },
   log: Logger,
 ): Promise<DispatchOutcome> {
