@@ -3,6 +3,7 @@ import { createLogger } from '@herald/logger';
 import { JobProducer } from '@herald/queue';
 import { createMetricsRegistry, createServiceApp, loadConfigOrExit, runHttpService } from '@herald/service';
 import { processors } from './processors';
+import { registerQueueMetrics } from './queue-metrics';
 import { keepReconcilerScheduled } from './reconciler-schedule';
 import { startWorkers, stopWorkers } from './workers';
 
@@ -34,8 +35,10 @@ runHttpService({
     });
     const reconciler = keepReconcilerScheduled(producer, config.RECONCILE_INTERVAL_MS, logger);
     logger.info('workers started', { queues: workers.map((w) => w.name), concurrency: config.WORKER_CONCURRENCY });
+    const metrics = createMetricsRegistry('worker');
+    registerQueueMetrics(metrics, producer, logger);
     return {
-      app: createServiceApp({ logger, checks, metrics: createMetricsRegistry('worker') }),
+      app: createServiceApp({ logger, checks, metrics }),
       stopWork: async () => {
         reconciler.stop();
         await stopWorkers(workers);
