@@ -183,6 +183,8 @@ describe('dispatchBroadcast', () => {
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ targeted: 200, status: 'delivering' });
     expect(results.map((r) => r.outcome).sort()).toEqual(expect.arrayContaining(['dispatched']));
+    // The other one found nothing, or found the run moved on; it never claims a cancel.
+    expect(results.filter((r) => !['dispatched', 'done_elsewhere', 'nothing_pending'].includes(r.outcome))).toEqual([]);
     const { n } = await db.selectFrom('deliveries').select((eb) => eb.fn.countAll<string>().as('n')).where('run_id', '=', runs[0]!.id).executeTakeFirstOrThrow();
     expect(Number(n)).toBe(200);
   });
@@ -394,6 +396,23 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
       expect(await runOf(broadcast.id)).toMatchObject({ status: 'delivering', handed_off: 45 });
     },
   );
+
+  it('reports a run another worker finished during its hand-off as done elsewhere, not cancelled', async () => {
+    const db = environment.db;
+    const { finishDispatch } = await import('@herald/db');
+    const broadcast = await broadcastOver({ telegram: 30, whatsapp: 14 });
+    const overtakenProducer: DispatchDeps['producer'] = {
+      addBulk: async (name, payloads) => {
+        await environment.producer.addBulk(name, payloads);
+        // Another worker, resuming the same run, finishes it while this one is on page 1.
+        const run = await runOf(broadcast.id);
+        await finishDispatch(db, run.id);
+      },
+    };
+    const result = await dispatchBroadcast(deps({ producer: overtakenProducer, deliveryChunkSize: 1 }), broadcast.id);
+    expect(result).toMatchObject({ outcome: 'done_elsewhere' });
+    expect(await runOf(broadcast.id)).toMatchObject({ status: 'delivering', targeted: 45 });
+  });
 
   it('stops handing off at a cancel: no chunk after it, every delivery skipped', async () => {
     const db = environment.db;

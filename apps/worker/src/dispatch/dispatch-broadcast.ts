@@ -6,6 +6,7 @@ import {
   claimRun,
   findBroadcast,
   findConversation,
+  handOffPosition,
   finishDispatch,
   markTriggerDispatched,
   nextTriggerToApply,
@@ -22,6 +23,8 @@ export type DispatchOutcome =
   | { outcome: 'no_broadcast' }
   | { outcome: 'nothing_pending' }
   | { outcome: 'cancelled'; runId: string }
+  /** Another worker applied the triggers or finished the run first (a resumed run, a race). */
+  | { outcome: 'done_elsewhere'; runId: string }
   | { outcome: 'dispatched'; runId: string; resumed: boolean; triggers: number; targeted: number; chunks: number };
 
 export interface DispatchDeps {
@@ -38,7 +41,10 @@ export interface DispatchDeps {
   dispatchStuckAfterMs: number;
 }
 
-/** Thrown inside a trigger's transaction when the trigger was cancelled: rolls its writes back. */
+/**
+ * Thrown inside a trigger's transaction when the trigger is no longer pending (cancelled, or
+ * applied by another worker): rolls its writes back.
+ */
 class TriggerCancelled extends Error {}
 
 /**
@@ -106,18 +112,14 @@ async function dispatchRun(
       applied++;
     } catch (error) {
       if (!(error instanceof TriggerCancelled)) throw error;
-      log.info('dispatch stopped: cancelled');
-      return { outcome: 'cancelled', runId: run.runId };
+      return stopped(db, run.runId, log);
     }
   }
 
   const handOff = await handOffDeliveries({ db, producer: deps.producer, runId: run.runId, chunkSize: deps.deliveryChunkSize });
-  if (handOff.outcome === 'cancelled') {
-    log.info('hand-off stopped: cancelled');
-    return { outcome: 'cancelled', runId: run.runId };
-  }
+  if (handOff.outcome === 'stopped') return stopped(db, run.runId, log);
   const finished = await finishDispatch(db, run.runId);
-  if (!finished) return { outcome: 'cancelled', runId: run.runId };
+  if (!finished) return stopped(db, run.runId, log);
   log.info('dispatch done', { triggers: applied, targeted: finished.targeted, chunks: handOff.chunks, status: finished.status });
   return {
     outcome: 'dispatched',
@@ -127,6 +129,17 @@ async function dispatchRun(
     targeted: finished.targeted,
     chunks: handOff.chunks,
   };
+}
+
+/**
+ * Why this worker found its run no longer its own: cancelled, or moved on by another worker
+ * (which is doing, or has done, the rest). Nothing of this worker's unfinished step was kept.
+ */
+async function stopped(db: Db, runId: string, log: Logger): Promise<DispatchOutcome> {
+  const position = await handOffPosition(db, runId);
+  const outcome = position?.status === 'cancelled' ? 'cancelled' : 'done_elsewhere';
+  log.info('dispatch stopped', { outcome, runStatus: position?.status });
+  return { outcome, runId };
 }
 
 interface TriggerStep {

@@ -12,7 +12,8 @@ export interface HandOff {
   chunkSize: number;
 }
 
-export type HandOffOutcome = { outcome: 'handed_off'; chunks: number } | { outcome: 'cancelled' };
+/** `stopped`: the run is no longer dispatching (cancelled, or finished by another worker). */
+export type HandOffOutcome = { outcome: 'handed_off'; chunks: number } | { outcome: 'stopped' };
 
 /**
  * Hands a run's delivery rows to the channel queues (SPEC §1): pages of the run's deliveries in
@@ -24,7 +25,7 @@ export type HandOffOutcome = { outcome: 'handed_off'; chunks: number } | { outco
  */
 export async function handOffDeliveries({ db, producer, runId, chunkSize }: HandOff): Promise<HandOffOutcome> {
   const position = await handOffPosition(db, runId);
-  if (position?.status !== 'dispatching') return { outcome: 'cancelled' };
+  if (position?.status !== 'dispatching') return { outcome: 'stopped' };
   let afterId = position.handed_off_through;
   let chunks = 0;
   for (;;) {
@@ -34,7 +35,7 @@ export async function handOffDeliveries({ db, producer, runId, chunkSize }: Hand
     chunks += page.length;
     afterId = lastIdOf(page);
     const deliveries = page.reduce((sum, chunk) => sum + chunk.size, 0);
-    if (!(await recordHandOff(db, { runId, throughId: afterId, deliveries }))) return { outcome: 'cancelled' };
+    if (!(await recordHandOff(db, { runId, throughId: afterId, deliveries }))) return { outcome: 'stopped' };
   }
 }
 

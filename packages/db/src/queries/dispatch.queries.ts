@@ -226,7 +226,7 @@ export async function handOffPosition(db: Db, runId: string) {
 
 /**
  * Records that the deliveries up to id `throughId` are handed off. True while the run is still
- * dispatching (the hand-off may go on); false once it was cancelled. A page recorded already
+ * dispatching (the hand-off may go on); false once it was cancelled or finished elsewhere. A page recorded already
  * (by another worker resuming the same run) is not counted twice.
  */
 export async function recordHandOff(db: Db, step: { runId: string; throughId: string; deliveries: number }): Promise<boolean> {
