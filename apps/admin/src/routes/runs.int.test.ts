@@ -65,6 +65,10 @@ describe('admin API: triggers, runs, deliveries, cancel', () => {
     expect(read.body).toMatchObject({ id: run.id, status: 'delivering', counts: { targeted: 5, handed_off: 5, sent: 2, failed: 1, skipped: 0, pending: 2 } });
     const runs = await get(`/v1/broadcasts/${broadcast.id}/runs`);
     expect(runs.body.data.map((r: { id: string }) => r.id)).toEqual([run.id]);
+    // A list shows the counters recorded on each run (no scan of every run's deliveries), in
+    // the same shape; nothing internal (the hand-off's resume point) leaks out.
+    expect(runs.body.data[0]).toMatchObject({ status: 'delivering', counts: { targeted: 5, handed_off: 5, sent: 0, failed: 0, skipped: 0, pending: 5 } });
+    expect(runs.body.data[0]).not.toHaveProperty('handed_off_through');
 
     const pageOne = await get(`/v1/runs/${run.id}/deliveries?limit=3`);
     expect(pageOne.body.data).toHaveLength(3);

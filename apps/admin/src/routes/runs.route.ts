@@ -9,6 +9,7 @@ import {
   listRuns,
   listTriggers,
   type Db,
+  type DeliveryCounts,
   type Run,
 } from '@herald/db';
 import { notFound, resourceId } from '../http/ids';
@@ -26,11 +27,13 @@ const isRunCursor = (v: unknown): v is { created_at: string; id: string } =>
   /^[0-9a-f-]{36}$/.test(String((v as { id?: unknown }).id));
 
 /**
- * A run with exact counts by delivery status (pending = not yet final), and how many of its
- * deliveries the dispatch has handed to the channel queues so far (its progress while large).
+ * A run as the API shows it. `counts` are exact when given (one pass over the run's
+ * deliveries, for `GET /v1/runs/:id`); a list shows the counters recorded on each run instead,
+ * so a page of million-delivery runs does not scan them all. `handed_off` is how many
+ * deliveries the dispatch has handed to the channel queues so far: its progress while large.
  */
-async function presentRun(db: Db, run: Run) {
-  const counts = await countDeliveries(db, run.id);
+function presentRun(run: Run, exact?: DeliveryCounts) {
+  const recordedPending = Math.max(0, run.targeted - run.sent - run.failed - run.skipped);
   return {
     id: run.id,
     broadcast_id: run.broadcast_id,
@@ -38,10 +41,10 @@ async function presentRun(db: Db, run: Run) {
     counts: {
       targeted: run.targeted,
       handed_off: run.handed_off,
-      sent: counts.sent,
-      failed: counts.failed,
-      skipped: counts.skipped,
-      pending: counts.queued,
+      sent: exact?.sent ?? run.sent,
+      failed: exact?.failed ?? run.failed,
+      skipped: exact?.skipped ?? run.skipped,
+      pending: exact?.queued ?? recordedPending,
     },
     error: run.error,
     created_at: run.created_at,
@@ -75,13 +78,14 @@ export function runsRouter(db: Db): Router {
     const { limit, cursor } = pageRequest(req.query, isRunCursor);
     if (!(await findBroadcast(db, broadcastId))) throw notFound('broadcast');
     const runs = await listRuns(db, broadcastId, { limit, before: cursor && { createdAt: new Date(cursor.created_at), id: cursor.id } });
-    res.json(page(runs, limit, (last) => ({ created_at: last.created_at.toISOString(), id: last.id })));
+    const listed = page(runs, limit, (last) => ({ created_at: last.created_at.toISOString(), id: last.id }));
+    res.json({ ...listed, data: listed.data.map((run) => presentRun(run)) });
   });
 
   router.get('/v1/runs/:id', async (req, res) => {
     const run = await findRun(db, resourceId(req.params['id'], 'run'));
     if (!run) throw notFound('run');
-    res.json(await presentRun(db, run));
+    res.json(presentRun(run, await countDeliveries(db, run.id)));
   });
 
   router.get('/v1/runs/:id/deliveries', async (req, res) => {
