@@ -23,3 +23,16 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (Array.isArray(nested.errors) && nested.errors.some(isDatabaseUnavailable)) return true;
   return nested.cause !== undefined && nested.cause !== error && isDatabaseUnavailable(nested.cause);
 }
+
+/**
+ * Whether a statement lost a race with concurrent work and was rolled back — a deadlock, a
+ * serialization failure, a lock it was told not to wait for. Nothing was changed; the same
+ * request can simply be sent again (409 for an API caller, a retry for a job).
+ */
+const TRANSIENT_CONFLICTS = new Set(['40P01', '40001', '55P03']);
+
+export function isTransientConflict(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && TRANSIENT_CONFLICTS.has(code);
+}

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, isAppError } from '@herald/core';
+import { isDatabaseUnavailable, isTransientConflict } from '@herald/db';
 import type { Logger } from '@herald/logger';
 
 /** Errors raised by Express's body parsers carry a `type`; these are the caller's fault. */
@@ -26,9 +27,22 @@ function fromBodyParser(error: unknown): AppError | undefined {
   }
 }
 
+/** Database failures that are not bugs: the caller can retry, and should be told so. */
+function fromDatabase(error: unknown): AppError | undefined {
+  if (isDatabaseUnavailable(error)) {
+    return new AppError(503, 'service_unavailable', 'The database is unavailable; nothing was changed, retry shortly', [], 5);
+  }
+  if (isTransientConflict(error)) {
+    return new AppError(409, 'conflict', 'The request collided with concurrent work on the same rows and was rolled back; retry it');
+  }
+  return undefined;
+}
+
 /**
- * The one error handler of every app: `AppError` → its status and JSON body; anything else is
- * a 500 whose body carries only an error id, with the details in the log under that id.
+ * The one error handler of every app: `AppError` → its status and JSON body; a database that
+ * is down → 503 with Retry-After, a deadlock or serialization failure → 409 (both changed
+ * nothing); anything else is a 500 whose body carries only an error id, with the details in
+ * the log under that id.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {
@@ -36,7 +50,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       next(error);
       return;
     }
-    const appError = isAppError(error) ? error : fromBodyParser(error);
+    const appError = isAppError(error) ? error : (fromBodyParser(error) ?? fromDatabase(error));
     if (appError) {
       if (appError.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(appError.retryAfterSeconds));
       res.status(appError.status).json(appError.toBody());

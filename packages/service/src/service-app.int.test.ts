@@ -3,6 +3,8 @@ import express from 'express';
 import winston from 'winston';
 import { AppError } from '@herald/core';
 import { createLogger } from '@herald/logger';
+import { sql } from 'kysely';
+import { createDb } from '@herald/db';
 import { freePort, useTestDatabase, TEST_REDIS_URL } from '@herald/testing';
 import { openConnections, type Connections } from './connections';
 import { boundPort, closeServer, listen } from './http-server';
@@ -122,6 +124,52 @@ describe('service app probes against real Postgres and Redis', () => {
     expect(body.error.code).toBe('internal_error');
     expect(body.error.message).toMatch(/^Internal error; reference [0-9a-f-]{36}$/);
     expect(JSON.stringify(body)).not.toContain('hunter2');
+  });
+
+  it('answers 503 with Retry-After when the database is down, and 409 for a deadlock it lost', async () => {
+    const { db } = database.current;
+    const unreachable = createDb({ url: `postgres://postgres@127.0.0.1:${await freePort()}/nowhere`, connectTimeoutMs: 1_000 });
+    await sql`CREATE TABLE deadlock_probe (id int PRIMARY KEY)`.execute(db);
+    await sql`INSERT INTO deadlock_probe VALUES (1), (2)`.execute(db);
+    let routeHoldsRowOne!: () => void;
+    const rowOneHeld = new Promise<void>((resolve) => (routeHoldsRowOne = resolve));
+    let testHoldsRowTwo!: () => void;
+    const rowTwoHeld = new Promise<void>((resolve) => (testHoldsRowTwo = resolve));
+    const url = await start({}, (app) => {
+      app.get('/unreachable', async (_req, res) => {
+        res.json(await sql`SELECT 1`.execute(unreachable));
+      });
+      // Row 1, then row 2, while the test takes row 2, then row 1: a real deadlock. The short
+      // deadlock_timeout makes this transaction the one Postgres aborts.
+      app.get('/deadlock', async (_req, res) => {
+        await db.transaction().execute(async (trx) => {
+          await sql`SET LOCAL deadlock_timeout = '50ms'`.execute(trx);
+          await sql`SELECT id FROM deadlock_probe WHERE id = 1 FOR UPDATE`.execute(trx);
+          routeHoldsRowOne();
+          await rowTwoHeld;
+          await sql`SELECT id FROM deadlock_probe WHERE id = 2 FOR UPDATE`.execute(trx);
+        });
+        res.json({ ok: true });
+      });
+    });
+    try {
+      const down = await fetch(`${url}/unreachable`);
+      expect([down.status, down.headers.get('retry-after'), ((await down.json()) as { error: { code: string } }).error.code]).toEqual([503, '5', 'service_unavailable']);
+
+      const routeAnswer = fetch(`${url}/deadlock`);
+      await rowOneHeld;
+      const other = db.transaction().execute(async (trx) => {
+        await sql`SET LOCAL deadlock_timeout = '10s'`.execute(trx);
+        await sql`SELECT id FROM deadlock_probe WHERE id = 2 FOR UPDATE`.execute(trx);
+        testHoldsRowTwo();
+        await sql`SELECT id FROM deadlock_probe WHERE id = 1 FOR UPDATE`.execute(trx);
+      });
+      const lost = await routeAnswer;
+      expect([lost.status, ((await lost.json()) as { error: { code: string } }).error.code]).toEqual([409, 'conflict']);
+      await other; // the survivor gets both rows once the loser is rolled back
+    } finally {
+      await unreachable.destroy();
+    }
   });
 
   it('echoes a sane X-Request-Id and replaces an unsafe one', async () => {
