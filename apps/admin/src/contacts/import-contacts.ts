@@ -31,21 +31,31 @@ export async function importContacts(db: Db, botId: string, records: AsyncIterab
     let batch: ContactBody[] = [];
     let lines: number[] = [];
     // One upsert in flight while the next batch is read and checked: Node parses while Postgres
-    // writes. One at a time, because a transaction is one connection.
-    let writing: Promise<void> | undefined;
+    // writes. One at a time, because a transaction is one connection. `writing` never rejects;
+    // a failure is kept and thrown where the write is waited for.
+    let writing: Promise<void> = Promise.resolve();
+    let writeFailure: { error: unknown } | undefined;
+    const writesDone = async () => {
+      await writing;
+      if (writeFailure) throw writeFailure.error;
+    };
 
     const flush = async () => {
       const { rows, errors: invalid } = normaliseContacts(batch, (i) => `line ${lines[i]}`);
       batch = [];
       lines = [];
       errors.push(...invalid);
-      if (writing) await writing;
+      await writesDone();
       if (errors.length || !rows.length) return;
-      writing = upsertContacts(trx, botId, rows).then(({ created, updated }) => {
-        totals.created += created;
-        totals.updated += updated;
-      });
-      writing.catch(() => undefined); // awaited before the next write or at the end; not "unhandled" meanwhile
+      writing = upsertContacts(trx, botId, rows).then(
+        ({ created, updated }) => {
+          totals.created += created;
+          totals.updated += updated;
+        },
+        (error: unknown) => {
+          writeFailure = { error };
+        },
+      );
     };
 
     try {
@@ -64,9 +74,9 @@ export async function importContacts(db: Db, botId: string, records: AsyncIterab
       if (errors.length < MAX_ERRORS) await flush();
     } finally {
       // Whatever ends the loop, the last statement is done before the transaction ends.
-      await writing?.catch(() => undefined);
+      await writing;
     }
-    if (writing) await writing; // a failed write fails the import
+    await writesDone(); // a failed write fails the import
 
     if (errors.length) {
       const read = errors.length >= MAX_ERRORS ? `the first ${MAX_ERRORS} problems` : `${errors.length} problem${errors.length === 1 ? '' : 's'}`;
