@@ -1,5 +1,5 @@
 import express, { type Express, type RequestHandler } from 'express';
-import { AppError } from '@herald/core';
+import { AppError, findUnstorableText } from '@herald/core';
 import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import { createServiceApp, type ReadinessChecks } from '@herald/service';
@@ -41,6 +41,12 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** Text Postgres cannot store gets a 400 naming it, whichever route the body is for. */
+const requireStorableText: RequestHandler = (req, _res, next) => {
+  const unstorable = req.body === undefined ? undefined : findUnstorableText(req.body);
+  next(unstorable ? new AppError(400, 'validation_failed', 'The request is invalid', [unstorable]) : undefined);
+};
+
 /** The management API (SPEC §5). No `listen`, so tests can mount it. */
 export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl, producer }: AdminDeps): Express {
   return createServiceApp({
@@ -55,7 +61,7 @@ export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl,
       app.use('/v1', requireAdminKey(adminApiKey));
       if (producer) app.use(DASHBOARD_PATH, requireAdminKey(adminApiKey, { allowBasic: true }), queuesDashboard(producer));
       app.use(contactImportRouter(db, logger)); // streams its body: before the JSON parser
-      app.use(requireJsonBody, express.json({ limit: JSON_LIMIT }));
+      app.use(requireJsonBody, express.json({ limit: JSON_LIMIT }), requireStorableText);
       app.use(botsRouter(db));
       app.use(contactsRouter(db));
       app.use(broadcastsRouter(db, publicUrl));

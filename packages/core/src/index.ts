@@ -8,3 +8,4 @@ export * from './tokens';
 export * from './providers';
 export * from './audience-input';
 export * from './audience-eval';
+export * from './storable-text';

@@ -80,11 +80,19 @@ export async function importContacts(db: Db, botId: string, records: AsyncIterab
 
     if (errors.length) {
       const read = errors.length >= MAX_ERRORS ? `the first ${MAX_ERRORS} problems` : `${errors.length} problem${errors.length === 1 ? '' : 's'}`;
-      throw new AppError(400, 'validation_failed', `The import has ${read}; nothing was saved`, errors.slice(0, MAX_ERRORS));
+      // A line's own problems are found as it is read, identity problems when its batch is
+      // checked: listed in line order all the same.
+      const inLineOrder = errors.slice(0, MAX_ERRORS).sort((a, b) => lineOf(a) - lineOf(b));
+      throw new AppError(400, 'validation_failed', `The import has ${read}; nothing was saved`, inLineOrder);
     }
     if (totals.rows === 0) {
       throw new AppError(400, 'validation_failed', 'The import has no contacts', [{ path: 'body', message: 'has no records', expected: 'at least one contact' }]);
     }
     return totals;
   });
+}
+
+/** The line a problem's path names (`line 12.user_id` → 12). */
+function lineOf(detail: ErrorDetail): number {
+  return Number(/^line (\d+)/.exec(detail.path)?.[1] ?? 0);
 }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
-import { AppError, checkName, isSystemField, type ErrorDetail } from '@herald/core';
+import { AppError, checkName, findUnstorableText, isSystemField, type ErrorDetail } from '@herald/core';
 import { toErrorDetails } from '@herald/service';
 import { contactSchema, type ContactBody } from '../schemas/admin.schemas';
 
@@ -63,6 +63,8 @@ function checked(line: number, value: unknown): ImportRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { line, error: { path: `line ${line}`, message: 'is not an object', expected: 'a contact object' } };
   }
+  const unstorable = findUnstorableText(value, `line ${line}`);
+  if (unstorable) return { line, error: unstorable };
   // The upsert call's schema and options; the first problem of a line is enough to fix it.
   const { value: contact, error } = contactSchema.validate(value, { abortEarly: true, convert: true, errors: { wrap: { label: '"' } } });
   if (error) {

@@ -198,6 +198,22 @@ describe('admin API', () => {
       expect(count.n).toBe('0');
     });
 
+    it('refuses text Postgres cannot store with 400 naming it, on any route', async () => {
+      const bot = await newBot();
+      const raw = (path: string, body: string) =>
+        fetch(`${admin.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body });
+      const nulName = await raw(`/v1/bots/${bot.id}/contacts`, '{"contacts":[{"user_id":"1","bot_channel":"telegram","first_name":"A\\u0000B"}]}');
+      const surrogate = await raw(`/v1/bots/${bot.id}/contacts`, '{"contacts":[{"user_id":"1","bot_channel":"telegram","variables":{"x":"\\udc00"}}]}');
+      const broadcastName = await raw(`/v1/bots/${bot.id}/broadcasts`, '{"name":"N\\u0000","message":{"text":"Hi"}}');
+      const answers = await Promise.all([nulName, surrogate, broadcastName].map(async (r) => [r.status, ((await r.json()) as { error: { details: Array<{ path: string }> } }).error.details[0]?.path]));
+      expect(answers).toEqual([
+        [400, 'contacts[0].first_name'],
+        [400, 'contacts[0].variables.x'],
+        [400, 'name'],
+      ]);
+      expect((await api('GET', `/v1/bots/${bot.id}/contacts`)).body['data']).toEqual([]);
+    });
+
     it('accepts 10,000 contacts in one call and refuses 10,001', async () => {
       const bot = await newBot();
       const contacts = Array.from({ length: 10_000 }, (_, i) => ({ user_id: `u${i}`, bot_channel: 'web', variables: { n: i } }));

@@ -91,6 +91,7 @@ describe('contact import', () => {
       '{"user_id":"x","bot_channel":"telegram","colour":"red"}',
       '{"user_id":"y"}',
       '{"user_id":"z","bot_channel":"telegram","variables":{"Bad Name":1}}',
+      '{"user_id":"n","bot_channel":"telegram","first_name":"A\\u0000B"}',
     ].join('\n');
     const result = await upload(bot.id, 'application/jsonl', body);
     expect(result.status).toBe(400);
@@ -100,6 +101,7 @@ describe('contact import', () => {
       'line 4.colour',
       'line 5.bot_channel',
       'line 6.variables.Bad Name',
+      'line 7.first_name',
     ]);
     expect(await contactsOf(bot.id)).toEqual([]);
   });
@@ -114,6 +116,9 @@ describe('contact import', () => {
     const header = await upload(bot.id, 'text/csv', 'user_id,Bad Column,user_id\n1,2,3\n');
     expect(header.status).toBe(400);
     expect(header.body['error'].details.map((d: { path: string }) => d.path)).toEqual(['line 1.column 2', 'line 1.column 3', 'line 1']);
+
+    const nulCell = await upload(bot.id, 'text/csv', 'bot_channel,user_id,city\ntelegram,1,Ro\u0000me\n');
+    expect([nulCell.status, nulCell.body['error'].details[0].path]).toEqual([400, 'line 2.variables.city']);
 
     const quote = await upload(bot.id, 'text/csv', 'bot_channel,user_id\ntelegram,"unclosed\n');
     expect([quote.status, quote.body['error'].code]).toEqual([400, 'bad_request']);

@@ -360,6 +360,24 @@ describe('GET|POST /hooks/:token', () => {
       expect(error.details.map((d) => (d as { path: string }).path)).toEqual(['audience_filters', 'audience_criteria', 'audience_values', 'targets']);
     });
 
+    it('refuses text Postgres cannot store (NUL, lone surrogates) with 400, in either mode, failing no neighbour', async () => {
+      const strict = await broadcast();
+      const lenient = await broadcast({ require_valid_filter: false });
+      // Sent as raw JSON escapes: what a caller's bytes would say.
+      const [nul, surrogate, lenientNul, ...fine] = await Promise.all([
+        call(ingress, strict.hook_token, { rawBody: '{"set_variables":"x","set_variables_values":"A\\u0000B"}', headers: { 'content-type': 'application/json' } }),
+        call(ingress, strict.hook_token, { rawBody: '{"audience_filters":"x","audience_criteria":"Equals","audience_values":"\\ud800"}', headers: { 'content-type': 'application/json' } }),
+        call(ingress, lenient.hook_token, { rawBody: '{"order":{"note":"\\u0000"}}', headers: { 'content-type': 'application/json' } }),
+        ...Array.from({ length: 5 }, () => call(ingress, strict.hook_token, { body: {} })),
+      ]);
+      expect((await expectError(nul!, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'set_variables_values', message: expect.stringMatching(/U\+0000/) })]);
+      expect((await expectError(surrogate!, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'audience_values' })]);
+      expect((await expectError(lenientNul!, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'order.note' })]);
+      expect(fine.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(await triggerCount(strict.id)).toBe(5);
+      expect(await triggerCount(lenient.id)).toBe(0);
+    });
+
     it('refuses a targets call with any bad target, listing the bad indexes', async () => {
       const b = await broadcast();
       const targets = [

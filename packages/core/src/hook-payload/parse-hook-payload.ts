@@ -1,4 +1,5 @@
 import type { ErrorDetail } from '../errors';
+import { findUnstorableText } from '../storable-text';
 import { describe } from './lists';
 import { AUDIENCE_FIELDS, parseAudienceFields } from './parse-audience';
 import { readIdentity } from './parse-identity';
@@ -31,6 +32,9 @@ export function parseHookPayload(body: unknown, options: ParseOptions): ParseRes
   if (typeof body !== 'object' || Array.isArray(body)) {
     return rejected([{ path: 'body', message: `is ${describe(body)}`, expected: 'a JSON object' }]);
   }
+  // In either mode the body is stored (as the request, or as the payload): it must be storable.
+  const unstorable = findUnstorableText(body);
+  if (unstorable) return rejected([unstorable]);
   const object = body as Record<string, unknown>;
   const errors: ErrorDetail[] = [];
   const notes: string[] = [];
