@@ -1,4 +1,4 @@
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type Request, type RequestHandler } from 'express';
 import { AppError, findUnstorableText } from '@herald/core';
 import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
@@ -41,11 +41,14 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
-/** Text Postgres cannot store gets a 400 naming it, whichever route the body is for. */
-const requireStorableText: RequestHandler = (req, _res, next) => {
-  const unstorable = req.body === undefined ? undefined : findUnstorableText(req.body);
+/** Text Postgres cannot store gets a 400 naming it, whichever route the input is for. */
+const storable = (input: (req: Request) => { value: unknown; path: string } | undefined): RequestHandler => (req, _res, next) => {
+  const checked = input(req);
+  const unstorable = checked && findUnstorableText(checked.value, checked.path);
   next(unstorable ? new AppError(400, 'validation_failed', 'The request is invalid', [unstorable]) : undefined);
 };
+const requireStorableQuery = storable((req) => ({ value: req.query, path: 'query' }));
+const requireStorableBody = storable((req) => (req.body === undefined ? undefined : { value: req.body, path: 'body' }));
 
 /** The management API (SPEC §5). No `listen`, so tests can mount it. */
 export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl, producer }: AdminDeps): Express {
@@ -58,10 +61,10 @@ export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl,
       app.get('/v1/openapi.json', (_req, res) => {
         res.json(openApiDocument);
       });
-      app.use('/v1', requireAdminKey(adminApiKey));
+      app.use('/v1', requireAdminKey(adminApiKey), requireStorableQuery);
       if (producer) app.use(DASHBOARD_PATH, requireAdminKey(adminApiKey, { allowBasic: true }), queuesDashboard(producer));
       app.use(contactImportRouter(db, logger)); // streams its body: before the JSON parser
-      app.use(requireJsonBody, express.json({ limit: JSON_LIMIT }), requireStorableText);
+      app.use(requireJsonBody, express.json({ limit: JSON_LIMIT }), requireStorableBody);
       app.use(botsRouter(db));
       app.use(contactsRouter(db));
       app.use(broadcastsRouter(db, publicUrl));

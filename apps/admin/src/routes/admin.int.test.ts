@@ -212,6 +212,8 @@ describe('admin API', () => {
         [400, 'name'],
       ]);
       expect((await api('GET', `/v1/bots/${bot.id}/contacts`)).body['data']).toEqual([]);
+      const query = await api('GET', `/v1/bots/${bot.id}/contacts?user_id=a%00b`);
+      expect([query.status, query.body['error'].details[0].path]).toEqual([400, 'query.user_id']);
     });
 
     it('accepts 10,000 contacts in one call and refuses 10,001', async () => {
