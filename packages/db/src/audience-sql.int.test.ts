@@ -8,7 +8,7 @@ import {
   type Join,
   type VariableValue,
 } from '@herald/core';
-import { createBotRow, useTestDatabase } from '@herald/testing';
+import { createBotRow, seededRandom, useTestDatabase } from '@herald/testing';
 import { audienceCondition } from './audience-sql';
 import { upsertContacts, type ContactUpsert } from './queries/contacts.queries';
 
@@ -22,20 +22,10 @@ const SEED = Number(process.env['AUDIENCE_SEED'] ?? 20261126);
 const CONTACTS = 3_000;
 const AUDIENCES = 400;
 
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = prng(SEED);
-const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-const chance = (p: number) => random() < p;
+const seeded = seededRandom(SEED);
+const random = seeded.next;
+const pick = seeded.pick;
+const chance = seeded.chance;
 
 /** Texts chosen to hit every rule: case, unicode, quotes and SQL metacharacters, numbers that
  *  are text, dates valid and not, empty, prefixes of each other. */

@@ -6,3 +6,4 @@ export * from './wait';
 export * from './factories';
 export * from './http';
 export * from './logger';
+export * from './random';

@@ -8,6 +8,10 @@ import {
   createBotRow,
   createBroadcastRow,
   freePort,
+  garbageJson,
+  garbageObject,
+  garbageVariant,
+  seededRandom,
   serveApp,
   testLogger,
   useTestDatabase,
@@ -490,6 +494,45 @@ describe('GET|POST /hooks/:token', () => {
       const response = await call(noRedis, b.hook_token, { body: {} });
       expect(response.status).toBe(200);
       expect(await triggerCount(b.id)).toBe(1);
+    });
+  });
+
+  describe('garbage', () => {
+    const FIELDS = [
+      'audience_filters', 'audience_criteria', 'audience_values', 'audience_join', 'set_variables', 'set_variables_values',
+      'set_conversation', 'targets', 'user_id', 'user_phone_number', 'bot_channel',
+    ];
+    const SEED = Number(process.env['GARBAGE_SEED'] ?? 20261126);
+    /** Valid calls of each mode, for garbage that gets past the first checks. */
+    const VALID_BODIES = [
+      { audience_filters: 'color;age', audience_criteria: 'Equals;GreaterThan', audience_values: 'red;30', audience_join: 'AND', set_variables: 'x', set_variables_values: '1' },
+      { set_conversation: true, user_id: '42', bot_channel: 'telegram', set_variables: 'x', set_variables_values: '1' },
+      { targets: [{ user_id: '1', bot_channel: 'telegram' }, { user_phone_number: '+39 333 1234567', bot_channel: 'whatsapp' }] },
+    ];
+
+    it(`answers every one of 400 random bodies with 200 or a 4xx, and records exactly the 200s (seed ${SEED})`, async () => {
+      const random = seededRandom(SEED);
+      const strict = await broadcast();
+      const lenient = await broadcast({ require_valid_filter: false });
+      const statuses = new Map<number, number>();
+      const accepted = { [strict.id]: 0, [lenient.id]: 0 };
+      for (let i = 0; i < 400; i++) {
+        const target = random.chance(0.5) ? strict : lenient;
+        const body = random.chance(0.9)
+          ? JSON.stringify(random.pick([() => garbageVariant(random, random.pick(VALID_BODIES), FIELDS), () => garbageObject(random, FIELDS), () => garbageJson(random)])())
+          : random.pick(['{', '{"a":1}}', '\u0000', 'not json', '[]', '""', '{"a":"\\ud800"}']);
+        const contentType = random.pick(['application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded']);
+        const response = await call(ingress, target.hook_token, { rawBody: body, headers: { 'content-type': contentType } });
+        await response.arrayBuffer();
+        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+        if (response.status >= 500) throw new Error(`seed ${SEED}, call ${i}: ${response.status} for ${contentType} ${body.slice(0, 300)}`);
+        if (response.status === 200) accepted[target.id]!++;
+      }
+      expect([...statuses.keys()].every((status) => [200, 400, 415].includes(status))).toBe(true);
+      expect(statuses.get(200)).toBeGreaterThan(0); // the lenient broadcast takes most objects
+      expect(statuses.get(400)).toBeGreaterThan(0);
+      expect(await triggerCount(strict.id)).toBe(accepted[strict.id]);
+      expect(await triggerCount(lenient.id)).toBe(accepted[lenient.id]);
     });
   });
 
