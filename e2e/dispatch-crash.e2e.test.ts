@@ -7,6 +7,7 @@ import {
   createTriggerRow,
   freePort,
   startProcess,
+  startTcpProxy,
   testQueuePrefix,
   TEST_REDIS_URL,
   useTestDatabase,
@@ -186,6 +187,51 @@ describe('a worker killed mid-dispatch', () => {
       redis.disconnect();
     }
   }, 120_000);
+
+  it('loses Postgres in the middle of the dispatch and gets it back: every delivery once, the run finishes', async () => {
+    const { db, url } = database.current;
+    const broadcast = await tenStepDispatch();
+    const target = new URL(url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(url);
+    viaProxy.port = String(proxy.port);
+    await startWorker({ DATABASE_URL: viaProxy.toString(), DELIVERY_CHUNK_SIZE: '500' });
+    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const producer = new JobProducer(redis, prefix);
+    try {
+      await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
+      const doneBeforeCut = await waitFor(async () => {
+        const n = await dispatchedCount(broadcast.id);
+        return n >= 1 ? n : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 10, what: 'the dispatch to be under way' });
+      proxy.cut(); // every connection of the worker to Postgres dropped, new ones refused
+      expect(doneBeforeCut).toBeLessThan(SEGMENTS);
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      proxy.restore();
+
+      const run = await waitFor(
+        async () => {
+          const row = await db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcast.id).executeTakeFirst();
+          return row && row.status !== 'dispatching' ? row : undefined;
+        },
+        { timeoutMs: 90_000, intervalMs: 200, what: 'the run to finish once Postgres is back' },
+      ).catch((error: unknown) => {
+        // Why it did not finish is in the worker's log (this is how its crash was found).
+        console.log(processes.map((p) => p.output()).join('\n').slice(-20_000));
+        throw error;
+      });
+      expect(run).toMatchObject({ status: 'delivering', targeted: CONTACTS, handed_off: CONTACTS });
+      const { rows } = await sql<{ deliveries: string; contacts: string }>`
+        SELECT count(*) AS deliveries, count(DISTINCT contact_id) AS contacts FROM deliveries WHERE run_id = ${run.id}`.execute(db);
+      expect(rows[0]).toEqual({ deliveries: String(CONTACTS), contacts: String(CONTACTS) });
+      expect(await dispatchedCount(broadcast.id)).toBe(SEGMENTS);
+      expect(await chunkCoverage(redis, run.id)).toEqual({ chunks: CONTACTS / 500, inChunk: CONTACTS, inNone: 0, overlapping: 0 });
+    } finally {
+      await producer.close();
+      redis.disconnect();
+      await proxy.close();
+    }
+  }, 150_000);
 
   it('on SIGTERM mid-dispatch, finishes the job in hand and exits 0', async () => {
     const { db } = database.current;

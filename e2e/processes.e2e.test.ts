@@ -1,7 +1,10 @@
 import { sql } from 'kysely';
 import {
+  createBotRow,
+  createBroadcastRow,
   freePort,
   startProcess,
+  startTcpProxy,
   testQueuePrefix,
   TEST_REDIS_URL,
   useTestDatabase,
@@ -64,6 +67,39 @@ describe('Herald processes', () => {
     const response = await waitForHttp(process, port, { path: '/readyz', status: 503 });
     expect(await response.json()).toMatchObject({ checks: { postgres: 'up', redis: 'down' } });
     expect((await process.stop('SIGTERM')).code).toBe(0);
+  });
+
+  it('keeps the ingress up while Postgres is away: 503 meanwhile, 200 again after, every 200 recorded', async () => {
+    const { db, url } = database.current;
+    const target = new URL(url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    try {
+      const viaProxy = new URL(url);
+      viaProxy.port = String(proxy.port);
+      const bot = await createBotRow(db);
+      const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: 60_000 });
+      const { process, port } = await start('ingress', { DATABASE_URL: viaProxy.toString() });
+      await waitForHttp(process, port, { path: '/readyz' });
+      const hook = () => fetch(`http://127.0.0.1:${port}/hooks/${broadcast.hook_token}`, { method: 'POST' });
+      // A stream of calls; Postgres is taken away in the middle of it, then given back.
+      const statuses: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        if (i === 10) proxy.cut();
+        if (i === 20) proxy.restore();
+        const response = await hook();
+        await response.arrayBuffer();
+        statuses.push(response.status);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(statuses.slice(0, 10)).toEqual(Array(10).fill(200));
+      expect(statuses.slice(10, 20)).toEqual(Array(10).fill(503));
+      expect(statuses.slice(20).filter((status) => status === 200).length).toBeGreaterThan(0);
+      expect(process.child.exitCode).toBeNull(); // still running
+      const { n } = await db.selectFrom('triggers').select((eb) => eb.fn.countAll<string>().as('n')).where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow();
+      expect(Number(n)).toBe(statuses.filter((status) => status === 200).length);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('refuses to start with a bad configuration, listing every problem at once', async () => {

@@ -8,8 +8,8 @@ export type Db = Kysely<Database>;
 export interface DbOptions {
   url: string;
   poolSize?: number;
-  /** Called for errors of idle pooled connections (e.g. Postgres restarted). Without a
-   *  listener pg would crash the process on them; with one the pool just reconnects. */
+  /** Called for errors of pooled connections, idle or in use (e.g. Postgres restarted).
+   *  Without a listener pg would crash the process on them; with one the pool reconnects. */
   onPoolError?: (error: Error) => void;
   /** How long to wait for a connection before failing, so a down database gives a fast 503. */
   connectTimeoutMs?: number;
@@ -30,6 +30,10 @@ export function createDb(options: DbOptions): Db {
     application_name: options.applicationName ?? 'herald',
   });
   pool.on('error', (error) => options.onPoolError?.(error));
+  // A connection in use emits its errors on its client, not on the pool; unheard, pg crashes
+  // the process when Postgres goes away mid-query (a restart, a failover, a network cut). The
+  // query itself fails with the error and its caller retries; this keeps the process alive.
+  pool.on('connect', (client) => client.on('error', (error) => options.onPoolError?.(error)));
   // `cursor` enables Kysely's `.stream()`, which keeps memory flat over million-row reads.
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
 }

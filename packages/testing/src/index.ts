@@ -7,3 +7,4 @@ export * from './factories';
 export * from './http';
 export * from './logger';
 export * from './random';
+export * from './tcp-proxy';

@@ -1,0 +1,39 @@
+import { sql } from 'kysely';
+import { startTcpProxy, useTestDatabase } from '@herald/testing';
+import { createDb } from './create-db';
+
+/**
+ * Postgres going away mid-query (restart, failover, network cut), simulated by cutting a TCP
+ * proxy in front of the real server: the query fails, the process survives (pg would otherwise
+ * throw an unheard 'error' event from the connection in use), and the pool serves again once
+ * Postgres is back.
+ */
+describe('createDb when Postgres goes away mid-query', () => {
+  const database = useTestDatabase();
+
+  it('fails the query in flight, keeps the process alive, and reconnects afterwards', async () => {
+    const target = new URL(database.current.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(database.current.url);
+    viaProxy.port = String(proxy.port);
+    const poolErrors: Error[] = [];
+    const db = createDb({ url: viaProxy.toString(), poolSize: 2, onPoolError: (error) => poolErrors.push(error) });
+    try {
+      const inFlight = db.transaction().execute(async (trx) => {
+        await sql`SELECT 1`.execute(trx);
+        await sql`SELECT pg_sleep(5)`.execute(trx);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      proxy.cut();
+      await expect(inFlight).rejects.toThrow();
+      expect(poolErrors.length).toBeGreaterThan(0); // heard, not thrown
+
+      await expect(sql`SELECT 1`.execute(db)).rejects.toThrow(); // still cut: fails fast
+      proxy.restore();
+      expect((await sql<{ one: number }>`SELECT 1 AS one`.execute(db)).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await db.destroy();
+      await proxy.close();
+    }
+  });
+});
