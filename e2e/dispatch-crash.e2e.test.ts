@@ -7,7 +7,7 @@ import {
   createTriggerRow,
   freePort,
   startProcess,
-  startTcpProxy,
+  proxyInFrontOf,
   testQueuePrefix,
   TEST_REDIS_URL,
   useTestDatabase,
@@ -17,14 +17,16 @@ import {
 } from '@herald/testing';
 
 /**
- * SPEC §7: a worker killed (SIGKILL) in the middle of dispatching 100,000 contacts; after a
- * restart every contact has exactly one delivery and the run finishes.
+ * SPEC §7 with real worker processes over 100,000 contacts: a worker killed (SIGKILL) in the
+ * middle of the dispatch or of its hand-off, Postgres or Redis taken away from it for 3 s (a
+ * TCP proxy cut), a SIGTERM — and every time the run finishes with exactly one delivery per
+ * contact, each in exactly one chunk.
  */
 
 const CONTACTS = 100_000;
 const SEGMENTS = 10;
 
-describe('a worker killed mid-dispatch', () => {
+describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM', () => {
   const database = useTestDatabase();
   const prefix = testQueuePrefix();
   const processes: StartedProcess[] = [];
@@ -116,145 +118,143 @@ describe('a worker killed mid-dispatch', () => {
     }
   }
 
-  it('leaves exactly one delivery per contact after a restart, and the run finishes', async () => {
-    const { db } = database.current;
-    const broadcast = await tenStepDispatch();
-    const first = await startWorker();
+  /** Resolves once the dispatch has applied its first trigger (of ten): under way, not done. */
+  const dispatchUnderWay = (broadcastId: string) =>
+    waitFor(async () => {
+      const n = await dispatchedCount(broadcastId);
+      return n >= 1 ? n : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 10, what: 'the dispatch to be under way' });
+
+  /** Resolves once the hand-off to the channel queues has recorded its first page. */
+  const handOffUnderWay = (broadcastId: string) =>
+    waitFor(
+      async () => {
+        const run = await database.current.db.selectFrom('runs').select('handed_off').where('broadcast_id', '=', broadcastId).executeTakeFirst();
+        return run && run.handed_off > 0 ? run.handed_off : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 5, what: 'the hand-off to be under way' },
+    );
+
+  /** The broadcast's one run once it has left `dispatching`; on a timeout, the workers' logs. */
+  async function finishedRun(broadcastId: string, what: string) {
+    return waitFor(
+      async () => {
+        const runs = await database.current.db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcastId).execute();
+        return runs.length === 1 && runs[0]!.status !== 'dispatching' ? runs[0] : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 200, what },
+    ).catch((error: unknown) => {
+      // Why it did not finish is in the worker's log (this is how a crash on a lost
+      // Postgres connection was found).
+      console.log(processes.map((p) => p.output()).join('\n').slice(-20_000));
+      throw error;
+    });
+  }
+
+  /** The whole promise: the run finished, every contact has one delivery, in exactly one chunk. */
+  async function expectEveryDeliveryOnce(redis: Redis, broadcastId: string, run: { id: string }, chunkSize: number) {
+    expect(run).toMatchObject({ status: 'delivering', targeted: CONTACTS, handed_off: CONTACTS });
+    const { rows } = await sql<{ deliveries: string; contacts: string }>`
+      SELECT count(*) AS deliveries, count(DISTINCT contact_id) AS contacts FROM deliveries WHERE run_id = ${run.id}`.execute(database.current.db);
+    expect(rows[0]).toEqual({ deliveries: String(CONTACTS), contacts: String(CONTACTS) });
+    expect(await dispatchedCount(broadcastId)).toBe(SEGMENTS);
+    expect(await chunkCoverage(redis, run.id)).toEqual({ chunks: CONTACTS / chunkSize, inChunk: CONTACTS, inNone: 0, overlapping: 0 });
+  }
+
+  /** A connection and producer on the test's queues, closed after `body`. */
+  async function withQueues(body: (redis: Redis, producer: JobProducer) => Promise<void>) {
     const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const producer = new JobProducer(redis, prefix);
     try {
-      await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
-      // Kill it once it is under way but not done.
-      const doneBeforeKill = await waitFor(async () => {
-        const n = await dispatchedCount(broadcast.id);
-        return n >= 1 ? n : undefined;
-      }, { timeoutMs: 30_000, intervalMs: 10, what: 'the dispatch to be under way' });
-      await first.stop('SIGKILL');
-      expect(doneBeforeKill).toBeLessThan(SEGMENTS);
-
-      await startWorker();
-      const run = await waitFor(
-        async () => {
-          const runs = await db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcast.id).execute();
-          return runs.length === 1 && runs[0]!.status !== 'dispatching' ? runs[0] : undefined;
-        },
-        { timeoutMs: 60_000, intervalMs: 200, what: 'the run to finish after the restart' },
-      );
-      expect(run).toMatchObject({ status: 'delivering', targeted: CONTACTS });
-      const { rows } = await sql<{ deliveries: string; contacts: string }>`
-        SELECT count(*) AS deliveries, count(DISTINCT contact_id) AS contacts FROM deliveries WHERE run_id = ${run.id}`.execute(db);
-      expect(rows[0]).toEqual({ deliveries: String(CONTACTS), contacts: String(CONTACTS) });
-      expect(await dispatchedCount(broadcast.id)).toBe(SEGMENTS);
-      // Handed off in chunks of 1,000 (the default): every delivery in exactly one chunk.
-      expect(await chunkCoverage(redis, run.id)).toEqual({ chunks: CONTACTS / 1000, inChunk: CONTACTS, inNone: 0, overlapping: 0 });
+      await body(redis, producer);
     } finally {
       await producer.close();
       redis.disconnect();
     }
+  }
+
+  it('leaves exactly one delivery per contact after a restart, and the run finishes', async () => {
+    const broadcast = await tenStepDispatch();
+    const first = await startWorker();
+    await withQueues(async (redis, producer) => {
+      await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
+      expect(await dispatchUnderWay(broadcast.id)).toBeLessThan(SEGMENTS);
+      await first.stop('SIGKILL');
+
+      await startWorker();
+      const run = await finishedRun(broadcast.id, 'the run to finish after the restart');
+      await expectEveryDeliveryOnce(redis, broadcast.id, run, 1_000); // the default chunk size
+    });
   }, 120_000);
 
   it('killed in the middle of handing off the chunks, resumes: every delivery in exactly one chunk', async () => {
-    const { db } = database.current;
     const broadcast = await tenStepDispatch();
     // Chunks of 10: 10,000 chunk jobs in 500 pages, a hand-off long enough to cut into.
     const first = await startWorker({ DELIVERY_CHUNK_SIZE: '10' });
-    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const producer = new JobProducer(redis, prefix);
-    try {
+    await withQueues(async (redis, producer) => {
       await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
-      const handedOffAtKill = await waitFor(
-        async () => {
-          const run = await db.selectFrom('runs').select('handed_off').where('broadcast_id', '=', broadcast.id).executeTakeFirst();
-          return run && run.handed_off > 0 ? run.handed_off : undefined;
-        },
-        { timeoutMs: 60_000, intervalMs: 5, what: 'the hand-off to be under way' },
-      );
+      expect(await handOffUnderWay(broadcast.id)).toBeLessThan(CONTACTS);
       await first.stop('SIGKILL');
-      expect(handedOffAtKill).toBeLessThan(CONTACTS);
 
       await startWorker({ DELIVERY_CHUNK_SIZE: '10' });
-      const run = await waitFor(
-        async () => {
-          const row = await db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcast.id).executeTakeFirst();
-          return row && row.status !== 'dispatching' ? row : undefined;
-        },
-        { timeoutMs: 60_000, intervalMs: 200, what: 'the run to finish after the restart' },
-      );
-      expect(run).toMatchObject({ status: 'delivering', targeted: CONTACTS, handed_off: CONTACTS });
-      expect(await chunkCoverage(redis, run.id)).toEqual({ chunks: CONTACTS / 10, inChunk: CONTACTS, inNone: 0, overlapping: 0 });
-    } finally {
-      await producer.close();
-      redis.disconnect();
-    }
+      const run = await finishedRun(broadcast.id, 'the run to finish after the restart');
+      await expectEveryDeliveryOnce(redis, broadcast.id, run, 10);
+    });
   }, 120_000);
 
   it('loses Postgres in the middle of the dispatch and gets it back: every delivery once, the run finishes', async () => {
-    const { db, url } = database.current;
     const broadcast = await tenStepDispatch();
-    const target = new URL(url);
-    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const viaProxy = new URL(url);
-    viaProxy.port = String(proxy.port);
-    await startWorker({ DATABASE_URL: viaProxy.toString(), DELIVERY_CHUNK_SIZE: '500' });
-    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const producer = new JobProducer(redis, prefix);
+    const postgres = await proxyInFrontOf(database.current.url);
     try {
-      await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
-      const doneBeforeCut = await waitFor(async () => {
-        const n = await dispatchedCount(broadcast.id);
-        return n >= 1 ? n : undefined;
-      }, { timeoutMs: 30_000, intervalMs: 10, what: 'the dispatch to be under way' });
-      proxy.cut(); // every connection of the worker to Postgres dropped, new ones refused
-      expect(doneBeforeCut).toBeLessThan(SEGMENTS);
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
-      proxy.restore();
+      await startWorker({ DATABASE_URL: postgres.url, DELIVERY_CHUNK_SIZE: '500' });
+      await withQueues(async (redis, producer) => {
+        await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
+        expect(await dispatchUnderWay(broadcast.id)).toBeLessThan(SEGMENTS);
+        postgres.proxy.cut(); // every connection of the worker to Postgres dropped, new ones refused
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        postgres.proxy.restore();
 
-      const run = await waitFor(
-        async () => {
-          const row = await db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcast.id).executeTakeFirst();
-          return row && row.status !== 'dispatching' ? row : undefined;
-        },
-        { timeoutMs: 90_000, intervalMs: 200, what: 'the run to finish once Postgres is back' },
-      ).catch((error: unknown) => {
-        // Why it did not finish is in the worker's log (this is how its crash was found).
-        console.log(processes.map((p) => p.output()).join('\n').slice(-20_000));
-        throw error;
+        const run = await finishedRun(broadcast.id, 'the run to finish once Postgres is back');
+        await expectEveryDeliveryOnce(redis, broadcast.id, run, 500);
       });
-      expect(run).toMatchObject({ status: 'delivering', targeted: CONTACTS, handed_off: CONTACTS });
-      const { rows } = await sql<{ deliveries: string; contacts: string }>`
-        SELECT count(*) AS deliveries, count(DISTINCT contact_id) AS contacts FROM deliveries WHERE run_id = ${run.id}`.execute(db);
-      expect(rows[0]).toEqual({ deliveries: String(CONTACTS), contacts: String(CONTACTS) });
-      expect(await dispatchedCount(broadcast.id)).toBe(SEGMENTS);
-      expect(await chunkCoverage(redis, run.id)).toEqual({ chunks: CONTACTS / 500, inChunk: CONTACTS, inNone: 0, overlapping: 0 });
     } finally {
-      await producer.close();
-      redis.disconnect();
-      await proxy.close();
+      await postgres.proxy.close();
+    }
+  }, 150_000);
+
+  it('loses Redis in the middle of the hand-off and gets it back: every delivery in exactly one chunk, the run finishes', async () => {
+    const broadcast = await tenStepDispatch();
+    const redisProxy = await proxyInFrontOf(TEST_REDIS_URL);
+    try {
+      // Chunks of 10: 10,000 chunk jobs, a hand-off long enough to cut into.
+      await startWorker({ REDIS_URL: redisProxy.url, DELIVERY_CHUNK_SIZE: '10' });
+      await withQueues(async (redis, producer) => {
+        await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
+        expect(await handOffUnderWay(broadcast.id)).toBeLessThan(CONTACTS);
+        redisProxy.proxy.cut(); // the worker's Redis gone: the hand-off's adds, lock renewals, everything
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        redisProxy.proxy.restore();
+
+        const run = await finishedRun(broadcast.id, 'the run to finish once Redis is back');
+        await expectEveryDeliveryOnce(redis, broadcast.id, run, 10);
+      });
+    } finally {
+      await redisProxy.proxy.close();
     }
   }, 150_000);
 
   it('on SIGTERM mid-dispatch, finishes the job in hand and exits 0', async () => {
-    const { db } = database.current;
     const broadcast = await tenStepDispatch();
     const worker = await startWorker();
-    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const producer = new JobProducer(redis, prefix);
-    try {
+    await withQueues(async (_redis, producer) => {
       await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
-      await waitFor(async () => (await dispatchedCount(broadcast.id)) >= 1 || undefined, {
-        timeoutMs: 30_000,
-        intervalMs: 10,
-        what: 'the dispatch to be under way',
-      });
+      await dispatchUnderWay(broadcast.id);
       const stopped = await worker.stop('SIGTERM');
       expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 0, signal: null });
       // It stopped taking work but let the dispatch finish: nothing was left half done.
-      const run = await db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow();
+      const run = await database.current.db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow();
       expect(run).toMatchObject({ status: 'delivering', targeted: CONTACTS });
       expect(await dispatchedCount(broadcast.id)).toBe(SEGMENTS);
-    } finally {
-      await producer.close();
-      redis.disconnect();
-    }
+    });
   }, 120_000);
 });

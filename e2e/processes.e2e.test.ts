@@ -4,7 +4,7 @@ import {
   createBroadcastRow,
   freePort,
   startProcess,
-  startTcpProxy,
+  proxyInFrontOf,
   testQueuePrefix,
   TEST_REDIS_URL,
   useTestDatabase,
@@ -70,15 +70,12 @@ describe('Herald processes', () => {
   });
 
   it('keeps the ingress up while Postgres is away: 503 meanwhile, 200 again after, every 200 recorded', async () => {
-    const { db, url } = database.current;
-    const target = new URL(url);
-    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const { db } = database.current;
+    const { proxy, url: viaProxy } = await proxyInFrontOf(database.current.url);
     try {
-      const viaProxy = new URL(url);
-      viaProxy.port = String(proxy.port);
       const bot = await createBotRow(db);
       const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: 60_000 });
-      const { process, port } = await start('ingress', { DATABASE_URL: viaProxy.toString() });
+      const { process, port } = await start('ingress', { DATABASE_URL: viaProxy });
       await waitForHttp(process, port, { path: '/readyz' });
       const hook = () => fetch(`http://127.0.0.1:${port}/hooks/${broadcast.hook_token}`, { method: 'POST' });
       // A stream of calls; Postgres is taken away in the middle of it, then given back.

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { startTcpProxy, useTestDatabase } from '@herald/testing';
+import { proxyInFrontOf, useTestDatabase } from '@herald/testing';
 import { createDb } from './create-db';
 
 /**
@@ -12,12 +12,9 @@ describe('createDb when Postgres goes away mid-query', () => {
   const database = useTestDatabase();
 
   it('fails the query in flight, keeps the process alive, and reconnects afterwards', async () => {
-    const target = new URL(database.current.url);
-    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const viaProxy = new URL(database.current.url);
-    viaProxy.port = String(proxy.port);
+    const { proxy, url } = await proxyInFrontOf(database.current.url);
     const poolErrors: Error[] = [];
-    const db = createDb({ url: viaProxy.toString(), poolSize: 2, onPoolError: (error) => poolErrors.push(error) });
+    const db = createDb({ url, poolSize: 2, onPoolError: (error) => poolErrors.push(error) });
     try {
       const inFlight = db.transaction().execute(async (trx) => {
         await sql`SELECT 1`.execute(trx);

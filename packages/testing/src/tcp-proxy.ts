@@ -52,3 +52,14 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
   };
 }
+
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'postgres:': 5432, 'postgresql:': 5432, 'redis:': 6379 };
+
+/** A proxy in front of the service a connection URL names, and that URL through the proxy. */
+export async function proxyInFrontOf(url: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(url);
+  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || DEFAULT_PORTS[target.protocol]) });
+  const through = new URL(url);
+  through.port = String(proxy.port);
+  return { proxy, url: through.toString() };
+}
