@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 import { sql } from 'kysely';
 import { createMetricsRegistry } from '@herald/service';
-import { createBotRow, serveApp, testLogger, useTestDatabase, waitFor, type ServedApp } from '@herald/testing';
+import { createDb } from '@herald/db';
+import { createBotRow, proxyInFrontOf, serveApp, testLogger, useTestDatabase, waitFor, type ServedApp } from '@herald/testing';
 import { createApp } from '../app';
 
 /** POST /v1/bots/:id/contacts/import over real HTTP, NDJSON and CSV, against a real database. */
@@ -147,5 +148,45 @@ describe('contact import', () => {
     req.destroy();
     await waitFor(async () => (await transactionOpen()) === 0, { what: 'the import transaction to end' });
     expect(await contactsOf(bot.id)).toEqual([]);
+  });
+
+  it('answers 503 and saves nothing when Postgres goes away in the middle of an import', async () => {
+    const { db } = database.current;
+    const bot = await createBotRow(db);
+    const { proxy, url } = await proxyInFrontOf(database.current.url);
+    const viaProxy = createDb({ url, poolSize: 2 });
+    const cutAdmin = await serveApp(
+      createApp({ logger: testLogger('admin'), checks: {}, metrics: createMetricsRegistry('import-cut-test'), db: viaProxy, adminApiKey: KEY, publicUrl: 'https://hooks.example.com/' }),
+    );
+    try {
+      const { port } = new URL(cutAdmin.url);
+      const answer = new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, path: `/v1/bots/${bot.id}/contacts/import`, method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-ndjson' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.write(Array.from({ length: 3_000 }, (_, i) => JSON.stringify({ user_id: `u${i}`, bot_channel: 'telegram' })).join('\n') + '\n');
+        // Postgres goes away while the import is open; the client then finishes its upload.
+        const transactionOpen = () =>
+          sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()`
+            .execute(db)
+            .then((r) => r.rows[0]!.n);
+        void waitFor(async () => (await transactionOpen()) === 1, { what: 'the import to be writing' }).then(() => {
+          proxy.cut();
+          req.end(JSON.stringify({ user_id: 'last', bot_channel: 'telegram' }) + '\n');
+        }, reject);
+      });
+      expect(await answer).toBe(503);
+      proxy.restore();
+      expect(await contactsOf(bot.id)).toEqual([]);
+    } finally {
+      await cutAdmin.close();
+      await viaProxy.destroy();
+      await proxy.close();
+    }
   });
 });
