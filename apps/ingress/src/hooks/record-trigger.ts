@@ -5,6 +5,7 @@ import {
   findIdempotentResponse,
   insertTrigger,
   insertTriggers,
+  isDatabaseUnavailable,
   type Db,
   type NewTriggerRow,
 } from '@herald/db';
@@ -54,15 +55,17 @@ export function createHookDeps(input: HookDepsInput): HookDeps {
 export const FOREIGN_KEY_VIOLATION = '23503';
 
 /**
- * One INSERT for the batch. If one row cannot go in (its broadcast was deleted meanwhile), the
- * rows are retried one by one so that only that call fails, as a 404, and the rest stand.
+ * One INSERT for the batch. If a row cannot go in (its broadcast was deleted meanwhile, or
+ * anything else the database refuses in one row), the rows are retried one by one so that only
+ * that call fails — a 404 for a deleted broadcast — and the calls batched with it stand. A
+ * database that is down fails them all at once: row by row would only take longer to say so.
  */
 async function writeTriggers(db: Db, rows: NewTriggerRow[]): Promise<Array<Date | ItemFailed>> {
   try {
     const received = await insertTriggers(db, rows);
     return rows.map((row) => received.get(row.id)!);
   } catch (error) {
-    if ((error as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw error;
+    if (rows.length === 1 || isDatabaseUnavailable(error)) throw error;
     return Promise.all(
       rows.map(async (row) => {
         try {

@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { sql } from 'kysely';
 import { Redis } from 'ioredis';
 import { generateHookToken } from '@herald/core';
 import { createDb, type Broadcast, type Db } from '@herald/db';
@@ -255,6 +256,31 @@ describe('GET|POST /hooks/:token', () => {
       expect(gone!.status).toBe(404);
       expect(fine.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
       expect(await triggerCount(healthy.id)).toBe(5);
+    });
+
+    it('fails only the call whose row the database refuses, not the calls batched with it', async () => {
+      const { db } = database.current;
+      const b = await broadcast();
+      // A row Postgres refuses for a reason no check foresaw, standing in for the unforeseen.
+      await sql`
+        CREATE FUNCTION refuse_marked_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.request -> 'set_variables' ? 'refuse_me' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+          RETURN NEW;
+        END $$`.execute(db);
+      await sql`CREATE TRIGGER refuse_marked BEFORE INSERT ON triggers FOR EACH ROW EXECUTE FUNCTION refuse_marked_trigger()`.execute(db);
+      try {
+        const [refused, ...fine] = await Promise.all([
+          call(ingress, b.hook_token, { body: { set_variables: 'refuse_me', set_variables_values: '1' } }),
+          ...Array.from({ length: 5 }, () => call(ingress, b.hook_token, { body: {} })),
+        ]);
+        expect(refused!.status).toBe(500);
+        expect(fine.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+        expect(await triggerCount(b.id)).toBe(5);
+      } finally {
+        await sql`DROP TRIGGER refuse_marked ON triggers`.execute(db);
+        await sql`DROP FUNCTION refuse_marked_trigger()`.execute(db);
+      }
     });
 
     it('stops answering within 2 s of the broadcast being disabled', async () => {
