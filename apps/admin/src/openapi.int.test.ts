@@ -1,19 +1,10 @@
-import { createMetricsRegistry } from '@herald/service';
-import { serveApp, testLogger, useTestDatabase, type ServedApp } from '@herald/testing';
-import { createApp } from './app';
+import { useTestDatabase } from '@herald/testing';
 import { openApiDocument } from './openapi';
-
-const KEY = 'openapi-test-admin-key-012345';
+import { ADMIN_TEST_KEY as KEY, useAdminApp } from './testing/admin-app';
 
 describe('GET /v1/openapi.json', () => {
-  let admin: ServedApp;
-  afterAll(() => admin.close());
   const database = useTestDatabase();
-  beforeAll(async () => {
-    admin = await serveApp(
-      createApp({ logger: testLogger('admin'), checks: {}, metrics: createMetricsRegistry('openapi-test'), db: database.current.db, adminApiKey: KEY, publicUrl: 'http://localhost:3000' }),
-    );
-  });
+  const admin = useAdminApp(database);
 
   it('is served without the key', async () => {
     const response = await fetch(`${admin.url}/v1/openapi.json`);

@@ -1,6 +1,5 @@
-import { createMetricsRegistry } from '@herald/service';
-import { garbageJson, garbageObject, garbageVariant, seededRandom, serveApp, testLogger, useTestDatabase, type ServedApp } from '@herald/testing';
-import { createApp } from '../app';
+import { garbageJson, garbageObject, garbageVariant, seededRandom, useTestDatabase } from '@herald/testing';
+import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 /**
  * SPEC §7: bad input of any kind gets a 4xx and changes nothing. Seeded random bodies at every
@@ -8,7 +7,6 @@ import { createApp } from '../app';
  * checks: no answer may be a 5xx. GARBAGE_SEED reproduces a failure.
  */
 
-const KEY = 'garbage-admin-key-0123456789abcdef';
 const SEED = Number(process.env['GARBAGE_SEED'] ?? 20261126);
 const ROUNDS = 60;
 
@@ -19,17 +17,10 @@ const BROADCAST_FIELDS = [
 const CHANNEL_FIELDS = ['provider', 'credentials', 'base_url', 'rate_limit_per_second'];
 
 describe(`admin API under garbage (seed ${SEED})`, () => {
-  let admin: ServedApp;
-  afterAll(() => admin.close());
   const database = useTestDatabase();
+  const admin = useAdminApp(database);
   const random = seededRandom(SEED);
   const failures: string[] = [];
-
-  beforeAll(async () => {
-    admin = await serveApp(
-      createApp({ logger: testLogger('admin'), checks: {}, metrics: createMetricsRegistry('garbage-test'), db: database.current.db, adminApiKey: KEY, publicUrl: 'http://localhost:3000' }),
-    );
-  });
 
   async function send(method: string, path: string, body?: string, contentType = 'application/json') {
     const response = await fetch(`${admin.url}${path}`, { method, headers: { authorization: `Bearer ${KEY}`, 'content-type': contentType }, body });

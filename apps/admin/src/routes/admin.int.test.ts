@@ -1,29 +1,13 @@
-import { createMetricsRegistry } from '@herald/service';
-import { serveApp, testLogger, useTestDatabase, type ServedApp } from '@herald/testing';
-import { createApp } from '../app';
+import { useTestDatabase } from '@herald/testing';
+import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 /** The admin API over real HTTP against this file's own database. */
 
-const KEY = 'test-admin-key-0123456789abcdef';
 const PUBLIC_URL = 'https://hooks.example.com/';
 
 describe('admin API', () => {
-  let admin: ServedApp;
-  afterAll(() => admin.close());
   const database = useTestDatabase();
-
-  beforeAll(async () => {
-    admin = await serveApp(
-      createApp({
-        logger: testLogger('admin'),
-        checks: {},
-        metrics: createMetricsRegistry('admin-test'),
-        db: database.current.db,
-        adminApiKey: KEY,
-        publicUrl: PUBLIC_URL,
-      }),
-    );
-  });
+  const admin = useAdminApp(database, () => ({ publicUrl: PUBLIC_URL }));
 
   async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
     const response = await fetch(`${admin.url}${path}`, {

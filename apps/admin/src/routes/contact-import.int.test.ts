@@ -2,30 +2,16 @@ import { request } from 'node:http';
 import { sql } from 'kysely';
 import { createMetricsRegistry } from '@herald/service';
 import { createDb } from '@herald/db';
-import { createBotRow, proxyInFrontOf, serveApp, testLogger, useTestDatabase, waitFor, type ServedApp } from '@herald/testing';
+import { createBotRow, proxyInFrontOf, serveApp, testLogger, useTestDatabase, waitFor } from '@herald/testing';
 import { createApp } from '../app';
+import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 /** POST /v1/bots/:id/contacts/import over real HTTP, NDJSON and CSV, against a real database. */
 
-const KEY = 'test-admin-key-0123456789abcdef';
 
 describe('contact import', () => {
-  let admin: ServedApp;
-  afterAll(() => admin.close());
   const database = useTestDatabase();
-
-  beforeAll(async () => {
-    admin = await serveApp(
-      createApp({
-        logger: testLogger('admin'),
-        checks: {},
-        metrics: createMetricsRegistry('import-test'),
-        db: database.current.db,
-        adminApiKey: KEY,
-        publicUrl: 'https://hooks.example.com/',
-      }),
-    );
-  });
+  const admin = useAdminApp(database);
 
   async function upload(botId: string, contentType: string, body: string | Buffer) {
     const response = await fetch(`${admin.url}/v1/bots/${botId}/contacts/import`, {

@@ -1,34 +1,16 @@
 import { JobProducer } from '@herald/queue';
-import { createMetricsRegistry } from '@herald/service';
-import { serveApp, testLogger, useTestDatabase, useTestRedis, type ServedApp } from '@herald/testing';
-import { createApp } from '../app';
-
-const KEY = 'dashboard-test-admin-key-0123';
+import { useTestDatabase, useTestRedis } from '@herald/testing';
+import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 describe('the queue dashboard at /ops/queues', () => {
-  let admin: ServedApp;
   let producer: JobProducer;
-  afterAll(async () => {
-    await admin.close();
-    await producer.close();
-  });
+  afterAll(() => producer.close()); // before the Redis clean-up (jest keeps declaration order)
   const database = useTestDatabase();
   const redis = useTestRedis();
-
-  beforeAll(async () => {
+  beforeAll(() => {
     producer = new JobProducer(redis.current.redis, redis.current.prefix);
-    admin = await serveApp(
-      createApp({
-        logger: testLogger('admin'),
-        checks: {},
-        metrics: createMetricsRegistry('dashboard-test'),
-        db: database.current.db,
-        adminApiKey: KEY,
-        publicUrl: 'http://localhost:3000',
-        producer,
-      }),
-    );
   });
+  const admin = useAdminApp(database, () => ({ producer }));
 
   const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 

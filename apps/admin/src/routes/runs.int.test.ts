@@ -1,23 +1,16 @@
-import { createMetricsRegistry } from '@herald/service';
-import { createBotRow, createBroadcastRow, createTriggerRow, serveApp, testLogger, useTestDatabase, type ServedApp } from '@herald/testing';
+import { createBotRow, createBroadcastRow, createTriggerRow, useTestDatabase } from '@herald/testing';
 import { upsertContacts, type Db } from '@herald/db';
-import { createApp } from '../app';
+import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 /** Reading triggers, runs and deliveries, and cancelling, over real HTTP. */
 
-const KEY = 'runs-test-admin-key-0123456789';
 
 describe('admin API: triggers, runs, deliveries, cancel', () => {
-  let admin: ServedApp;
-  afterAll(() => admin.close());
   const database = useTestDatabase();
+  const admin = useAdminApp(database);
   let db: Db;
-
-  beforeAll(async () => {
+  beforeAll(() => {
     db = database.current.db;
-    admin = await serveApp(
-      createApp({ logger: testLogger('admin'), checks: {}, metrics: createMetricsRegistry('runs-test'), db, adminApiKey: KEY, publicUrl: 'http://localhost:3000' }),
-    );
   });
 
   async function get(path: string) {
