@@ -6,6 +6,8 @@ import {
   createBotRow,
   createBroadcastRow,
   freePort,
+  proxyInFrontOf,
+  TEST_REDIS_URL,
   startProcess,
   testQueuePrefix,
   useTestDatabase,
@@ -93,6 +95,55 @@ describe('Redis flushed (FLUSHALL) under running processes', () => {
       console.info(`run ${runAfterMs} ms after the call; chunk back ${Date.now() - flushedAt} ms after the flush`);
     } finally {
       await producer.close();
+    }
+  }, 90_000);
+});
+
+describe('Redis cut from under a running ingress', () => {
+  const database = useTestDatabase();
+  const processes: StartedProcess[] = [];
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+  });
+
+  it('keeps accepting calls, and every call made while Redis was away still gets its run', async () => {
+    const { db, url } = database.current;
+    const redis = await proxyInFrontOf(TEST_REDIS_URL);
+    try {
+      const prefix = testQueuePrefix();
+      const common = { DATABASE_URL: url, QUEUE_PREFIX: prefix, HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
+      const [ingressPort, workerPort] = [await freePort(), await freePort()];
+      // Only the ingress goes through the proxy; the worker (and its reconciler) keeps Redis.
+      const ingress = startProcess('ingress', { ...common, REDIS_URL: redis.url, INGRESS_PORT: String(ingressPort) });
+      const worker = startProcess('worker', { ...common, REDIS_URL: TEST_REDIS_URL, WORKER_PORT: String(workerPort), RECONCILE_INTERVAL_MS: '500' });
+      processes.push(ingress, worker);
+      await waitForHttp(ingress, ingressPort, { path: '/readyz' });
+      await waitForHttp(worker, workerPort, { path: '/readyz' });
+
+      const bot = await createBotRow(db);
+      const [before, during, after] = [
+        await createBroadcastRow(db, bot.id, { delay_ms: 500 }),
+        await createBroadcastRow(db, bot.id, { delay_ms: 500 }),
+        await createBroadcastRow(db, bot.id, { delay_ms: 500 }),
+      ];
+      const hook = async (token: string) => (await fetch(`http://127.0.0.1:${ingressPort}/hooks/${token}`, { method: 'POST' })).status;
+
+      expect(await hook(before.hook_token)).toBe(200);
+      redis.proxy.cut();
+      expect(await hook(during.hook_token)).toBe(200); // durable in Postgres; no timer armed
+      redis.proxy.restore();
+      // The ingress's Redis comes back by itself: a call now arms its timer again.
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${ingressPort}/readyz`)).status === 200 || undefined, { timeoutMs: 15_000, what: 'the ingress ready again' });
+      expect(await hook(after.hook_token)).toBe(200);
+
+      for (const broadcast of [before, during, after]) {
+        await waitFor(
+          async () => (await db.selectFrom('runs').select('status').where('broadcast_id', '=', broadcast.id).executeTakeFirst())?.status === 'completed' || undefined,
+          { timeoutMs: 20_000, intervalMs: 100, what: `the run of the call made ${broadcast === during ? 'while Redis was away' : 'around the cut'}` },
+        );
+      }
+    } finally {
+      await redis.proxy.close();
     }
   }, 90_000);
 });
