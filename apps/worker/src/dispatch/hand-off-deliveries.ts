@@ -1,4 +1,4 @@
-import { handOffPosition, nextDeliveryChunks, recordHandOff, type Db, type DeliveryChunk } from '@herald/db';
+import { handOffPosition, nextDeliveryChunks, recordHandOff, type Db } from '@herald/db';
 import type { JobProducer } from '@herald/queue';
 
 /** Chunks fetched per page: one SELECT, one addBulk and one UPDATE hand off this many chunks. */
@@ -26,17 +26,12 @@ export type HandOffOutcome = { outcome: 'handed_off'; chunks: number } | { outco
 export async function handOffDeliveries({ db, producer, runId, chunkSize }: HandOff): Promise<HandOffOutcome> {
   const position = await handOffPosition(db, runId);
   if (position?.status !== 'dispatching') return { outcome: 'stopped' };
-  let afterId = position.handed_off_through;
   let chunks = 0;
-  for (;;) {
-    const page = await nextDeliveryChunks(db, { runId, afterId, chunkSize, chunksPerPage: CHUNKS_PER_PAGE });
-    if (page.length === 0) return { outcome: 'handed_off', chunks };
-    await addChunks(producer, runId, page);
-    chunks += page.length;
-    afterId = lastIdOf(page);
-    const deliveries = page.reduce((sum, chunk) => sum + chunk.size, 0);
-    if (!(await recordHandOff(db, { runId, throughId: afterId, deliveries }))) return { outcome: 'stopped' };
+  for await (const page of addedPages({ db, producer, runId, chunkSize }, position.handed_off_through)) {
+    chunks += page.chunks;
+    if (!(await recordHandOff(db, { runId, throughId: page.throughId, deliveries: page.deliveries }))) return { outcome: 'stopped' };
   }
+  return { outcome: 'handed_off', chunks };
 }
 
 /**
@@ -45,23 +40,27 @@ export async function handOffDeliveries({ db, producer, runId, chunkSize }: Hand
  * `dispatching`), so a chunk Redis still holds is left alone and a lost one is added back.
  * Returns the number of chunks added or confirmed.
  */
-export async function replayHandOff({ db, producer, runId, chunkSize }: HandOff): Promise<number> {
-  let afterId = '0';
+export async function replayHandOff(handOff: HandOff): Promise<number> {
   let chunks = 0;
-  for (;;) {
-    const page = await nextDeliveryChunks(db, { runId, afterId, chunkSize, chunksPerPage: CHUNKS_PER_PAGE });
-    if (page.length === 0) return chunks;
-    await addChunks(producer, runId, page);
-    chunks += page.length;
-    afterId = lastIdOf(page);
-  }
+  for await (const page of addedPages(handOff, '0')) chunks += page.chunks;
+  return chunks;
 }
 
-function addChunks(producer: HandOff['producer'], runId: string, page: readonly DeliveryChunk[]): Promise<void> {
-  return producer.addBulk(
-    'delivery.chunk',
-    page.map((chunk) => ({ runId, channel: chunk.channel, firstId: chunk.first_id, lastId: chunk.last_id })),
-  );
+/**
+ * The run's delivery pages after `afterId`, each cut into chunks and added to the channel
+ * queues before it is yielded: what was added, and the last delivery id it covers.
+ */
+async function* addedPages({ db, producer, runId, chunkSize }: HandOff, afterId: string) {
+  for (;;) {
+    const page = await nextDeliveryChunks(db, { runId, afterId, chunkSize, chunksPerPage: CHUNKS_PER_PAGE });
+    if (page.length === 0) return;
+    await producer.addBulk(
+      'delivery.chunk',
+      page.map((chunk) => ({ runId, channel: chunk.channel, firstId: chunk.first_id, lastId: chunk.last_id })),
+    );
+    afterId = lastIdOf(page);
+    yield { chunks: page.length, deliveries: page.reduce((sum, chunk) => sum + chunk.size, 0), throughId: afterId };
+  }
 }
 
 /** The highest delivery id of a page (bigint ids as text: compared as BigInt, not as strings). */
