@@ -1,11 +1,10 @@
 import {
-  AppError,
   looksLikeHookToken,
   parseHookPayload,
   tokenMatches,
   type ErrorDetail,
 } from '@herald/core';
-import { findIdempotentResponse, isDatabaseUnavailable } from '@herald/db';
+import { findIdempotentResponse } from '@herald/db';
 import type { CachedBroadcast } from './broadcast-cache';
 import {
   FOREIGN_KEY_VIOLATION,
@@ -45,8 +44,8 @@ const MAX_IDEMPOTENCY_KEY = 255;
 /**
  * The launch web hook (SPEC §3): the checks in their order, each answered before anything is
  * written; then the trigger committed to Postgres and the broadcast's timer re-armed.
- * Postgres down → AppError 503 (nothing recorded); Redis down → still accepted (the trigger is
- * durable; the reconciler re-arms timers from Postgres).
+ * Postgres down → 503 with Retry-After from the shared error handler (nothing recorded); Redis
+ * down → still accepted (the trigger is durable; the reconciler re-arms timers from Postgres).
  */
 export async function acceptHookCall(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
   try {
@@ -54,10 +53,7 @@ export async function acceptHookCall(deps: HookDeps, call: HookCall): Promise<Ho
   } catch (error) {
     // The broadcast was deleted after the look-up: answered as unknown, nothing recorded.
     if ((error as { code?: string }).code === FOREIGN_KEY_VIOLATION) return { outcome: 'not_found' };
-    if (isDatabaseUnavailable(error)) {
-      throw new AppError(503, 'service_unavailable', 'The database is unavailable; nothing was recorded. Retry shortly.', [], 5);
-    }
-    throw error;
+    throw error; // Postgres down: the shared error handler answers 503 with Retry-After
   }
 }
 
