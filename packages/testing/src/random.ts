@@ -10,6 +10,9 @@ export interface Random {
   chance(p: number): boolean;
 }
 
+/** The seed of the garbage tests: `GARBAGE_SEED=<n> pnpm test` explores another one. */
+export const GARBAGE_SEED = Number(process.env['GARBAGE_SEED'] ?? 20261126);
+
 /** mulberry32: small, fast, and good enough to spread test inputs. */
 export function seededRandom(seed: number): Random {
   let a = seed >>> 0;
@@ -100,3 +103,10 @@ export function garbageVariant(random: Random, base: Record<string, unknown>, ke
   for (let i = 0; i < changes; i++) variant[random.pick(keys)] = random.chance(0.5) ? random.pick(NASTY_TEXTS) : garbageJson(random, 2);
   return variant;
 }
+
+/** Valid hook calls of each mode (SPEC §3.1): bases for `garbageVariant`. */
+export const VALID_HOOK_BODIES: readonly Record<string, unknown>[] = [
+  { audience_filters: 'color;age', audience_criteria: 'Equals;GreaterThan', audience_values: 'red;30', audience_join: 'AND', set_variables: 'x', set_variables_values: '1' },
+  { set_conversation: true, user_id: '42', bot_channel: 'telegram', set_variables: 'x;y', set_variables_values: '1;2' },
+  { targets: [{ user_id: '1', bot_channel: 'telegram', variables: { v: 1 } }, { user_phone_number: '+39 333 1234567', bot_channel: 'whatsapp' }] },
+];

@@ -1,4 +1,4 @@
-import { garbageJson, garbageObject, garbageVariant, seededRandom, useTestDatabase } from '@herald/testing';
+import { GARBAGE_SEED, garbageJson, garbageObject, garbageVariant, seededRandom, useTestDatabase } from '@herald/testing';
 import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 /**
@@ -7,7 +7,6 @@ import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
  * checks: no answer may be a 5xx. GARBAGE_SEED reproduces a failure.
  */
 
-const SEED = Number(process.env['GARBAGE_SEED'] ?? 20261126);
 const ROUNDS = 60;
 
 const CONTACT_FIELDS = ['user_id', 'user_phone_number', 'bot_channel', 'first_name', 'last_name', 'user_name', 'locale', 'variables'];
@@ -16,10 +15,10 @@ const BROADCAST_FIELDS = [
 ];
 const CHANNEL_FIELDS = ['provider', 'credentials', 'base_url', 'rate_limit_per_second'];
 
-describe(`admin API under garbage (seed ${SEED})`, () => {
+describe(`admin API under garbage (seed ${GARBAGE_SEED})`, () => {
   const database = useTestDatabase();
   const admin = useAdminApp(database);
-  const random = seededRandom(SEED);
+  const random = seededRandom(GARBAGE_SEED);
   const failures: string[] = [];
 
   async function send(method: string, path: string, body?: string, contentType = 'application/json') {

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { Redis } from 'ioredis';
-import { generateHookToken } from '@herald/core';
+import { generateHookToken, HOOK_FIELDS } from '@herald/core';
 import { createDb, type Broadcast, type Db } from '@herald/db';
 import { JobProducer, createRedis } from '@herald/queue';
 import { createMetricsRegistry } from '@herald/service';
@@ -9,6 +9,7 @@ import {
   createBotRow,
   createBroadcastRow,
   freePort,
+  GARBAGE_SEED,
   garbageJson,
   garbageObject,
   garbageVariant,
@@ -17,6 +18,7 @@ import {
   testLogger,
   useTestDatabase,
   useTestRedis,
+  VALID_HOOK_BODIES,
   waitFor,
   type BroadcastOverrides,
   type ServedApp,
@@ -524,20 +526,9 @@ describe('GET|POST /hooks/:token', () => {
   });
 
   describe('garbage', () => {
-    const FIELDS = [
-      'audience_filters', 'audience_criteria', 'audience_values', 'audience_join', 'set_variables', 'set_variables_values',
-      'set_conversation', 'targets', 'user_id', 'user_phone_number', 'bot_channel',
-    ];
-    const SEED = Number(process.env['GARBAGE_SEED'] ?? 20261126);
-    /** Valid calls of each mode, for garbage that gets past the first checks. */
-    const VALID_BODIES = [
-      { audience_filters: 'color;age', audience_criteria: 'Equals;GreaterThan', audience_values: 'red;30', audience_join: 'AND', set_variables: 'x', set_variables_values: '1' },
-      { set_conversation: true, user_id: '42', bot_channel: 'telegram', set_variables: 'x', set_variables_values: '1' },
-      { targets: [{ user_id: '1', bot_channel: 'telegram' }, { user_phone_number: '+39 333 1234567', bot_channel: 'whatsapp' }] },
-    ];
 
-    it(`answers every one of 400 random bodies with 200 or a 4xx, and records exactly the 200s (seed ${SEED})`, async () => {
-      const random = seededRandom(SEED);
+    it(`answers every one of 400 random bodies with 200 or a 4xx, and records exactly the 200s (seed ${GARBAGE_SEED})`, async () => {
+      const random = seededRandom(GARBAGE_SEED);
       const strict = await broadcast();
       const lenient = await broadcast({ require_valid_filter: false });
       const statuses = new Map<number, number>();
@@ -545,13 +536,13 @@ describe('GET|POST /hooks/:token', () => {
       for (let i = 0; i < 400; i++) {
         const target = random.chance(0.5) ? strict : lenient;
         const body = random.chance(0.9)
-          ? JSON.stringify(random.pick([() => garbageVariant(random, random.pick(VALID_BODIES), FIELDS), () => garbageObject(random, FIELDS), () => garbageJson(random)])())
+          ? JSON.stringify(random.pick([() => garbageVariant(random, random.pick(VALID_HOOK_BODIES), HOOK_FIELDS), () => garbageObject(random, HOOK_FIELDS), () => garbageJson(random)])())
           : random.pick(['{', '{"a":1}}', '\u0000', 'not json', '[]', '""', '{"a":"\\ud800"}']);
         const contentType = random.pick(['application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded']);
         const response = await call(ingress, target.hook_token, { rawBody: body, headers: { 'content-type': contentType } });
         await response.arrayBuffer();
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-        if (response.status >= 500) throw new Error(`seed ${SEED}, call ${i}: ${response.status} for ${contentType} ${body.slice(0, 300)}`);
+        if (response.status >= 500) throw new Error(`seed ${GARBAGE_SEED}, call ${i}: ${response.status} for ${contentType} ${body.slice(0, 300)}`);
         if (response.status === 200) accepted[target.id]!++;
       }
       expect([...statuses.keys()].every((status) => [200, 400, 415].includes(status))).toBe(true);

@@ -1,16 +1,18 @@
-import { parseHookPayload, type TriggerRequest } from '@herald/core';
+import { HOOK_FIELDS, parseHookPayload, type TriggerRequest } from '@herald/core';
 import { toJson, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
 import { JobProducer } from '@herald/queue';
 import {
   createBotRow,
   createBroadcastRow,
   createTriggerRow,
+  GARBAGE_SEED,
   garbageObject,
   garbageVariant,
   seededRandom,
   testLogger,
   useTestDatabase,
   useTestRedis,
+  VALID_HOOK_BODIES,
   waitFor,
 } from '@herald/testing';
 import { dispatchBroadcast, type DispatchDeps } from './dispatch-broadcast';
@@ -447,27 +449,16 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
 
 describe('dispatchBroadcast over whatever the hook accepted', () => {
   const { deps } = useDispatchEnvironment();
-  const SEED = Number(process.env['GARBAGE_SEED'] ?? 20261126);
-  const FIELDS = [
-    'audience_filters', 'audience_criteria', 'audience_values', 'audience_join', 'set_variables', 'set_variables_values',
-    'set_conversation', 'targets', 'user_id', 'user_phone_number', 'bot_channel',
-  ];
-  const VALID_BODIES = [
-    { audience_filters: 'color;age', audience_criteria: 'Equals;GreaterThan', audience_values: 'red;30', audience_join: 'AND', set_variables: 'x', set_variables_values: '1' },
-    { set_conversation: true, user_id: '42', bot_channel: 'telegram', set_variables: 'x;y', set_variables_values: '1;2' },
-    { targets: [{ user_id: '1', bot_channel: 'telegram', variables: { v: 1 } }, { user_phone_number: '+39 333 1234567', bot_channel: 'whatsapp' }] },
-  ];
-
   // A trigger that makes every dispatch of its broadcast fail would hold back every later call.
-  it(`applies every call the parser accepts from random input, none failing the run (seed ${SEED})`, async () => {
-    const random = seededRandom(SEED);
+  it(`applies every call the parser accepts from random input, none failing the run (seed ${GARBAGE_SEED})`, async () => {
+    const random = seededRandom(GARBAGE_SEED);
     const { db } = deps();
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
     await upsertContacts(db, bot.id, Array.from({ length: 20 }, (_, i) => contact(`c${i}`, { color: i % 2 ? 'red' : 'blue', age: 20 + i })));
     let accepted = 0;
     for (let i = 0; i < 300; i++) {
-      const body = random.chance(0.8) ? garbageVariant(random, random.pick(VALID_BODIES), FIELDS) : garbageObject(random, FIELDS);
+      const body = random.chance(0.8) ? garbageVariant(random, random.pick(VALID_HOOK_BODIES), HOOK_FIELDS) : garbageObject(random, HOOK_FIELDS);
       const parsed = parseHookPayload(body, { requireValidFilter: random.chance(0.7), maxTargets: 100 });
       if (!parsed.ok) continue;
       await createTriggerRow(db, broadcast.id, { request: parsed.request });

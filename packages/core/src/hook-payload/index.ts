@@ -1,4 +1,4 @@
-export { parseHookPayload } from './parse-hook-payload';
+export { HOOK_FIELDS, parseHookPayload } from './parse-hook-payload';
 export { MAX_VALUE_BYTES, MAX_VARIABLES } from './variables';
 export type * from './types';
 export { readIdentity as resolveContactIdentity, type Identity } from './parse-identity';

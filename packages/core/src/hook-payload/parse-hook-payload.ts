@@ -7,7 +7,8 @@ import { parseTargets } from './parse-targets';
 import type { ParseOptions, ParseResult, TriggerRequest, Variables } from './types';
 import { IDENTITY_FIELDS, isIdentityField, readAssignments } from './variables';
 
-const HOOK_FIELDS = [
+/** Every field a hook body may carry (SPEC §3.1). */
+export const HOOK_FIELDS = [
   ...AUDIENCE_FIELDS,
   'set_variables',
   'set_variables_values',
