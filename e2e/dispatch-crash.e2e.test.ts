@@ -5,14 +5,12 @@ import {
   createBotRow,
   createBroadcastRow,
   createTriggerRow,
-  freePort,
-  startProcess,
   proxyInFrontOf,
-  testQueuePrefix,
+  startReadyProcess,
   TEST_REDIS_URL,
+  testQueuePrefix,
   useTestDatabase,
   waitFor,
-  waitForHttp,
   type StartedProcess,
 } from '@herald/testing';
 
@@ -36,13 +34,10 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
   });
 
   async function startWorker(env: Record<string, string> = {}) {
-    const port = await freePort();
-    const worker = startProcess('worker', {
+    const { process: worker } = await startReadyProcess('worker', {
       DATABASE_URL: database.current.url,
       REDIS_URL: TEST_REDIS_URL,
       QUEUE_PREFIX: prefix,
-      WORKER_PORT: String(port),
-      HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       WORKER_STALLED_INTERVAL_MS: '2000',
       RECONCILE_INTERVAL_MS: '500',
@@ -52,7 +47,6 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
       ...env,
     });
     processes.push(worker);
-    await waitForHttp(worker, port, { path: '/readyz' });
     return worker;
   }
 

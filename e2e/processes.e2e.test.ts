@@ -3,10 +3,11 @@ import {
   createBotRow,
   createBroadcastRow,
   freePort,
-  startProcess,
+  PORT_VARIABLE,
   proxyInFrontOf,
-  testQueuePrefix,
+  startProcess,
   TEST_REDIS_URL,
+  testQueuePrefix,
   useTestDatabase,
   waitForHttp,
   type HeraldApp,
@@ -18,11 +19,6 @@ import {
  * queue prefix: what `pnpm start` and docker compose run.
  */
 
-const PORT_VARIABLE: Record<Exclude<HeraldApp, 'migrate'>, string> = {
-  ingress: 'INGRESS_PORT',
-  admin: 'ADMIN_PORT',
-  worker: 'WORKER_PORT',
-};
 
 describe('Herald processes', () => {
   const database = useTestDatabase();

@@ -7,12 +7,11 @@ import {
   createBroadcastRow,
   freePort,
   proxyInFrontOf,
+  startReadyProcess,
   TEST_REDIS_URL,
-  startProcess,
   testQueuePrefix,
   useTestDatabase,
   waitFor,
-  waitForHttp,
   type StartedProcess,
 } from '@herald/testing';
 
@@ -45,13 +44,10 @@ describe('Redis flushed (FLUSHALL) under running processes', () => {
     redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
     await waitFor(() => redis!.status === 'ready', { timeoutMs: 10_000, what: 'the private Redis' });
 
-    const env = { DATABASE_URL: url, REDIS_URL: redisUrl, QUEUE_PREFIX: testQueuePrefix(), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
-    const [ingressPort, workerPort] = [await freePort(), await freePort()];
-    const ingress = startProcess('ingress', { ...env, INGRESS_PORT: String(ingressPort) });
-    const worker = startProcess('worker', { ...env, WORKER_PORT: String(workerPort) });
-    processes.push(ingress, worker);
-    await waitForHttp(ingress, ingressPort, { path: '/readyz' });
-    await waitForHttp(worker, workerPort, { path: '/readyz' });
+    const env = { DATABASE_URL: url, REDIS_URL: redisUrl, QUEUE_PREFIX: testQueuePrefix(), LOG_LEVEL: 'warn' };
+    const { process: ingress, port: ingressPort } = await startReadyProcess('ingress', env);
+    processes.push(ingress);
+    processes.push((await startReadyProcess('worker', env)).process);
 
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: DELAY_MS });
@@ -111,14 +107,11 @@ describe('Redis cut from under a running ingress', () => {
     const redis = await proxyInFrontOf(TEST_REDIS_URL);
     try {
       const prefix = testQueuePrefix();
-      const common = { DATABASE_URL: url, QUEUE_PREFIX: prefix, HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
-      const [ingressPort, workerPort] = [await freePort(), await freePort()];
+      const common = { DATABASE_URL: url, QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' };
       // Only the ingress goes through the proxy; the worker (and its reconciler) keeps Redis.
-      const ingress = startProcess('ingress', { ...common, REDIS_URL: redis.url, INGRESS_PORT: String(ingressPort) });
-      const worker = startProcess('worker', { ...common, REDIS_URL: TEST_REDIS_URL, WORKER_PORT: String(workerPort), RECONCILE_INTERVAL_MS: '500' });
-      processes.push(ingress, worker);
-      await waitForHttp(ingress, ingressPort, { path: '/readyz' });
-      await waitForHttp(worker, workerPort, { path: '/readyz' });
+      const { process: ingress, port: ingressPort } = await startReadyProcess('ingress', { ...common, REDIS_URL: redis.url });
+      processes.push(ingress);
+      processes.push((await startReadyProcess('worker', { ...common, REDIS_URL: TEST_REDIS_URL, RECONCILE_INTERVAL_MS: '500' })).process);
 
       const bot = await createBotRow(db);
       const [before, during, after] = [

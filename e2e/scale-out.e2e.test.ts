@@ -5,13 +5,11 @@ import {
   createBotRow,
   createBroadcastRow,
   createTriggerRow,
-  freePort,
-  startProcess,
-  testQueuePrefix,
+  startReadyProcess,
   TEST_REDIS_URL,
+  testQueuePrefix,
   useTestDatabase,
   waitFor,
-  waitForHttp,
   type StartedProcess,
 } from '@herald/testing';
 
@@ -34,18 +32,14 @@ describe('two worker processes on the same queues', () => {
   });
 
   async function startWorker() {
-    const port = await freePort();
-    const worker = startProcess('worker', {
+    const { process: worker } = await startReadyProcess('worker', {
       DATABASE_URL: database.current.url,
       REDIS_URL: TEST_REDIS_URL,
       QUEUE_PREFIX: prefix,
-      WORKER_PORT: String(port),
-      HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       WORKER_CONCURRENCY: '1', // one job at a time each: the spread is the workers', not a pool's
     });
     workers.push(worker);
-    await waitForHttp(worker, port, { path: '/readyz' });
     return worker;
   }
 

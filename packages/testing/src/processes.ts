@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { waitFor } from './wait';
+import { freePort, waitFor } from './wait';
 
 /** The repository root, from this file's place in packages/testing/src (or dist). */
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
@@ -68,4 +68,28 @@ export async function waitForHttp(
     },
     { timeoutMs, what: `${path} to answer ${status} on port ${port}` },
   );
+}
+
+/** The variable that sets each service's HTTP port. */
+export const PORT_VARIABLE: Readonly<Record<Exclude<HeraldApp, 'migrate'>, string>> = {
+  ingress: 'INGRESS_PORT',
+  admin: 'ADMIN_PORT',
+  worker: 'WORKER_PORT',
+};
+
+/**
+ * Starts a Herald service on a free loopback port and waits until `/readyz` answers 200 (it
+ * fails with the process's logs if it dies first). `env` is added to `HOST=127.0.0.1`.
+ */
+export async function startReadyProcess(
+  app: Exclude<HeraldApp, 'migrate'>,
+  env: Record<string, string>,
+): Promise<{ process: StartedProcess; port: number }> {
+  const port = await freePort();
+  const started = startProcess(app, { HOST: '127.0.0.1', ...env, [PORT_VARIABLE[app]]: String(port) });
+  await waitForHttp(started, port, { path: '/readyz' }).catch(async (error: unknown) => {
+    await started.stop('SIGKILL');
+    throw error;
+  });
+  return { process: started, port };
 }
