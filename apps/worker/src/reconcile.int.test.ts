@@ -1,4 +1,3 @@
-import type { Worker } from 'bullmq';
 import { toJson, upsertContacts } from '@herald/db';
 import { JobProducer } from '@herald/queue';
 import {
@@ -6,14 +5,9 @@ import {
   createBroadcastRow,
   createTriggerRow,
   deleteKeysWithPrefix,
-  testLogger,
-  useTestDatabase,
-  useTestRedis,
   waitFor,
 } from '@herald/testing';
-import { processors } from './processors';
-import { keepReconcilerScheduled } from './reconciler-schedule';
-import { startWorkers, stopWorkers } from './workers';
+import { useInProcessWorkers } from './testing/in-process-workers';
 
 /**
  * SPEC §7: an accepted call is never lost — not when Redis loses its keys, not when it was
@@ -23,31 +17,17 @@ import { startWorkers, stopWorkers } from './workers';
  */
 
 const RECONCILE_EVERY_MS = 300;
-const logger = testLogger('reconcile-test');
 
 describe('the reconciler', () => {
-  let workers: Worker[];
-  let producer: JobProducer;
-  let schedule: { stop(): void };
-  afterAll(async () => {
-    schedule.stop();
-    await stopWorkers(workers);
-    await producer.close();
+  const running = useInProcessWorkers({
+    concurrency: 4,
+    ctx: { dispatchStuckAfterMs: 2_000, deliveryChunkSize: 4 },
+    reconcileEveryMs: RECONCILE_EVERY_MS,
   });
-  const database = useTestDatabase();
-  const redis = useTestRedis();
-
+  const { database, redis } = running;
+  let producer: JobProducer;
   beforeAll(() => {
-    const { redis: connection, prefix } = redis.current;
-    producer = new JobProducer(connection, prefix);
-    workers = startWorkers({
-      connection,
-      prefix,
-      concurrency: 4,
-      processors,
-      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 2_000, deliveryChunkSize: 4 },
-    });
-    schedule = keepReconcilerScheduled(producer, RECONCILE_EVERY_MS, logger);
+    producer = running.producer;
   });
 
   async function runsOf(broadcastId: string) {

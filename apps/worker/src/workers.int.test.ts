@@ -1,41 +1,19 @@
-import { Queue, QueueEvents, type Worker } from 'bullmq';
-import winston from 'winston';
-import { createLogger } from '@herald/logger';
+import { Queue, QueueEvents } from 'bullmq';
 import { InvalidJobPayloadError, JobProducer, jobCatalog } from '@herald/queue';
 import {
   createBotRow,
   createBroadcastRow,
   createTriggerRow,
-  useTestDatabase,
-  useTestRedis,
   waitFor,
 } from '@herald/testing';
-import { processors } from './processors';
-import { startWorkers, stopWorkers } from './workers';
-
-const logger = createLogger({ service: 'worker-test', transports: [new winston.transports.Console({ silent: true })] });
+import { useInProcessWorkers } from './testing/in-process-workers';
 
 describe('workers consume the job catalog (real Redis and Postgres)', () => {
-  let workers: Worker[];
+  const running = useInProcessWorkers({ concurrency: 2 });
+  const { database, redis } = running;
   let producer: JobProducer;
-  // Declared before the helpers so it runs before their clean-up (jest keeps declaration order).
-  afterAll(async () => {
-    await stopWorkers(workers);
-    await producer.close();
-  });
-  const database = useTestDatabase();
-  const redis = useTestRedis();
-
   beforeAll(() => {
-    const { redis: connection, prefix } = redis.current;
-    producer = new JobProducer(connection, prefix);
-    workers = startWorkers({
-      connection,
-      prefix,
-      concurrency: 2,
-      processors,
-      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 60_000, deliveryChunkSize: 1_000 },
-    });
+    producer = running.producer;
   });
 
   it('runs broadcast.dispatch: settles every pending trigger of that broadcast, and only those', async () => {
@@ -93,7 +71,7 @@ describe('workers consume the job catalog (real Redis and Postgres)', () => {
   });
 
   it('leaves delivery chunks waiting in their channel queue: no processor consumes them yet', async () => {
-    expect(workers.map((w) => w.name).sort()).toEqual(['dispatch', 'maintenance']);
+    expect(running.workers.map((w) => w.name).sort()).toEqual(['dispatch', 'maintenance']);
     const chunk = { runId: '00000000-0000-4000-8000-000000000001', channel: 'SMSChannel', firstId: '1', lastId: '9' } as const;
     const id = await producer.add('delivery.chunk', chunk);
     expect(id).toBe(`chunk-${chunk.runId}-1`);
