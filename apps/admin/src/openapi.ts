@@ -38,6 +38,15 @@ const audience = {
   },
 };
 
+const template = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 4096,
+  description:
+    'Template: {{first_name}}, {{variable.path[0]}}, {{payload.…}} (spaces allowed inside the braces); \\{\\{ for a literal {{. ' +
+    'A missing value renders empty, JSON as JSON, nothing HTML-escaped. One that does not compile is a 400 naming its position',
+};
+
 const broadcastSettings = {
   name: { type: 'string', maxLength: 200 },
   enabled: { type: 'boolean', default: true },
@@ -46,8 +55,33 @@ const broadcastSettings = {
     type: 'object',
     required: ['text'],
     properties: {
-      text: { type: 'string', description: 'Template: {{field}}, {{variable.path[0]}}, {{payload.…}}' },
-      channels: { type: 'object', additionalProperties: { type: 'object' }, description: 'Per-channel overrides, e.g. a WhatsApp template' },
+      text: template,
+      channels: {
+        type: 'object',
+        description: 'Per-channel overrides keyed by channel name or alias (WhatsAppChannel, whatsapp, …), stored under the canonical name; one entry per channel',
+        additionalProperties: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            text: template,
+            template: {
+              type: 'object',
+              required: ['name'],
+              description: 'WhatsAppChannel only: an approved template message. The old key parameters is accepted for body_parameters',
+              properties: {
+                name: { type: 'string', maxLength: 512 },
+                language: { type: 'string', maxLength: 35, default: 'en' },
+                body_parameters: { type: 'array', maxItems: 100, items: template, default: [] },
+              },
+            },
+            message_tag: {
+              type: 'string',
+              pattern: '^[A-Z][A-Z_]{0,63}$',
+              description: 'FacebookChannel only: e.g. ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, HUMAN_AGENT',
+            },
+          },
+        },
+      },
     },
   },
   allowed_hosts: { type: 'array', items: { type: 'string' }, description: 'IPs or CIDRs, v4 and v6; empty = any caller' },

@@ -9,3 +9,5 @@ export * from './providers';
 export * from './audience-input';
 export * from './audience-eval';
 export * from './storable-text';
+export * from './retry-backoff';
+export * from './template';

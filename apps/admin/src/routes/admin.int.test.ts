@@ -245,7 +245,8 @@ describe('admin API', () => {
       expect(created.status).toBe(201);
       expect(created.body).toMatchObject({
         audience: { filters: [{ field: 'tier', criteria: 'Contains', value: 'gold' }, { field: 'visits', criteria: 'GreaterThan', value: '3' }], join: ['OR'] },
-        message: { text: 'Hello', channels: { WhatsAppChannel: { template: { name: 'gold_offer', language: 'en', parameters: ['{{first_name}}'] } } } },
+        // `parameters`, the old name, is stored as SPEC §5's `body_parameters`.
+        message: { text: 'Hello', channels: { WhatsAppChannel: { template: { name: 'gold_offer', language: 'en', body_parameters: ['{{first_name}}'] } } } },
         allowed_hosts: ['10.0.0.0/8', '::1'],
         delay_ms: 2_000,
         max_delay_ms: 30_000,
@@ -270,6 +271,134 @@ describe('admin API', () => {
       });
       expect(audience.body['error'].details).toEqual([expect.objectContaining({ path: 'audience.filters[0].criteria' })]);
       expect((await api('POST', '/v1/bots/7b0e4d0c-5f57-4b55-9a3c-0d8a3f1e2b11/broadcasts', { name: 'x', message: { text: 'x' } })).status).toBe(404);
+    });
+
+    describe('message templates and per-channel overrides', () => {
+      const HINT = '(write {{name}} or {{a.b[0]}}, and \\{\\{ for a literal {{)';
+      const templateError = (path: string, problem: string) => ({ path, message: `is not a valid template: ${problem} ${HINT}`, expected: 'the documented format' });
+
+      async function storedMessage(id: string) {
+        const row = await database.current.db.selectFrom('broadcasts').select('message').where('id', '=', id).executeTakeFirstOrThrow();
+        return row.message;
+      }
+
+      it('refuses a template that does not compile on create, naming every field and the position', async () => {
+        const bot = await newBot();
+        const response = await api('POST', `/v1/bots/${bot.id}/broadcasts`, {
+          name: 'Broken',
+          message: {
+            text: 'Hello there {{first_name',
+            channels: {
+              sms: { text: 'Hi {{first name}}' },
+              whatsapp: { template: { name: 'order_update', body_parameters: ['{{order.id}}', '{{order..sku}}'] } },
+            },
+          },
+        });
+        expect(response.status).toBe(400);
+        expect(response.body['error']).toEqual({
+          code: 'validation_failed',
+          message: 'The request is invalid',
+          details: [
+            templateError('message.text', 'unclosed {{ at position 12'),
+            templateError('message.channels.sms.text', 'unexpected "n": a path is names joined by "." and "[index]" at position 11'),
+            templateError('message.channels.whatsapp.template.body_parameters[1]', 'expected a name after "." at position 8'),
+          ],
+        });
+        expect(await database.current.db.selectFrom('broadcasts').select('id').where('bot_id', '=', bot.id).execute()).toEqual([]);
+      });
+
+      it('refuses a template that does not compile on PATCH and keeps the stored message', async () => {
+        const bot = await newBot();
+        const created = (await api('POST', `/v1/bots/${bot.id}/broadcasts`, { name: 'B', message: { text: 'Hi {{first_name}}' } })).body;
+        const patched = await api('PATCH', `/v1/broadcasts/${created['id']}`, { message: { text: 'Total: {{order.items[x].price}}' } });
+        expect(patched.status).toBe(400);
+        expect(patched.body['error'].details).toEqual([templateError('message.text', 'expected an index (digits) after "[" at position 21')]);
+        expect(await storedMessage(created['id'])).toEqual({ text: 'Hi {{first_name}}' });
+
+        const fixed = await api('PATCH', `/v1/broadcasts/${created['id']}`, { message: { text: 'Total: {{order.items[0].price}} \\{\\{ok}}' } });
+        expect(fixed.status).toBe(200);
+        expect(await storedMessage(created['id'])).toEqual({ text: 'Total: {{order.items[0].price}} \\{\\{ok}}' });
+      });
+
+      it('stores a WhatsApp template under the canonical channel name with body_parameters', async () => {
+        const bot = await newBot();
+        const message = {
+          text: 'Your order {{order.id}} is on its way',
+          channels: {
+            WHATSAPP: { template: { name: 'order_update', language: 'it', body_parameters: ['{{first_name}}', '{{order.items[0].sku}}'] } },
+            Sms: { text: 'Order {{order.id}}: on its way' },
+          },
+        };
+        const created = await api('POST', `/v1/bots/${bot.id}/broadcasts`, { name: 'Shipping', message });
+        expect(created.status).toBe(201);
+        const stored = {
+          text: 'Your order {{order.id}} is on its way',
+          channels: {
+            WhatsAppChannel: { template: { name: 'order_update', language: 'it', body_parameters: ['{{first_name}}', '{{order.items[0].sku}}'] } },
+            SMSChannel: { text: 'Order {{order.id}}: on its way' },
+          },
+        };
+        expect(created.body['message']).toEqual(stored);
+        expect(await storedMessage(created.body['id'])).toEqual(stored);
+
+        const patched = await api('PATCH', `/v1/broadcasts/${created.body['id']}`, { message: { text: 'x', channels: { whatsappchannel: { template: { name: 'short', parameters: ['{{tier}}'] } } } } });
+        expect(patched.status).toBe(200);
+        expect(await storedMessage(created.body['id'])).toEqual({ text: 'x', channels: { WhatsAppChannel: { template: { name: 'short', language: 'en', body_parameters: ['{{tier}}'] } } } });
+      });
+
+      it('accepts message_tag under Messenger in any spelling', async () => {
+        const bot = await newBot();
+        const created = await api('POST', `/v1/bots/${bot.id}/broadcasts`, {
+          name: 'Receipts',
+          message: { text: 'Receipt {{payload.receipt_id}}', channels: { messenger: { text: 'Your receipt {{payload.receipt_id}}', message_tag: 'POST_PURCHASE_UPDATE' } } },
+        });
+        expect(created.status).toBe(201);
+        expect(await storedMessage(created.body['id'])).toEqual({
+          text: 'Receipt {{payload.receipt_id}}',
+          channels: { FacebookChannel: { text: 'Your receipt {{payload.receipt_id}}', message_tag: 'POST_PURCHASE_UPDATE' } },
+        });
+      });
+
+      it('refuses template outside WhatsApp, message_tag outside Messenger, and a bad override, by path', async () => {
+        const bot = await newBot();
+        const response = await api('POST', `/v1/bots/${bot.id}/broadcasts`, {
+          name: 'Misplaced',
+          message: {
+            text: 'Hi',
+            channels: {
+              sms: { template: { name: 'order_update', body_parameters: [] } },
+              TelegramChannel: { message_tag: 'ACCOUNT_UPDATE' },
+              facebook: { message_tag: 'account update' },
+              whatsapp: { template: { name: 'x', parameters: ['{{a}}'], body_parameters: ['{{b}}'] } },
+              fax: { text: 'Hi' },
+            },
+          },
+        });
+        expect(response.status).toBe(400);
+        expect(response.body['error'].details).toEqual([
+          { path: 'message.channels.sms.template', message: 'is allowed only under WhatsAppChannel (whatsapp)', expected: 'no such field' },
+          { path: 'message.channels.TelegramChannel.message_tag', message: 'is allowed only under FacebookChannel (messenger, facebook)', expected: 'no such field' },
+          {
+            path: 'message.channels.facebook.message_tag',
+            message: 'is not a message tag (e.g. ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, HUMAN_AGENT)',
+            expected: 'the documented format',
+          },
+          { path: 'message.channels.whatsapp.template', message: expect.stringContaining('has both body_parameters and parameters'), expected: expect.any(String) },
+          { path: 'message.channels.fax', message: 'is not a channel', expected: expect.stringMatching(/^one of WhatsAppChannel, .*, whatsapp, .*messenger/) },
+        ]);
+      });
+
+      it('refuses two spellings of one channel instead of picking one', async () => {
+        const bot = await newBot();
+        const response = await api('POST', `/v1/bots/${bot.id}/broadcasts`, {
+          name: 'Twice',
+          message: { text: 'Hi', channels: { whatsapp: { text: 'a' }, WhatsAppChannel: { text: 'b' } } },
+        });
+        expect(response.status).toBe(400);
+        expect(response.body['error'].details).toEqual([
+          { path: 'message.channels.WhatsAppChannel', message: 'names the same channel as "whatsapp" (WhatsAppChannel)', expected: 'one entry per channel' },
+        ]);
+      });
     });
 
     it('updates only what PATCH names, rotates the hook, and deletes', async () => {

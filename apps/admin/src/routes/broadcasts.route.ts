@@ -1,5 +1,14 @@
 import { Router } from 'express';
-import { AppError, generateHookToken, normaliseAudience, resolveChannel, tokenDigest, type AudienceInput } from '@herald/core';
+import {
+  AppError,
+  generateHookToken,
+  normaliseAudience,
+  resolveChannel,
+  tokenDigest,
+  type AudienceInput,
+  type ChannelName,
+  type ErrorDetail,
+} from '@herald/core';
 import {
   deleteBroadcast,
   findBot,
@@ -66,19 +75,38 @@ export function broadcastsRouter(db: Db, publicUrl: string): Router {
 /** Audience criteria resolved and join expanded; per-channel message keys in canonical names. */
 function normaliseSettings(input: Record<string, unknown>): Partial<BroadcastSettings> {
   const settings = { ...input } as Partial<BroadcastSettings> & { audience?: unknown; message?: unknown };
+  const errors: ErrorDetail[] = [];
   if (input['audience'] !== undefined) {
     const result = normaliseAudience(input['audience'] as AudienceInput);
-    if ('errors' in result) throw new AppError(400, 'validation_failed', 'The request is invalid', result.errors);
-    settings.audience = result.audience;
+    if ('errors' in result) errors.push(...result.errors);
+    else settings.audience = result.audience;
   }
   if (input['message'] !== undefined) {
     const message = input['message'] as MessageInput;
-    settings.message = {
-      ...message,
-      ...(message.channels
-        ? { channels: Object.fromEntries(Object.entries(message.channels).map(([key, value]) => [resolveChannel(key)!, value])) }
-        : {}),
-    };
+    const channels = message.channels && canonicalChannels(message.channels, errors);
+    settings.message = { ...message, ...(channels ? { channels } : {}) };
   }
+  if (errors.length) throw new AppError(400, 'validation_failed', 'The request is invalid', errors);
   return settings;
+}
+
+/**
+ * Overrides keyed by canonical channel name, so the worker finds `channels.WhatsAppChannel`
+ * whatever spelling was sent. Two spellings of one channel are refused rather than merged: which
+ * one should win is the caller's call, not ours.
+ */
+function canonicalChannels(channels: Record<string, unknown>, errors: ErrorDetail[]): Partial<Record<ChannelName, unknown>> {
+  const canonical: Partial<Record<ChannelName, unknown>> = {};
+  const spelling = new Map<ChannelName, string>();
+  for (const [key, override] of Object.entries(channels)) {
+    const channel = resolveChannel(key)!; // the schema accepts only channel names
+    const earlier = spelling.get(channel);
+    if (earlier !== undefined) {
+      errors.push({ path: `message.channels.${key}`, message: `names the same channel as "${earlier}" (${channel})`, expected: 'one entry per channel' });
+      continue;
+    }
+    spelling.set(channel, key);
+    canonical[channel] = override;
+  }
+  return canonical;
 }

@@ -1,5 +1,5 @@
 import Joi from 'joi';
-import { MAX_VALUE_BYTES, acceptedChannelSpellings, resolveChannel } from '@herald/core';
+import { CHANNEL_NAMES, MAX_VALUE_BYTES, acceptedChannelSpellings, compileTemplate, resolveChannel, type ChannelName } from '@herald/core';
 
 /** joi schemas of the admin API's request bodies (SPEC §5). Unknown fields are refused. */
 
@@ -73,23 +73,72 @@ const audience = Joi.object({
   join: Joi.array().items(Joi.string()).max(99),
 });
 
-const channelKey = Joi.string()
-  .custom((value: string, helpers) => (resolveChannel(value) ? value : helpers.error('any.only')))
-  .messages({ 'any.only': `{{#label}} is not a channel (expected one of ${acceptedChannelSpellings().join(', ')})` });
+const TEMPLATE_HINT = 'write {{name}} or {{a.b[0]}}, and \\{\\{ for a literal {{';
+
+/**
+ * A text template (SPEC §4) that must compile: a broken one is a 400 at create and update,
+ * naming the field and the position, not a surprise at the first delivery. The error reuses
+ * joi's pattern code so validateBody reports `expected: the documented format`; the problem
+ * travels in the context because joi would read `{{…}}` in a message as its own template.
+ */
+const templateText = Joi.string()
+  .min(1)
+  .max(4096)
+  .custom((value: string, helpers) => {
+    const compiled = compileTemplate(value);
+    if (compiled.ok) return value;
+    const { message, position } = compiled.error;
+    return helpers.error('string.pattern.base', { problem: `${message} at position ${position}`, hint: TEMPLATE_HINT });
+  })
+  .messages({ 'string.pattern.base': '{{#label}} is not a valid template: {#problem} ({#hint})' });
+
+/** A field that only one channel understands; under any other it is refused by name. */
+const onlyUnder = (channels: string) =>
+  Joi.any()
+    .custom((_value, helpers) => helpers.error('object.unknown'))
+    .messages({ 'object.unknown': `{{#label}} is allowed only under ${channels}` });
+
+const whatsAppTemplate = Joi.object({
+  name: Joi.string().max(512).required(),
+  language: Joi.string().max(35).default('en'),
+  body_parameters: Joi.array().items(templateText).max(100).default([]),
+})
+  // `parameters` is the name broadcasts were stored and created with before SPEC §5's.
+  .rename('parameters', 'body_parameters')
+  .messages({ 'object.rename.override': '{{#label}} has both body_parameters and parameters (its old name): send one' });
+
+// Meta names the tags (ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, HUMAN_AGENT, …)
+// and changes the list now and then: the form is checked here, the tag itself by Meta.
+const messengerTag = Joi.string()
+  .pattern(/^[A-Z][A-Z_]{0,63}$/)
+  .messages({ 'string.pattern.base': '{{#label}} is not a message tag (e.g. ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, HUMAN_AGENT)' });
+
+function channelOverride(channel: ChannelName) {
+  return Joi.object({
+    text: templateText,
+    template: channel === 'WhatsAppChannel' ? whatsAppTemplate : onlyUnder('WhatsAppChannel (whatsapp)'),
+    message_tag: channel === 'FacebookChannel' ? messengerTag : onlyUnder('FacebookChannel (messenger, facebook)'),
+  });
+}
+
+/** A key that names `channel` in any spelling `resolveChannel` accepts. */
+const keyOf = (channel: ChannelName) =>
+  Joi.string().custom((key: string, helpers) => (resolveChannel(key) === channel ? key : helpers.error('any.invalid')));
+
+const notAChannel = Joi.any()
+  .custom((_value, helpers) => helpers.error('any.only', { valids: acceptedChannelSpellings() }))
+  .messages({ 'any.only': '{{#label}} is not a channel' });
+
+// Per-channel overrides (SPEC §5), keyed by any spelling of a channel; the route stores them
+// under the canonical name. One pattern per channel, so what a channel allows depends on its key.
+const channelOverrides = CHANNEL_NAMES.reduce((schema, channel) => schema.pattern(keyOf(channel), channelOverride(channel)), Joi.object()).pattern(
+  /^/,
+  notAChannel,
+);
+
 const message = Joi.object({
-  text: Joi.string().min(1).max(4096).required(),
-  // Per-channel overrides, e.g. {"WhatsAppChannel": {"template": {"name": "order_update", "language": "en", "parameters": ["{{order}}"]}}}
-  channels: Joi.object().pattern(
-    channelKey,
-    Joi.object({
-      text: Joi.string().min(1).max(4096),
-      template: Joi.object({
-        name: Joi.string().max(512).required(),
-        language: Joi.string().max(35).default('en'),
-        parameters: Joi.array().items(Joi.string().max(4096)).max(100).default([]),
-      }),
-    }),
-  ),
+  text: templateText.required(),
+  channels: channelOverrides,
 });
 
 const hostEntry = Joi.string().ip({ cidr: 'optional' });

@@ -1,0 +1,1 @@
+export { compileTemplate, type CompileResult, type CompiledTemplate, type TemplateError, type TemplateView } from './compile-template';
