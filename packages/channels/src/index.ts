@@ -1,0 +1,5 @@
+export * from './adapter';
+export * from './http/outbound-client';
+export * from './http/outbound-error';
+export * from './http/destination-policy';
+export * from './http/redact-url';
