@@ -8,3 +8,4 @@ export * from './http';
 export * from './logger';
 export * from './random';
 export * from './tcp-proxy';
+export * from './fake-providers';
