@@ -44,6 +44,8 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
       DISPATCH_STUCK_AFTER_MS: '1500',
       // Room to finish the dispatch in hand on SIGTERM, however slow the machine.
       SHUTDOWN_TIMEOUT_MS: '30000',
+      // Dispatch only: the chunks stay in their queues for the test to check.
+      WORKER_QUEUES: 'dispatch,maintenance',
       ...env,
     });
     processes.push(worker);

@@ -47,7 +47,8 @@ describe('Redis flushed (FLUSHALL) under running processes', () => {
     const env = { DATABASE_URL: url, REDIS_URL: redisUrl, QUEUE_PREFIX: testQueuePrefix(), LOG_LEVEL: 'warn' };
     const { process: ingress, port: ingressPort } = await startReadyProcess('ingress', env);
     processes.push(ingress);
-    processes.push((await startReadyProcess('worker', env)).process);
+    // Dispatch only: the handed-off chunks stay in their queue for the test to watch.
+    processes.push((await startReadyProcess('worker', { ...env, WORKER_QUEUES: 'dispatch,maintenance' })).process);
 
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: DELAY_MS });

@@ -69,7 +69,7 @@ describe('two worker processes on the same queues', () => {
       await Promise.all(broadcasts.map((b) => producer.armTimer('broadcast.dispatch', { broadcastId: b.id }, 0)));
       await waitFor(
         async () => {
-          const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM runs WHERE status = 'delivering'`.execute(db);
+          const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM runs WHERE status IN ('delivering', 'completed')`.execute(db);
           return rows[0]!.n === BROADCASTS || undefined;
         },
         { timeoutMs: 60_000, intervalMs: 200, what: 'every broadcast to be dispatched' },

@@ -13,6 +13,7 @@ import { contactImportRouter } from './routes/contact-import.route';
 import { contactsRouter } from './routes/contacts.route';
 import { DASHBOARD_PATH, queuesDashboard } from './routes/queues-dashboard.route';
 import { runsRouter } from './routes/runs.route';
+import { webOutboxRouter } from './routes/web-outbox.route';
 
 export interface AdminDeps {
   logger: Logger;
@@ -24,6 +25,8 @@ export interface AdminDeps {
   publicUrl: string;
   /** The queues the dashboard shows; no dashboard without it. */
   producer?: JobProducer;
+  /** Private or loopback destinations a connection's base_url may name (SSRF allow-list). */
+  outboundAllowedDestinations?: readonly string[];
 }
 
 /** 10,000 contacts with variables fit well inside this. */
@@ -51,7 +54,7 @@ const requireStorableQuery = storable((req) => ({ value: req.query, path: 'query
 const requireStorableBody = storable((req) => (req.body === undefined ? undefined : { value: req.body, path: 'body' }));
 
 /** The management API (SPEC §5). No `listen`, so tests can mount it. */
-export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl, producer }: AdminDeps): Express {
+export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl, producer, outboundAllowedDestinations = [] }: AdminDeps): Express {
   return createServiceApp({
     logger,
     checks,
@@ -65,10 +68,11 @@ export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl,
       if (producer) app.use(DASHBOARD_PATH, requireAdminKey(adminApiKey, { allowBasic: true }), queuesDashboard(producer));
       app.use(contactImportRouter(db, logger)); // streams its body: before the JSON parser
       app.use(requireJsonBody, express.json({ limit: JSON_LIMIT }), requireStorableBody);
-      app.use(botsRouter(db));
+      app.use(botsRouter(db, outboundAllowedDestinations));
       app.use(contactsRouter(db));
       app.use(broadcastsRouter(db, publicUrl));
       app.use(runsRouter(db));
+      app.use(webOutboxRouter(db));
     },
   });
 }

@@ -25,6 +25,7 @@ runHttpService({
         adminApiKey: config.ADMIN_API_KEY,
         publicUrl: config.PUBLIC_URL,
         producer,
+        outboundAllowedDestinations: config.OUTBOUND_ALLOWED_DESTINATIONS,
       }),
       release: () => producer.close(),
     };

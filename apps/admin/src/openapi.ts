@@ -3,6 +3,7 @@
  * GET /v1/openapi.json. Written by hand beside the routes; a test checks that every path and
  * method here is served by the admin app (or, for the hook, by the ingress).
  */
+import { DELIVERY_REASONS, DELIVERY_STATUSES } from '@herald/core';
 
 const json = (schema: object) => ({ content: { 'application/json': { schema } } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -132,16 +133,32 @@ export const openApiDocument = {
         type: 'object',
         properties: {
           id: { type: 'string' }, broadcast_id: { type: 'string' }, status: { type: 'string', enum: ['dispatching', 'delivering', 'completed', 'cancelled', 'failed'] },
-          counts: { type: 'object', properties: { targeted: { type: 'integer' }, handed_off: { type: 'integer', description: 'deliveries handed to the channel queues so far' }, sent: { type: 'integer' }, failed: { type: 'integer' }, skipped: { type: 'integer' }, pending: { type: 'integer' } } },
-          created_at: { type: 'string' }, delivering_at: { type: ['string', 'null'] }, finished_at: { type: ['string', 'null'] },
+          counts: { type: 'object', properties: { targeted: { type: 'integer' }, handed_off: { type: 'integer', description: 'deliveries handed to the channel queues so far' }, sent: { type: 'integer' }, failed: { type: 'integer' }, skipped: { type: 'integer' }, pending: { type: 'integer', description: 'not final yet: queued, waiting for a retry, or being sent' } } },
+          rate_per_second: { type: 'number', description: 'outcomes per second over the last few seconds; 0 once none came for a while' },
+          created_at: { type: 'string' }, delivering_at: { type: ['string', 'null'] }, completed_at: { type: ['string', 'null'] }, finished_at: { type: ['string', 'null'] },
         },
+      },
+      ChannelConnection: {
+        type: 'object',
+        properties: {
+          bot_id: { type: 'string' }, channel: { type: 'string' }, provider: { type: 'string' }, base_url: { type: ['string', 'null'] },
+          rate_limit_per_second: { type: ['number', 'null'] }, effective_rate_limit_per_second: { type: ['number', 'null'], description: 'the set rate, else the provider default; null = no limit of our own' },
+          credential_names: { type: 'array', items: { type: 'string' } },
+          fault: { type: ['object', 'null'], description: 'set when the provider refused the connection (e.g. bad credentials): sending has stopped until it is saved again', properties: { code: { type: 'string' }, message: { type: 'string' }, at: { type: 'string' } } },
+        },
+      },
+      OutboxMessage: {
+        type: 'object',
+        properties: { id: { type: 'string' }, delivery_id: { type: 'string' }, text: { type: 'string' }, created_at: { type: 'string' }, read_at: { type: ['string', 'null'] } },
       },
       Delivery: {
         type: 'object',
         properties: {
           id: { type: 'string' }, contact_id: { type: 'string' }, user_id: { type: 'string' }, channel: { type: 'string' },
-          status: { type: 'string', enum: ['queued', 'sent', 'failed', 'skipped'] }, attempts: { type: 'integer' },
-          provider_message_id: { type: ['string', 'null'] }, last_error: { type: ['string', 'null'] },
+          status: { type: 'string', enum: [...DELIVERY_STATUSES] }, attempts: { type: 'integer' },
+          reason: { type: ['string', 'null'], enum: [...DELIVERY_REASONS, null], description: 'why it was skipped or failed' },
+          error_code: { type: ['string', 'null'], description: "the provider's own error code" },
+          provider_message_id: { type: ['string', 'null'] }, last_error: { type: ['string', 'null'] }, next_attempt_at: { type: ['string', 'null'] },
         },
       },
     },
@@ -173,7 +190,23 @@ export const openApiDocument = {
         summary: 'Create or replace a channel connection',
         parameters: [id('id'), { name: 'channel', in: 'path', required: true, schema: { type: 'string' }, description: 'WhatsAppChannel, whatsapp, SMSChannel, sms, …' }],
         requestBody: json({ type: 'object', required: ['provider'], properties: { provider: { type: 'string' }, credentials: { type: 'object', additionalProperties: { type: 'string' } }, base_url: { type: ['string', 'null'] }, rate_limit_per_second: { type: ['number', 'null'] } } }),
-        responses: { 200: { description: 'The connection (credential names only)' }, ...standard },
+        responses: { 200: json(ref('ChannelConnection')), ...standard },
+      },
+    },
+    '/v1/bots/{id}/channels': { get: { summary: "A bot's channel connections, with any fault", parameters: [id('id')], responses: { 200: json({ type: 'object', properties: { data: { type: 'array', items: ref('ChannelConnection') } } }), ...standard } } },
+    '/v1/bots/{id}/contacts/{contactId}/outbox': {
+      get: {
+        summary: "A web chat contact's messages, oldest first, since a cursor",
+        parameters: [id('id'), { name: 'contactId', in: 'path', required: true, schema: { type: 'string' } }, ...paging, { name: 'unread', in: 'query', schema: { type: 'string', enum: ['true', 'false'] } }],
+        responses: { 200: page('OutboxMessage'), ...standard },
+      },
+    },
+    '/v1/bots/{id}/contacts/{contactId}/outbox/read': {
+      post: {
+        summary: 'Mark messages read, up to an id',
+        parameters: [id('id'), { name: 'contactId', in: 'path', required: true, schema: { type: 'string' } }],
+        requestBody: json({ type: 'object', required: ['through_id'], properties: { through_id: { type: 'string' } } }),
+        responses: { 200: json({ type: 'object', properties: { marked_read: { type: 'integer' } } }), ...standard },
       },
     },
     '/v1/bots/{id}/contacts': {
@@ -229,9 +262,9 @@ export const openApiDocument = {
     },
     '/v1/broadcasts/{id}/runs': { get: { summary: 'Runs, newest first', parameters: [id('id'), ...paging], responses: { 200: page('Run'), ...standard } } },
     '/v1/triggers/{id}': { get: { summary: 'A trigger', parameters: [id('id')], responses: { 200: json(ref('Trigger')), ...standard } } },
-    '/v1/runs/{id}': { get: { summary: 'A run with exact counts', parameters: [id('id')], responses: { 200: json(ref('Run')), ...standard } } },
+    '/v1/runs/{id}': { get: { summary: 'A run with live progress: exact counts and the current rate', parameters: [id('id')], responses: { 200: json(ref('Run')), ...standard } } },
     '/v1/runs/{id}/deliveries': {
-      get: { summary: "A run's deliveries in id order", parameters: [id('id'), ...paging, { name: 'status', in: 'query', schema: { type: 'string' } }], responses: { 200: page('Delivery'), ...standard } },
+      get: { summary: "A run's deliveries in id order", parameters: [id('id'), ...paging, { name: 'status', in: 'query', schema: { type: 'string', enum: [...DELIVERY_STATUSES] } }, { name: 'reason', in: 'query', schema: { type: 'string', enum: [...DELIVERY_REASONS] } }], responses: { 200: page('Delivery'), ...standard } },
     },
   },
 } as const;

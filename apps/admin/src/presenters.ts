@@ -1,3 +1,4 @@
+import { DEFAULT_RATE_PER_SECOND } from '@herald/core';
 import type { Broadcast, ChannelConnection } from '@herald/db';
 
 /** Response shapes of the admin API: snake_case, secrets never echoed back. */
@@ -28,7 +29,11 @@ export function presentBroadcast(b: Broadcast, publicUrl: string) {
   };
 }
 
-/** Credentials are write-only: the response names them, never shows them. */
+/**
+ * Credentials are write-only: the response names them, never shows them. `fault` is set when
+ * the provider refused the connection itself (e.g. rejected credentials): sending on it has
+ * stopped until it is saved again.
+ */
 export function presentChannelConnection(c: ChannelConnection) {
   return {
     bot_id: c.bot_id,
@@ -36,7 +41,9 @@ export function presentChannelConnection(c: ChannelConnection) {
     provider: c.provider,
     base_url: c.base_url,
     rate_limit_per_second: c.rate_limit_per_second,
+    effective_rate_limit_per_second: c.rate_limit_per_second ?? DEFAULT_RATE_PER_SECOND[c.provider] ?? null,
     credential_names: Object.keys(c.credentials).sort(),
+    fault: c.fault_code ? { code: c.fault_code, message: c.fault_message, at: c.fault_at } : null,
     created_at: c.created_at,
     updated_at: c.updated_at,
   };

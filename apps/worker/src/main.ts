@@ -1,7 +1,8 @@
 import { workerConfigSchema } from '@herald/config';
 import { createLogger } from '@herald/logger';
-import { JobProducer } from '@herald/queue';
+import { JobProducer, type QueueName } from '@herald/queue';
 import { createMetricsRegistry, createServiceApp, loadConfigOrExit, runHttpService } from '@herald/service';
+import { createDeliveryStage } from './delivery/delivery-stage';
 import { processors } from './processors';
 import { registerQueueMetrics } from './queue-metrics';
 import { keepReconcilerScheduled } from './reconciler-schedule';
@@ -19,10 +20,28 @@ runHttpService({
   redisRole: 'worker',
   build: ({ db, redis, checks }) => {
     const producer = new JobProducer(redis, config.QUEUE_PREFIX, (error) => logger.warn('queue error', { error }));
+    const metrics = createMetricsRegistry('worker');
+    const delivery = createDeliveryStage({
+      redis,
+      prefix: config.QUEUE_PREFIX,
+      metrics,
+      concurrency: config.DELIVERY_CONCURRENCY,
+      claimBatch: config.DELIVERY_CLAIM_BATCH,
+      leaseMs: config.DELIVERY_LEASE_MS,
+      retryPolicy: {
+        maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
+        baseDelayMs: config.DELIVERY_RETRY_BASE_MS,
+        maxDelayMs: config.DELIVERY_RETRY_MAX_MS,
+      },
+      connectTimeoutMs: config.PROVIDER_CONNECT_TIMEOUT_MS,
+      responseTimeoutMs: config.PROVIDER_TIMEOUT_MS,
+      allowedDestinations: config.OUTBOUND_ALLOWED_DESTINATIONS,
+    });
     const workers = startWorkers({
       connection: redis,
       prefix: config.QUEUE_PREFIX,
-      concurrency: config.WORKER_CONCURRENCY,
+      concurrency: (queue: QueueName) => (queue.startsWith('deliver-') ? config.DELIVERY_CHUNK_CONCURRENCY : config.WORKER_CONCURRENCY),
+      queues: config.WORKER_QUEUES,
       stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
       processors,
       ctx: {
@@ -31,19 +50,25 @@ runHttpService({
         producer,
         dispatchStuckAfterMs: config.DISPATCH_STUCK_AFTER_MS,
         deliveryChunkSize: config.DELIVERY_CHUNK_SIZE,
+        delivery,
+        deliveryStalledAfterMs: config.DELIVERY_STALLED_AFTER_MS,
       },
     });
     const reconciler = keepReconcilerScheduled(producer, config.RECONCILE_INTERVAL_MS, logger);
     logger.info('workers started', { queues: workers.map((w) => w.name), concurrency: config.WORKER_CONCURRENCY });
-    const metrics = createMetricsRegistry('worker');
     registerQueueMetrics(metrics, producer, logger);
     return {
       app: createServiceApp({ logger, checks, metrics }),
       stopWork: async () => {
         reconciler.stop();
+        // Running chunks stop claiming, finish what is in flight and hand the rest back.
+        delivery.stop();
         await stopWorkers(workers);
       },
-      release: () => producer.close(),
+      release: async () => {
+        await producer.close();
+        await delivery.close();
+      },
     };
   },
 });

@@ -23,6 +23,8 @@ describe('the reconciler', () => {
     concurrency: 4,
     ctx: { dispatchStuckAfterMs: 2_000, deliveryChunkSize: 4 },
     reconcileEveryMs: RECONCILE_EVERY_MS,
+    // No delivery Workers (as WORKER_QUEUES would set): the chunks stay in Redis to be looked at.
+    queues: ['dispatch', 'maintenance'],
   });
   const { database, redis } = running;
   let producer: JobProducer;

@@ -1,6 +1,7 @@
 import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import type { JobProducer } from '@herald/queue';
+import type { DeliveryDeps } from './delivery/deliver-chunk';
 
 /** What every processor receives besides its job. Kept small on purpose (STYLE §11). */
 export interface WorkerContext {
@@ -12,4 +13,10 @@ export interface WorkerContext {
   dispatchStuckAfterMs: number;
   /** Deliveries per `delivery.chunk` job handed to a channel queue. */
   deliveryChunkSize: number;
+  /** The delivery stage: outbound client, shared throttles, in-flight limit, retry policy. */
+  delivery: DeliveryStage;
+  /** A delivering run with due deliveries and no progress for this long gets its chunks again. */
+  deliveryStalledAfterMs: number;
 }
+
+export type DeliveryStage = Omit<DeliveryDeps, 'db' | 'logger' | 'producer'>;

@@ -42,6 +42,7 @@ export interface AdminConfig extends CommonConfig {
   INGRESS_PORT: number;
   PUBLIC_URL: string;
   ADMIN_API_KEY: string | undefined;
+  OUTBOUND_ALLOWED_DESTINATIONS: string[];
 }
 
 export interface WorkerConfig extends CommonConfig {
@@ -51,6 +52,18 @@ export interface WorkerConfig extends CommonConfig {
   DISPATCH_STUCK_AFTER_MS: number;
   WORKER_STALLED_INTERVAL_MS: number;
   DELIVERY_CHUNK_SIZE: number;
+  WORKER_QUEUES: string[];
+  DELIVERY_CHUNK_CONCURRENCY: number;
+  DELIVERY_CONCURRENCY: number;
+  DELIVERY_CLAIM_BATCH: number;
+  DELIVERY_LEASE_MS: number;
+  DELIVERY_MAX_ATTEMPTS: number;
+  DELIVERY_RETRY_BASE_MS: number;
+  DELIVERY_RETRY_MAX_MS: number;
+  DELIVERY_STALLED_AFTER_MS: number;
+  PROVIDER_CONNECT_TIMEOUT_MS: number;
+  PROVIDER_TIMEOUT_MS: number;
+  OUTBOUND_ALLOWED_DESTINATIONS: string[];
 }
 
 export interface MigrateConfig {
@@ -59,6 +72,19 @@ export interface MigrateConfig {
   DATABASE_URL: string;
 }
 
+/** Queue names as the catalog of @herald/queue spells them (config depends on no package). */
+export const WORKER_QUEUE_NAMES = [
+  'dispatch',
+  'maintenance',
+  'deliver-whatsapp',
+  'deliver-sms',
+  'deliver-rcs',
+  'deliver-telegram',
+  'deliver-messenger',
+  'deliver-web',
+  'deliver-custom',
+] as const;
+
 const port = (fallback: number) => Joi.number().integer().min(1).max(65535).default(fallback);
 
 const nodeEnv = Joi.string().valid('development', 'test', 'production').default('development');
@@ -66,6 +92,14 @@ const logLevel = Joi.string().valid('error', 'warn', 'info', 'debug').default('i
 const databaseUrl = Joi.string()
   .uri({ scheme: ['postgres', 'postgresql'] })
   .default('postgres://postgres@127.0.0.1:5432/herald');
+
+/**
+ * Destinations a channel connection may send to although they are private, loopback or
+ * link-local (refused by default: SSRF). IPs, CIDRs or exact host names.
+ */
+const outboundAllowedDestinations = Joi.commaList()
+  .items(Joi.alternatives(Joi.string().ip({ cidr: 'optional' }), Joi.string().hostname()))
+  .default([]);
 
 const common = {
   NODE_ENV: nodeEnv,
@@ -109,6 +143,8 @@ export const adminConfigSchema = Joi.object<AdminConfig>({
       then: Joi.optional(),
       otherwise: Joi.required().messages({ 'any.required': 'ADMIN_API_KEY is required outside development' }),
     }),
+  // Checked when a connection is saved, so a refused base_url is a 400 rather than a fault later.
+  OUTBOUND_ALLOWED_DESTINATIONS: outboundAllowedDestinations,
 });
 
 export const workerConfigSchema = Joi.object<WorkerConfig>({
@@ -125,6 +161,30 @@ export const workerConfigSchema = Joi.object<WorkerConfig>({
   // Deliveries per job handed to a channel queue: bigger chunks mean fewer jobs, smaller ones
   // spread a run over more workers sooner.
   DELIVERY_CHUNK_SIZE: Joi.number().integer().min(1).max(10_000).default(1_000),
+  // The queues this worker consumes (default: all), so dispatch and delivery can scale apart.
+  WORKER_QUEUES: Joi.commaList()
+    .items(Joi.string().valid(...WORKER_QUEUE_NAMES))
+    .min(1)
+    .default([...WORKER_QUEUE_NAMES]),
+  // Delivery chunks one worker works on at once, per channel queue.
+  DELIVERY_CHUNK_CONCURRENCY: Joi.number().integer().min(1).max(100).default(4),
+  // Provider requests one worker has in flight at once, across channels: also the most a
+  // crash of this worker can leave unrecorded (and send again).
+  DELIVERY_CONCURRENCY: Joi.number().integer().min(1).max(2_000).default(100),
+  // Deliveries claimed per statement.
+  DELIVERY_CLAIM_BATCH: Joi.number().integer().min(1).max(1_000).default(50),
+  // How long a claim holds its deliveries; a dead worker's are sent again after it.
+  DELIVERY_LEASE_MS: Joi.number().integer().min(1_000).max(3_600_000).default(60_000),
+  // Attempts per delivery (the first send included), and the backoff between them.
+  DELIVERY_MAX_ATTEMPTS: Joi.number().integer().min(1).max(50).default(5),
+  DELIVERY_RETRY_BASE_MS: Joi.number().integer().min(10).max(3_600_000).default(2_000),
+  DELIVERY_RETRY_MAX_MS: Joi.number().integer().min(10).max(86_400_000).default(600_000),
+  // A delivering run with due deliveries and no progress for this long gets its chunks again.
+  DELIVERY_STALLED_AFTER_MS: Joi.number().integer().min(1_000).max(86_400_000).default(300_000),
+  PROVIDER_CONNECT_TIMEOUT_MS: Joi.number().integer().min(100).max(120_000).default(5_000),
+  // Whole provider answer (headers and body); a slower one is retried later.
+  PROVIDER_TIMEOUT_MS: Joi.number().integer().min(100).max(300_000).default(15_000),
+  OUTBOUND_ALLOWED_DESTINATIONS: outboundAllowedDestinations,
 });
 
 export const migrateConfigSchema = Joi.object<MigrateConfig>({

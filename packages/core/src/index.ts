@@ -11,3 +11,4 @@ export * from './audience-eval';
 export * from './storable-text';
 export * from './retry-backoff';
 export * from './template';
+export * from './delivery-states';

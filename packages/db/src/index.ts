@@ -14,3 +14,5 @@ export * from './audience-sql';
 export * from './queries/dispatch.queries';
 export * from './queries/runs.queries';
 export * from './queries/reconcile.queries';
+export * from './queries/delivery.queries';
+export * from './queries/web-outbox.queries';

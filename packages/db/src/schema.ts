@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { DeliveryReason, DeliveryStatus } from '@herald/core';
 
 /**
  * The Kysely view of Herald's tables (SPEC §2). Written by hand next to the migrations:
@@ -27,7 +28,7 @@ export type ChannelColumn =
 
 export type TriggerStatus = 'pending' | 'dispatched' | 'cancelled' | 'failed';
 export type RunStatus = 'dispatching' | 'delivering' | 'completed' | 'cancelled' | 'failed';
-export type DeliveryStatus = 'queued' | 'sent' | 'failed' | 'skipped';
+export type { DeliveryReason, DeliveryStatus } from '@herald/core';
 export type VariableValue = string | number | boolean | null | VariableValue[] | { [key: string]: VariableValue };
 
 export interface BotsTable {
@@ -47,6 +48,10 @@ export interface ChannelConnectionsTable {
   credentials: JsonWithDefault<Record<string, unknown>>;
   base_url: string | null;
   rate_limit_per_second: number | null;
+  /** Set when the provider refused the connection itself (bad credentials); cleared by a PUT. */
+  fault_code: string | null;
+  fault_message: string | null;
+  fault_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -126,6 +131,12 @@ export interface RunsTable {
   handed_off_through: ColumnType<string, never, string>;
   /** Deliveries handed to the channel queues so far. */
   handed_off: Generated<number>;
+  /** What `{{payload.…}}` renders: the body of the run's last trigger that kept one. */
+  payload: ColumnType<unknown, string | null | undefined, string | null>;
+  /** Delivery rate: outcomes counted since `rate_window_at`, and the rate of the last window. */
+  rate_window_at: NullableTimestamp;
+  rate_window_done: Generated<number>;
+  rate_per_second: number | null;
   error: string | null;
   created_at: Timestamp;
   delivering_at: NullableTimestamp;
@@ -143,9 +154,26 @@ export interface DeliveriesTable {
   attempts: Generated<number>;
   provider_message_id: string | null;
   last_error: string | null;
+  reason: DeliveryReason | null;
+  /** The provider's own error code (e.g. `131026`, `21211`, `http_503`). */
+  error_code: string | null;
+  /** The claim that holds a `sending` row, and until when; another worker may take it after. */
+  claim_id: string | null;
+  lease_until: NullableTimestamp;
+  /** A `queued` delivery waiting for its retry is not claimed before this. */
+  next_attempt_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
   sent_at: NullableTimestamp;
+}
+
+export interface WebOutboxTable {
+  id: IdentityId;
+  contact_id: string;
+  delivery_id: string;
+  text: string;
+  created_at: Timestamp;
+  read_at: NullableTimestamp;
 }
 
 export interface Database {
@@ -157,6 +185,7 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   runs: RunsTable;
   deliveries: DeliveriesTable;
+  web_outbox: WebOutboxTable;
 }
 
 export type TableName = keyof Database;

@@ -17,21 +17,22 @@ export interface JobPayloads {
   'maintenance.reconcile': Record<string, never>;
   /**
    * A chunk of a run's deliveries on one channel: those with ids in [firstId, lastId]. Ids are
-   * decimal strings (bigint). Added by the dispatch once the run's delivery rows are written.
+   * decimal strings (bigint). Added by the dispatch once the run's delivery rows are written;
+   * added again (with a `generation`) when some of them wait for a retry, a paused connection,
+   * or were left behind by a dead worker. The claim in Postgres makes any overlap harmless.
    */
-  'delivery.chunk': { runId: string; channel: ChannelName; firstId: string; lastId: string };
+  'delivery.chunk': { runId: string; channel: ChannelName; firstId: string; lastId: string; generation?: string };
 }
 
 export type JobName = keyof JobPayloads;
 export type JobPayload<K extends JobName> = JobPayloads[K];
 
 /**
- * Jobs produced by this release whose consumer is not built yet: delivery chunks wait in their
- * channel queues (visible in the dashboard) for the delivery stage of SPEC §4. A worker runs
- * no BullMQ Worker on their queues, so nothing takes them off before it can send them.
- * Delivery's processor removes the name from here, and the processor map then requires it.
+ * Jobs produced by a release whose consumer is not built yet: they wait in their queue, and a
+ * worker runs no BullMQ Worker on it. Every job has a consumer today; a name listed here drops
+ * the processor map's demand for it.
  */
-export type UnconsumedJobName = 'delivery.chunk';
+export type UnconsumedJobName = never;
 export type ConsumedJobName = Exclude<JobName, UnconsumedJobName>;
 
 /**
@@ -117,15 +118,19 @@ export const jobCatalog: { readonly [K in JobName]: JobDefinition<JobPayloads[K]
         .required(),
       firstId: bigintId,
       lastId: bigintId,
+      generation: Joi.string().pattern(/^[a-z][a-z0-9]{0,40}$/),
     }),
+    // Retries here are for the chunk's own failures (Postgres down); a message's retries wait
+    // in Postgres. A chunk that still fails for good is picked up by the reconciler's sweep.
     options: {
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 5_000 },
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 2_000 },
       removeOnComplete: { age: DAY_S, count: 100_000 },
       removeOnFail: { age: 7 * DAY_S },
     },
-    // A chunk starts at a delivery id, and a delivery belongs to one run and one channel.
-    jobId: ({ runId, firstId }) => `chunk-${runId}-${firstId}`,
+    // A chunk starts at a delivery id, and a delivery belongs to one run and one channel; a
+    // later add of the same chunk names its generation (e.g. the time it is due).
+    jobId: ({ runId, firstId, generation }) => `chunk-${runId}-${firstId}${generation ? `-${generation}` : ''}`,
   },
 };
 

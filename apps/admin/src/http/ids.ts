@@ -11,3 +11,9 @@ export function resourceId(value: string | undefined, what: string): string {
 export function notFound(what: string): AppError {
   return new AppError(404, 'not_found', `No such ${what}`);
 }
+
+/** A bigint id (contacts, deliveries) from the URL: digits within bigint's range, else a 404. */
+export function bigintResourceId(value: string | undefined, what: string): string {
+  if (!value || !/^[1-9][0-9]{0,18}$/.test(value) || BigInt(value) > 9_223_372_036_854_775_807n) throw notFound(what);
+  return value;
+}

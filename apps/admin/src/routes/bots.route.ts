@@ -7,14 +7,19 @@ import {
   tokenDigest,
   acceptedChannelSpellings,
 } from '@herald/core';
+import { checkDestinationUrl } from '@herald/channels';
 import { findBot, insertBot, listChannelConnections, upsertChannelConnection, type Db } from '@herald/db';
 import { validateBody } from '@herald/service';
 import { notFound, resourceId } from '../http/ids';
 import { presentChannelConnection } from '../presenters';
 import { channelConnectionSchema, createBotSchema } from '../schemas/admin.schemas';
 
-/** Bots and their channel connections. */
-export function botsRouter(db: Db): Router {
+/**
+ * Bots and their channel connections. `allowedDestinations` are the private or loopback
+ * destinations a connection's base_url may name (OUTBOUND_ALLOWED_DESTINATIONS); the worker
+ * checks every request again after DNS resolution, this is the early, clear refusal.
+ */
+export function botsRouter(db: Db, allowedDestinations: readonly string[] = []): Router {
   const router = Router();
 
   router.post('/v1/bots', async (req, res) => {
@@ -32,6 +37,12 @@ export function botsRouter(db: Db): Router {
     res.json({ id: bot.id, name: bot.name, created_at: bot.created_at, channels: channels.map(presentChannelConnection) });
   });
 
+  router.get('/v1/bots/:id/channels', async (req, res) => {
+    const bot = await findBot(db, resourceId(req.params['id'], 'bot'));
+    if (!bot) throw notFound('bot');
+    res.json({ data: (await listChannelConnections(db, bot.id)).map(presentChannelConnection) });
+  });
+
   router.put('/v1/bots/:id/channels/:channel', async (req, res) => {
     const botId = resourceId(req.params['id'], 'bot');
     const channel = resolveChannel(req.params['channel'] ?? '');
@@ -47,6 +58,14 @@ export function botsRouter(db: Db): Router {
         { path: 'provider', message: `"${body.provider}" does not serve ${channel}`, expected: `one of ${providers.join(', ')}` },
       ]);
     }
+    const problems = [];
+    if (body.base_url !== null) {
+      const checked = checkDestinationUrl(body.base_url, allowedDestinations);
+      if (!checked.ok) problems.push({ path: 'base_url', message: checked.reason, expected: 'a public http(s) URL without credentials' });
+    } else if (body.provider === 'custom') {
+      problems.push({ path: 'base_url', message: 'is required for the custom provider', expected: 'the URL Herald POSTs each message to' });
+    }
+    if (problems.length) throw new AppError(400, 'validation_failed', 'The request is invalid', problems);
     if (!(await findBot(db, botId))) throw notFound('bot');
     const connection = await upsertChannelConnection(db, {
       botId,

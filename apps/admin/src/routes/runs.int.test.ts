@@ -18,7 +18,7 @@ describe('admin API: triggers, runs, deliveries, cancel', () => {
     return { status: response.status, body: (await response.json()) as any };
   }
 
-  /** A broadcast with a run in delivery: 5 deliveries, 2 sent, 1 failed. */
+  /** A broadcast with a run in delivery: 5 deliveries, 2 sent, 1 failed, counted on the run as the worker counts them. */
   async function runInDelivery() {
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
@@ -26,7 +26,7 @@ describe('admin API: triggers, runs, deliveries, cancel', () => {
       bot_channel: 'WebChannel' as const, user_id: `v${i}`, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
     })));
     const contacts = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
-    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 5, handed_off: 5 }).returning('id').executeTakeFirstOrThrow();
+    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 5, handed_off: 5, sent: 2, failed: 1 }).returning('id').executeTakeFirstOrThrow();
     await db.insertInto('deliveries').values(contacts.map((c, i) => ({
       run_id: run.id, contact_id: c.id, channel: 'WebChannel' as const, status: i < 2 ? ('sent' as const) : i === 2 ? ('failed' as const) : ('queued' as const),
     }))).execute();
@@ -60,7 +60,7 @@ describe('admin API: triggers, runs, deliveries, cancel', () => {
     expect(runs.body.data.map((r: { id: string }) => r.id)).toEqual([run.id]);
     // A list shows the counters recorded on each run (no scan of every run's deliveries), in
     // the same shape; nothing internal (the hand-off's resume point) leaks out.
-    expect(runs.body.data[0]).toMatchObject({ status: 'delivering', counts: { targeted: 5, handed_off: 5, sent: 0, failed: 0, skipped: 0, pending: 5 } });
+    expect(runs.body.data[0]).toMatchObject({ status: 'delivering', counts: { targeted: 5, handed_off: 5, sent: 2, failed: 1, skipped: 0, pending: 2 } });
     expect(runs.body.data[0]).not.toHaveProperty('handed_off_through');
 
     const pageOne = await get(`/v1/runs/${run.id}/deliveries?limit=3`);

@@ -1,23 +1,21 @@
 import { Router } from 'express';
+import { DELIVERY_REASONS, DELIVERY_STATUSES } from '@herald/core';
 import {
   cancelBroadcast,
-  countDeliveries,
   findBroadcast,
   findRun,
   findTrigger,
   listDeliveries,
   listRuns,
   listTriggers,
+  RATE_WINDOW_SECONDS,
   type Db,
-  type DeliveryCounts,
   type Run,
 } from '@herald/db';
 import { notFound, resourceId } from '../http/ids';
 import { bigintCursor, oneOf, page, pageRequest } from '../http/pagination';
 
 const TRIGGER_STATUSES = ['pending', 'dispatched', 'cancelled', 'failed'] as const;
-const DELIVERY_STATUSES = ['queued', 'sent', 'failed', 'skipped'] as const;
-
 const isSeqCursor = bigintCursor('seq');
 const isIdCursor = bigintCursor('id');
 const isRunCursor = (v: unknown): v is { created_at: string; id: string } =>
@@ -27,13 +25,17 @@ const isRunCursor = (v: unknown): v is { created_at: string; id: string } =>
   /^[0-9a-f-]{36}$/.test(String((v as { id?: unknown }).id));
 
 /**
- * A run as the API shows it. `counts` are exact when given (one pass over the run's
- * deliveries, for `GET /v1/runs/:id`); a list shows the counters recorded on each run instead,
- * so a page of million-delivery runs does not scan them all. `handed_off` is how many
- * deliveries the dispatch has handed to the channel queues so far: its progress while large.
+ * A run as the API shows it, from the counters the delivery stage keeps on the run in the same
+ * transaction as each outcome (exact, and no scan of its deliveries). `pending` is what is not
+ * final yet (queued, waiting for a retry, or being sent); `handed_off` how many deliveries the
+ * dispatch has handed to the channel queues so far. `rate_per_second` is the rate of the last
+ * few seconds of outcomes; 0 once none came for a while.
  */
-function presentRun(run: Run, exact?: DeliveryCounts) {
-  const recordedPending = Math.max(0, run.targeted - run.sent - run.failed - run.skipped);
+export function presentRun(run: Run, now = new Date()) {
+  const done = run.sent + run.failed + run.skipped;
+  const activeFor = run.rate_window_at ? (now.getTime() - run.rate_window_at.getTime()) / 1000 : Infinity;
+  const rate =
+    activeFor > 2 * RATE_WINDOW_SECONDS ? 0 : (run.rate_per_second ?? (activeFor > 0 ? run.rate_window_done / activeFor : 0));
   return {
     id: run.id,
     broadcast_id: run.broadcast_id,
@@ -41,14 +43,16 @@ function presentRun(run: Run, exact?: DeliveryCounts) {
     counts: {
       targeted: run.targeted,
       handed_off: run.handed_off,
-      sent: exact?.sent ?? run.sent,
-      failed: exact?.failed ?? run.failed,
-      skipped: exact?.skipped ?? run.skipped,
-      pending: exact?.queued ?? recordedPending,
+      pending: Math.max(0, (run.status === 'dispatching' ? run.handed_off : run.targeted) - done),
+      sent: run.sent,
+      failed: run.failed,
+      skipped: run.skipped,
     },
+    rate_per_second: run.status === 'dispatching' || run.status === 'delivering' ? Math.round(rate * 10) / 10 : 0,
     error: run.error,
     created_at: run.created_at,
     delivering_at: run.delivering_at,
+    completed_at: run.status === 'completed' ? run.finished_at : null,
     finished_at: run.finished_at,
     updated_at: run.updated_at,
   };
@@ -85,15 +89,16 @@ export function runsRouter(db: Db): Router {
   router.get('/v1/runs/:id', async (req, res) => {
     const run = await findRun(db, resourceId(req.params['id'], 'run'));
     if (!run) throw notFound('run');
-    res.json(presentRun(run, await countDeliveries(db, run.id)));
+    res.json(presentRun(run));
   });
 
   router.get('/v1/runs/:id/deliveries', async (req, res) => {
     const runId = resourceId(req.params['id'], 'run');
     const { limit, cursor } = pageRequest(req.query, isIdCursor);
     const status = oneOf(req.query['status'], DELIVERY_STATUSES, 'status');
+    const reason = oneOf(req.query['reason'], DELIVERY_REASONS, 'reason');
     if (!(await findRun(db, runId))) throw notFound('run');
-    const deliveries = await listDeliveries(db, runId, { limit, afterId: cursor?.id, status });
+    const deliveries = await listDeliveries(db, runId, { limit, afterId: cursor?.id, status, reason });
     res.json(page(deliveries, limit, (last) => ({ id: last.id })));
   });
 

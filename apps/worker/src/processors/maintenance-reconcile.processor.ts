@@ -1,6 +1,13 @@
 import type { Job } from 'bullmq';
 import { dispatchDelayMs } from '@herald/core';
-import { broadcastsWithPendingTriggers, broadcastsWithStuckDispatch, deleteExpiredIdempotencyKeys, runsAwaitingDelivery } from '@herald/db';
+import {
+  broadcastsWithPendingTriggers,
+  broadcastsWithStuckDispatch,
+  deleteExpiredIdempotencyKeys,
+  releaseExpiredClaims,
+  runsAwaitingDelivery,
+  stalledDeliveries,
+} from '@herald/db';
 import type { JobPayload } from '@herald/queue';
 import { replayHandOff } from '../dispatch/hand-off-deliveries';
 import type { WorkerContext } from '../worker-context';
@@ -16,10 +23,14 @@ import type { WorkerContext } from '../worker-context';
  * 3. Idempotency keys past their 24 h are deleted.
  * 4. When Redis lost its data (its marker key is gone), every run whose deliveries wait in the
  *    channel queues is handed off again: chunks Redis lost come back, the others are left alone.
+ * 5. Claims whose worker died (lease expired) go back to `queued` and get a chunk job: they are
+ *    sent again (at-least-once; the README says what that window holds).
+ * 6. A delivering run with due deliveries but no progress for DELIVERY_STALLED_AFTER_MS (its
+ *    chunk jobs failed for good, or were lost) gets a chunk job over them.
  */
 export async function maintenanceReconcileProcessor(
   _job: Job<JobPayload<'maintenance.reconcile'>>,
-  { db, logger, producer, dispatchStuckAfterMs, deliveryChunkSize }: WorkerContext,
+  { db, logger, producer, dispatchStuckAfterMs, deliveryChunkSize, deliveryStalledAfterMs }: WorkerContext,
 ): Promise<void> {
   if (!(await producer.isRedisIntact())) {
     const runs = await runsAwaitingDelivery(db);
@@ -51,5 +62,16 @@ export async function maintenanceReconcileProcessor(
   }
 
   const expired = await deleteExpiredIdempotencyKeys(db);
+
+  // Job ids name the sweep's time, so each sweep adds its own job (the last one may be kept,
+  // completed, in Redis) and one sweep retried adds nothing twice.
+  const now = Date.now();
+  const released = await releaseExpiredClaims(db);
+  for (const span of released) await producer.add('delivery.chunk', { ...span, generation: `l${now}` });
+  if (released.length) logger.warn('claims of a dead worker released: their deliveries are sent again', { spans: released.length });
+  const stalled = await stalledDeliveries(db, deliveryStalledAfterMs);
+  for (const span of stalled) await producer.add('delivery.chunk', { ...span, generation: `s${now}` });
+  if (stalled.length) logger.warn('delivering runs without progress: chunks added again', { spans: stalled.length });
+
   if (rearmed || stuck.length || expired) logger.info('reconciled', { rearmed, stuck: stuck.length, expiredIdempotencyKeys: expired });
 }

@@ -1,6 +1,8 @@
 import type { Worker } from 'bullmq';
+import { Registry } from 'prom-client';
 import { JobProducer } from '@herald/queue';
 import { testLogger, useTestDatabase, useTestRedis } from '@herald/testing';
+import { createDeliveryStage, type DeliveryStageOptions } from '../delivery/delivery-stage';
 import { processors } from '../processors';
 import { keepReconcilerScheduled } from '../reconciler-schedule';
 import type { WorkerContext } from '../worker-context';
@@ -14,21 +16,39 @@ export interface InProcessWorkersOptions {
   ctx?: Partial<WorkerContext>;
   /** Keeps the reconciler's job scheduler alive at this interval, as the worker's main does. */
   reconcileEveryMs?: number;
+  /** Only these queues get Workers (as WORKER_QUEUES); default all. */
+  queues?: readonly string[];
+  /** Replaces parts of the delivery stage's settings (retry policy, concurrency…). */
+  delivery?: Partial<Omit<DeliveryStageOptions, 'redis' | 'prefix' | 'metrics'>>;
 }
+
+/** Delivery settings for tests: providers are fakes on loopback, retries come back fast. */
+export const TEST_DELIVERY_OPTIONS: Omit<DeliveryStageOptions, 'redis' | 'prefix' | 'metrics'> = {
+  concurrency: 20,
+  claimBatch: 10,
+  leaseMs: 30_000,
+  retryPolicy: { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1_000 },
+  connectTimeoutMs: 2_000,
+  responseTimeoutMs: 2_000,
+  allowedDestinations: ['127.0.0.0/8'],
+};
 
 /**
  * Registers beforeAll/afterAll: a test database and Redis prefix of the file's own, a producer
  * on them, and the worker's Workers consuming the catalog's queues with the real processors.
  * Workers and producer stop before the database and Redis are cleaned up.
  */
-export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs }: InProcessWorkersOptions) {
+export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, queues, delivery: deliveryOptions }: InProcessWorkersOptions) {
   let workers: Worker[] = [];
   let producer: JobProducer | undefined;
   let schedule: { stop(): void } | undefined;
+  let delivery: ReturnType<typeof createDeliveryStage> | undefined;
   afterAll(async () => {
     schedule?.stop();
+    delivery?.stop();
     await stopWorkers(workers);
     await producer?.close();
+    await delivery?.close();
   });
   const database = useTestDatabase();
   const redis = useTestRedis();
@@ -36,12 +56,23 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs }:
     const { redis: connection, prefix } = redis.current;
     const logger = testLogger('worker-test');
     producer = new JobProducer(connection, prefix);
+    delivery = createDeliveryStage({ ...TEST_DELIVERY_OPTIONS, ...deliveryOptions, redis: connection, prefix, metrics: new Registry() });
     workers = startWorkers({
       connection,
       prefix,
       concurrency,
+      queues,
       processors,
-      ctx: { db: database.current.db, logger, producer, dispatchStuckAfterMs: 60_000, deliveryChunkSize: 1_000, ...ctx },
+      ctx: {
+        db: database.current.db,
+        logger,
+        producer,
+        dispatchStuckAfterMs: 60_000,
+        deliveryChunkSize: 1_000,
+        delivery,
+        deliveryStalledAfterMs: 300_000,
+        ...ctx,
+      },
     });
     if (reconcileEveryMs !== undefined) schedule = keepReconcilerScheduled(producer, reconcileEveryMs, logger);
   });

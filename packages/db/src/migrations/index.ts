@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as initialSchema from './2026-11-26T0100-initial-schema.migration';
 import * as isoInstantFunction from './2026-11-26T0200-iso-instant-function.migration';
 import * as runHandOffProgress from './2026-11-26T0300-run-hand-off-progress.migration';
+import * as deliveryStage from './2026-11-26T0400-delivery-stage.migration';
 
 /**
  * Every migration, by name. Names are timestamps so they sort in the order they were written;
@@ -12,4 +13,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '2026-11-26T0100-initial-schema': initialSchema,
   '2026-11-26T0200-iso-instant-function': isoInstantFunction,
   '2026-11-26T0300-run-hand-off-progress': runHandOffProgress,
+  '2026-11-26T0400-delivery-stage': deliveryStage,
 };

@@ -17,6 +17,10 @@ export async function upsertChannelConnection(db: Db, input: ChannelConnectionIn
     credentials: toJson(input.credentials),
     base_url: input.baseUrl,
     rate_limit_per_second: input.rateLimitPerSecond,
+    // Saving a connection again is how a fault (refused credentials) is cleared.
+    fault_code: null,
+    fault_message: null,
+    fault_at: null,
   };
   return db
     .insertInto('channel_connections')

@@ -165,17 +165,27 @@ export async function applyToContact(
 
 /**
  * Ends the dispatch stage: the run's exact count of targeted contacts, and its next status —
- * `delivering` while deliveries wait, `completed` when there are none. False when the run was
- * cancelled meanwhile.
+ * `delivering` while deliveries wait, `completed` when there are none or when every one was
+ * already made final (chunks are delivered as soon as they are handed off, so a small run can
+ * be done before its dispatch is). Keeps what `{{payload.…}}` renders: the body of the run's
+ * last trigger that carries one. Null when the run was cancelled meanwhile.
  */
 export async function finishDispatch(db: Db, runId: string): Promise<{ targeted: number; status: 'delivering' | 'completed' } | null> {
   const row = await sql<{ targeted: number; status: 'delivering' | 'completed' }>`
-    WITH counted AS (SELECT count(*)::int AS n FROM deliveries WHERE run_id = ${runId})
+    WITH counted AS (SELECT count(*)::int AS n FROM deliveries WHERE run_id = ${runId}),
+    last_payload AS (
+      SELECT request->'payload' AS payload FROM triggers
+      WHERE run_id = ${runId} AND jsonb_typeof(request->'payload') = 'object'
+      ORDER BY seq DESC LIMIT 1
+    )
+    -- The counters are read from the row being updated (its latest version, should an outcome
+    -- have been counted meanwhile), not from a snapshot taken before the row lock.
     UPDATE runs SET
       targeted      = counted.n,
-      status        = CASE WHEN counted.n > 0 THEN 'delivering' ELSE 'completed' END,
+      status        = CASE WHEN counted.n = 0 OR sent + failed + skipped >= counted.n THEN 'completed' ELSE 'delivering' END,
       delivering_at = CASE WHEN counted.n > 0 THEN now() END,
-      finished_at   = CASE WHEN counted.n > 0 THEN NULL ELSE now() END,
+      finished_at   = CASE WHEN counted.n = 0 OR sent + failed + skipped >= counted.n THEN now() END,
+      payload       = (SELECT payload FROM last_payload),
       updated_at    = now()
     FROM counted
     WHERE id = ${runId} AND status = 'dispatching'

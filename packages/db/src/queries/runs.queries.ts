@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../create-db';
-import type { DeliveryStatus, Run, Trigger, TriggerStatus } from '../schema';
+import type { DeliveryReason, DeliveryStatus, Run, Trigger, TriggerStatus } from '../schema';
 
 /** Reads behind the admin API's triggers, runs and deliveries (keyset-paginated lists). */
 
@@ -40,23 +40,12 @@ export async function listRuns(db: Db, broadcastId: string, page: { limit: numbe
   return query.execute();
 }
 
-export type DeliveryCounts = Record<DeliveryStatus, number>;
-
-/** Exact counts of a run's deliveries by status (one pass over the run's index range). */
-export async function countDeliveries(db: Db, runId: string): Promise<DeliveryCounts> {
-  const rows = await db
-    .selectFrom('deliveries')
-    .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
-    .where('run_id', '=', runId)
-    .groupBy('status')
-    .execute();
-  const counts: DeliveryCounts = { queued: 0, sent: 0, failed: 0, skipped: 0 };
-  for (const row of rows) counts[row.status] = Number(row.n);
-  return counts;
-}
-
 /** A page of a run's deliveries in id order; `afterId` is the cursor. */
-export async function listDeliveries(db: Db, runId: string, page: { limit: number; afterId?: string; status?: DeliveryStatus }) {
+export async function listDeliveries(
+  db: Db,
+  runId: string,
+  page: { limit: number; afterId?: string; status?: DeliveryStatus; reason?: DeliveryReason },
+) {
   let query = db
     .selectFrom('deliveries')
     .innerJoin('contacts', 'contacts.id', 'deliveries.contact_id')
@@ -68,7 +57,10 @@ export async function listDeliveries(db: Db, runId: string, page: { limit: numbe
       'deliveries.status',
       'deliveries.attempts',
       'deliveries.provider_message_id',
+      'deliveries.reason',
+      'deliveries.error_code',
       'deliveries.last_error',
+      'deliveries.next_attempt_at',
       'deliveries.text',
       'deliveries.created_at',
       'deliveries.updated_at',
@@ -79,6 +71,7 @@ export async function listDeliveries(db: Db, runId: string, page: { limit: numbe
     .limit(page.limit);
   if (page.afterId) query = query.where('deliveries.id', '>', page.afterId);
   if (page.status) query = query.where('deliveries.status', '=', page.status);
+  if (page.reason) query = query.where('deliveries.reason', '=', page.reason);
   return query.execute();
 }
 
@@ -105,16 +98,17 @@ export async function cancelBroadcast(db: Db, broadcastId: string): Promise<{ tr
     const runIds = runs.map((r) => r.id);
     let skipped = 0;
     if (runIds.length) {
-      const result = await trx
-        .updateTable('deliveries')
-        .set({ status: 'skipped', last_error: 'cancelled', updated_at: new Date() })
-        .where('run_id', 'in', runIds)
-        .where('status', '=', 'queued')
-        .executeTakeFirst();
-      skipped = Number(result.numUpdatedRows);
-      await sql`
-        UPDATE runs SET skipped = (SELECT count(*) FROM deliveries d WHERE d.run_id = runs.id AND d.status = 'skipped')
-        WHERE id = ANY(${runIds}::uuid[])`.execute(trx);
+      // Counted on each run as it happens, like every other outcome (no recount): deliveries
+      // being sent right now are not touched here; their outcome is counted when it comes.
+      const { rows } = await sql<{ run_id: string; n: number }>`
+        WITH skipped AS (
+          UPDATE deliveries SET status = 'skipped', reason = 'cancelled', next_attempt_at = NULL, updated_at = now()
+          WHERE run_id = ANY(${runIds}::uuid[]) AND status = 'queued'
+          RETURNING run_id
+        ), counted AS (SELECT run_id, count(*)::int AS n FROM skipped GROUP BY run_id)
+        UPDATE runs SET skipped = runs.skipped + counted.n FROM counted WHERE runs.id = counted.run_id
+        RETURNING runs.id AS run_id, counted.n`.execute(trx);
+      skipped = rows.reduce((sum, row) => sum + row.n, 0);
     }
     return { triggers: Number(triggers.numUpdatedRows), runs: runIds, skipped };
   });

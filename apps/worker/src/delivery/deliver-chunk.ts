@@ -1,0 +1,316 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_RATE_PER_SECOND, retryDelayMs, type ChannelName, type RetryPolicy } from '@herald/core';
+import { adapterFor, type ChannelAdapter, type ConnectionSettings, type ConnectionThrottle, type OutboundHttp, type SendResult } from '@herald/channels';
+import {
+  addToWebOutbox,
+  claimDeliveries,
+  closeQueuedDeliveries,
+  finishDeliveries,
+  loadChunkContext,
+  nextDueInChunk,
+  recordConnectionFault,
+  type ChunkContext,
+  type ChunkRange,
+  type ClaimedDelivery,
+  type Db,
+  type DeliveryOutcome,
+} from '@herald/db';
+import type { Logger } from '@herald/logger';
+import type { JobPayload, JobProducer } from '@herald/queue';
+import type { DeliveryMetrics } from './delivery-metrics';
+import type { InFlightLimit } from './in-flight-limit';
+import { planMessage, type MessagePlan } from './message-plan';
+import { OutcomeRecorder } from './outcome-recorder';
+
+export interface DeliveryDeps {
+  db: Db;
+  logger: Logger;
+  /** Adds the chunk again when some of it must wait (a retry, a paused connection, a shutdown). */
+  producer: Pick<JobProducer, 'add'>;
+  http: OutboundHttp;
+  throttle: ConnectionThrottle;
+  inFlight: InFlightLimit;
+  retryPolicy: RetryPolicy;
+  /** Most deliveries claimed by one statement. */
+  claimBatch: number;
+  /** How long a claim holds its rows; after it another worker may send them (a dead worker's). */
+  leaseMs: number;
+  metrics: DeliveryMetrics;
+  /** Aborted on SIGTERM: chunks stop claiming, finish what is in flight and hand the rest back. */
+  stopping: AbortSignal;
+  /** Compiled messages by run and channel (SPEC §4: compiled once per run). */
+  plans: Map<string, MessagePlan>;
+}
+
+export type ChunkOutcome =
+  | { outcome: 'run_not_active'; runStatus: string | null }
+  | { outcome: 'closed'; reason: 'no_channel_connection' | 'connection_unauthorized'; deliveries: number }
+  | { outcome: 'delivered'; claimed: number; followUpAt: Date | null };
+
+/** A throttle wait longer than this is not slept through: the chunk is added again for later. */
+const MAX_INLINE_WAIT_MS = 2_000;
+/** A chunk added again never comes back sooner than this (no hot loop over a busy range). */
+const MIN_FOLLOW_UP_MS = 1_000;
+const ACTIVE_RUN = new Set(['dispatching', 'delivering']);
+const MAX_CACHED_PLANS = 500;
+
+/**
+ * Delivers one chunk of a run's deliveries on one channel (SPEC §4):
+ * 1. Load the run, its message and the bot's connection for the channel; a run no longer
+ *    active has nothing to send (a cancel skipped its queued deliveries).
+ * 2. No connection → every queued delivery of the chunk is skipped (`no_channel_connection`);
+ *    a connection refused by its provider → failed (`connection_unauthorized`).
+ * 3. Otherwise, in a loop: take in-flight slots and throttle grants, claim that many due
+ *    deliveries in Postgres, render and send each, record the outcomes in batches.
+ * 4. Deliveries left waiting (a retry, a paused connection, a shutdown) get the chunk added
+ *    again for when the first of them is due.
+ */
+export async function deliverChunk(deps: DeliveryDeps, chunk: JobPayload<'delivery.chunk'>): Promise<ChunkOutcome> {
+  const { db } = deps;
+  const log = deps.logger.child({ runId: chunk.runId, channel: chunk.channel });
+  const context = await loadChunkContext(db, chunk.runId, chunk.channel);
+  if (!context || !ACTIVE_RUN.has(context.run_status)) return { outcome: 'run_not_active', runStatus: context?.run_status ?? null };
+
+  if (!context.connection_id || !context.provider) {
+    const deliveries = await closeQueuedDeliveries(db, { ...chunk, range: chunk, status: 'skipped', reason: 'no_channel_connection' });
+    deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: 'skipped', reason: 'no_channel_connection' }, deliveries);
+    return { outcome: 'closed', reason: 'no_channel_connection', deliveries };
+  }
+  if (context.fault_code) {
+    const deliveries = await closeQueuedDeliveries(db, {
+      ...chunk,
+      range: chunk,
+      status: 'failed',
+      reason: 'connection_unauthorized',
+      errorCode: context.fault_code,
+      lastError: 'the channel connection was refused by its provider; save it again to resume',
+    });
+    deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: 'failed', reason: 'connection_unauthorized' }, deliveries);
+    return { outcome: 'closed', reason: 'connection_unauthorized', deliveries };
+  }
+
+  const plan = planFor(deps, chunk.runId, chunk.channel, context);
+  const send =
+    context.provider === 'web'
+      ? await deliverToOutbox(deps, chunk, context, plan)
+      : await deliverThroughProvider(deps, chunk, context, plan, log);
+  const followUpAt = await addFollowUp(deps, chunk, send.deferredUntil);
+  return { outcome: 'delivered', claimed: send.claimed, followUpAt };
+}
+
+function planFor(deps: DeliveryDeps, runId: string, channel: ChannelName, context: ChunkContext): MessagePlan {
+  const key = `${runId}:${channel}`;
+  let plan = deps.plans.get(key);
+  if (!plan) {
+    plan = planMessage(context.message, channel, context.payload);
+    if (deps.plans.size >= MAX_CACHED_PLANS) deps.plans.delete(deps.plans.keys().next().value!);
+    deps.plans.set(key, plan);
+  }
+  return plan;
+}
+
+interface SendLoopResult {
+  claimed: number;
+  /** Set when the loop stopped early and the chunk must come back then. */
+  deferredUntil: Date | null;
+}
+
+/** Step 3 for a real provider. */
+async function deliverThroughProvider(
+  deps: DeliveryDeps,
+  chunk: ChunkRange,
+  context: ChunkContext,
+  plan: MessagePlan,
+  log: Logger,
+): Promise<SendLoopResult> {
+  const adapter = adapterFor(context.provider!);
+  if (!adapter) throw new Error(`no adapter for provider ${context.provider}`);
+  const connection: ConnectionSettings = {
+    id: context.connection_id!,
+    channel: chunk.channel,
+    provider: context.provider!,
+    credentials: context.credentials ?? {},
+    baseUrl: context.base_url,
+  };
+  const rate = context.rate_limit_per_second ?? defaultRate(context.provider!);
+  const claimId = randomUUID();
+  const recorder = new OutcomeRecorder(deps.db, chunk.runId, claimId, log);
+  const sending = new Set<Promise<void>>();
+  const state = { faulted: false };
+  let claimed = 0;
+  let deferredUntil: Date | null = null;
+
+  while (!deps.stopping.aborted && !state.faulted) {
+    const slots = await deps.inFlight.acquire(deps.claimBatch, Math.ceil(deps.claimBatch / 4));
+    const take = await deps.throttle.take(connection.id, rate, slots).catch((error: unknown) => {
+      deps.inFlight.release(slots);
+      throw error;
+    });
+    if (take.granted === 0) {
+      deps.inFlight.release(slots);
+      if (take.waitMs > MAX_INLINE_WAIT_MS) {
+        deferredUntil = new Date(Date.now() + take.waitMs);
+        break;
+      }
+      await waitFor(deps, take.waitMs, chunk.channel);
+      continue;
+    }
+    deps.inFlight.release(slots - take.granted);
+    const claim = { ...chunk, claimId, connectionId: connection.id, limit: take.granted, leaseMs: deps.leaseMs };
+    const rows = await claimDeliveries(deps.db, claim).catch((error: unknown) => {
+      deps.inFlight.release(take.granted);
+      throw error;
+    });
+    const unused = take.granted - rows.length;
+    if (unused > 0) {
+      deps.inFlight.release(unused);
+      await deps.throttle.refund(connection.id, rate, unused);
+    }
+    if (rows.length === 0) break;
+    claimed += rows.length;
+    for (const row of rows) {
+      const done: Promise<void> = sendOne(deps, { adapter, connection, context, plan, row, recorder, state, chunk, log })
+        .finally(() => {
+          deps.inFlight.release(1);
+          sending.delete(done);
+        });
+      sending.add(done);
+    }
+  }
+  await Promise.all(sending);
+  await recorder.close();
+  if (deps.stopping.aborted && !deferredUntil) deferredUntil = new Date();
+  return { claimed, deferredUntil };
+}
+
+async function waitFor(deps: DeliveryDeps, ms: number, channel: ChannelName): Promise<void> {
+  deps.metrics.throttleWaitSeconds.inc({ channel }, ms / 1000);
+  await sleep(ms);
+}
+
+interface SendStep {
+  adapter: ChannelAdapter;
+  connection: ConnectionSettings;
+  context: ChunkContext;
+  plan: MessagePlan;
+  row: ClaimedDelivery;
+  recorder: OutcomeRecorder;
+  state: { faulted: boolean };
+  chunk: ChunkRange;
+  log: Logger;
+}
+
+/** Renders, sends and classifies one delivery; its outcome goes to the recorder. */
+async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
+  const { adapter, connection, context, row, chunk } = step;
+  const rendered = step.plan.render(row);
+  const record = (outcome: Omit<DeliveryOutcome, 'id' | 'text'>) => {
+    deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: outcome.status === 'queued' ? 'retry' : outcome.status, reason: outcome.reason ?? '' });
+    step.recorder.add({ id: row.id, text: rendered.recordedText, ...outcome });
+  };
+  const to = adapter.recipient(rendered.contact);
+  if (to === null) return record(final('skipped', 'unreachable'));
+  if (rendered.empty) return record(final('skipped', 'empty_message'));
+
+  const started = performance.now();
+  const result = await adapter
+    .send(connection, { deliveryId: row.id, runId: chunk.runId, broadcastId: context.broadcast_id, botId: context.bot_id, ...rendered }, deps.http)
+    .catch((error: unknown): SendResult => ({ outcome: 'retry', code: 'internal', message: error instanceof Error ? error.message : String(error) }));
+  deps.metrics.providerRequestSeconds.observe(
+    { channel: chunk.channel, provider: connection.provider, result: result.outcome },
+    (performance.now() - started) / 1000,
+  );
+
+  switch (result.outcome) {
+    case 'sent':
+      return record({ ...final('sent', null), provider_message_id: result.providerMessageId });
+    case 'failed':
+      return record({ ...final('failed', 'provider_rejected'), error_code: result.code, last_error: result.message });
+    case 'retry': {
+      if (result.throttled) await pauseConnection(deps, connection.id, result.retryAfterMs, step.log);
+      const delay = retryDelayMs(deps.retryPolicy, row.attempts, result.retryAfterMs);
+      if (delay === null) return record({ ...final('failed', 'retries_exhausted'), error_code: result.code, last_error: result.message });
+      deps.metrics.retries.inc({ channel: chunk.channel, code: result.code });
+      return record({ ...final('queued', null), error_code: result.code, last_error: result.message, next_attempt_at: new Date(Date.now() + delay) });
+    }
+    case 'connection_fault':
+      record({ ...final('failed', 'connection_unauthorized'), error_code: result.code, last_error: result.message });
+      if (!step.state.faulted) {
+        step.state.faulted = true;
+        await stopConnection(deps, step, result);
+      }
+      return;
+  }
+}
+
+function final(status: DeliveryOutcome['status'], reason: DeliveryOutcome['reason']): Omit<DeliveryOutcome, 'id' | 'text'> {
+  return { status, reason, error_code: null, last_error: null, provider_message_id: null, next_attempt_at: null };
+}
+
+/** A provider's "too many requests" pauses the connection for every worker (SPEC §4). */
+async function pauseConnection(deps: DeliveryDeps, connectionId: string, retryAfterMs: number | undefined, log: Logger): Promise<void> {
+  const ms = retryAfterMs ?? 1_000;
+  await deps.throttle.pause(connectionId, ms).catch((error: unknown) => log.warn('could not pause the connection', { error }));
+}
+
+/**
+ * The provider refused the connection itself (bad credentials, a refused destination): it is
+ * marked faulted (shown by the admin API, checked by every chunk before it sends) and the
+ * run's remaining deliveries on it fail at once instead of each trying the same credentials.
+ */
+async function stopConnection(deps: DeliveryDeps, step: SendStep, fault: { code: string; message: string }): Promise<void> {
+  step.log.warn('channel connection refused by its provider: stopped', { connectionId: step.connection.id, code: fault.code });
+  await recordConnectionFault(deps.db, step.connection.id, fault);
+  const failed = await closeQueuedDeliveries(deps.db, {
+    runId: step.chunk.runId,
+    channel: step.chunk.channel,
+    status: 'failed',
+    reason: 'connection_unauthorized',
+    errorCode: fault.code,
+    lastError: fault.message,
+  });
+  deps.metrics.deliveries.inc({ channel: step.chunk.channel, outcome: 'failed', reason: 'connection_unauthorized' }, failed);
+}
+
+/** Step 3 for web chat: the "send" is a row in the contact's outbox, written a batch at a time. */
+async function deliverToOutbox(deps: DeliveryDeps, chunk: ChunkRange, context: ChunkContext, plan: MessagePlan): Promise<SendLoopResult> {
+  const claimId = randomUUID();
+  let claimed = 0;
+  while (!deps.stopping.aborted) {
+    const rows = await claimDeliveries(deps.db, { ...chunk, claimId, connectionId: context.connection_id!, limit: 500, leaseMs: deps.leaseMs });
+    if (rows.length === 0) break;
+    claimed += rows.length;
+    const outcomes: DeliveryOutcome[] = [];
+    const messages: { delivery_id: string; contact_id: string; text: string }[] = [];
+    for (const row of rows) {
+      const rendered = plan.render(row);
+      const status = rendered.empty ? 'skipped' : 'sent';
+      if (!rendered.empty) messages.push({ delivery_id: row.id, contact_id: row.contact_id, text: rendered.text });
+      outcomes.push({ id: row.id, text: rendered.recordedText, ...final(status, rendered.empty ? 'empty_message' : null) });
+      deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: status, reason: rendered.empty ? 'empty_message' : '' });
+    }
+    // The outbox insert ignores a delivery already there, so a crash between the two
+    // statements (the claim expires and is sent again) never shows a message twice.
+    await addToWebOutbox(deps.db, messages);
+    await finishDeliveries(deps.db, { runId: chunk.runId, claimId, outcomes });
+  }
+  return { claimed, deferredUntil: deps.stopping.aborted ? new Date() : null };
+}
+
+/**
+ * Step 4: adds the chunk again for its first delivery still waiting, with a job id naming that
+ * time (a chunk processed twice adds one follow-up, not two). Null when none waits.
+ */
+async function addFollowUp(deps: DeliveryDeps, chunk: JobPayload<'delivery.chunk'>, deferredUntil: Date | null): Promise<Date | null> {
+  const due = deferredUntil ?? (await nextDueInChunk(deps.db, chunk));
+  if (!due) return null;
+  const at = Math.max(due.getTime(), Date.now() + MIN_FOLLOW_UP_MS);
+  const { generation: _previous, ...range } = chunk;
+  await deps.producer.add('delivery.chunk', { ...range, generation: `r${at}` }, { delay: at - Date.now() });
+  return new Date(at);
+}
+
+function defaultRate(provider: string): number | null {
+  return DEFAULT_RATE_PER_SECOND[provider] ?? null;
+}

@@ -1,0 +1,49 @@
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { RetryPolicy } from '@herald/core';
+import { ConnectionThrottle, createOutboundClient } from '@herald/channels';
+import type { DeliveryStage } from '../worker-context';
+import { createDeliveryMetrics } from './delivery-metrics';
+import { InFlightLimit } from './in-flight-limit';
+
+export interface DeliveryStageOptions {
+  redis: Redis;
+  prefix: string;
+  metrics: Registry;
+  /** Provider requests in flight per process (DELIVERY_CONCURRENCY). */
+  concurrency: number;
+  claimBatch: number;
+  leaseMs: number;
+  retryPolicy: RetryPolicy;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  /** Private or loopback destinations a connection may still send to (tests, on-premise). */
+  allowedDestinations: readonly string[];
+}
+
+/**
+ * What the delivery processor needs besides the database, built once per worker process:
+ * one pooled outbound HTTP client, the Redis-shared throttles, the in-flight limit. `stop()`
+ * makes running chunks hand their rest back (SIGTERM); `close()` releases the client's sockets.
+ */
+export function createDeliveryStage(options: DeliveryStageOptions): DeliveryStage & { stop(): void; close(): Promise<void> } {
+  const http = createOutboundClient({
+    allowedDestinations: options.allowedDestinations,
+    connectTimeoutMs: options.connectTimeoutMs,
+    responseTimeoutMs: options.responseTimeoutMs,
+  });
+  const stopping = new AbortController();
+  return {
+    http,
+    throttle: new ConnectionThrottle(options.redis, options.prefix),
+    inFlight: new InFlightLimit(options.concurrency),
+    retryPolicy: options.retryPolicy,
+    claimBatch: Math.min(options.claimBatch, options.concurrency),
+    leaseMs: options.leaseMs,
+    metrics: createDeliveryMetrics(options.metrics),
+    stopping: stopping.signal,
+    plans: new Map(),
+    stop: () => stopping.abort(),
+    close: () => http.close(),
+  };
+}

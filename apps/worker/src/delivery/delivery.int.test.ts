@@ -1,0 +1,271 @@
+import { DEFAULT_RATE_PER_SECOND, type ChannelName } from '@herald/core';
+import { findRun, toJson, upsertChannelConnection, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
+import {
+  createBotRow,
+  createBroadcastRow,
+  createTriggerRow,
+  fakeAnswers,
+  fakeErrors,
+  startFakeProviders,
+  waitFor,
+  type FakeProviders,
+} from '@herald/testing';
+import { useInProcessWorkers } from '../testing/in-process-workers';
+
+/**
+ * The delivery stage end to end inside one process: real Postgres, Redis and BullMQ workers
+ * (dispatch and delivery), providers faked on loopback by their own protocols.
+ */
+describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', () => {
+  const running = useInProcessWorkers({ concurrency: 4 });
+  const { database } = running;
+  let fake: FakeProviders;
+  beforeAll(async () => {
+    fake = await startFakeProviders();
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+  beforeEach(() => fake.reset());
+
+  const db = (): Db => database.current.db;
+
+  it('sends on every channel, renders each contact, and counts a mixed run exactly', async () => {
+    const bot = await createBotRow(db());
+    for (const provider of ['whatsapp_cloud', 'twilio', 'telegram', 'custom'] as const) {
+      await connect(bot.id, channelOf[provider], provider);
+    }
+    await upsertContacts(db(), bot.id, [
+      contact('WhatsAppChannel', '393331111111', { first_name: 'Ada' }),
+      contact('SMSChannel', '+15005550006', { first_name: 'Linus' }),
+      contact('SMSChannel', '+15005550001', { first_name: 'Bad' }), // scripted below: invalid number
+      contact('TelegramChannel', '4242', { first_name: 'Grace', variables: { order: { items: [{ sku: 'A-17' }] } } }),
+      contact('CustomChannel', 'u-1', { first_name: 'Alan' }),
+      contact('FacebookChannel', 'psid-1', { first_name: 'NoConnection' }),
+    ]);
+    fake.script('twilio', fakeAnswers.success, fakeErrors.twilio.invalidTo);
+    const broadcast = await createBroadcastRow(db(), bot.id, { text: 'Hi {{first_name}} {{order.items[0].sku}}', delay_ms: 0 });
+
+    const run = await dispatchAndWait(broadcast.id);
+
+    expect(run.status).toBe('completed');
+    expect({ targeted: run.targeted, sent: run.sent, failed: run.failed, skipped: run.skipped }).toEqual({
+      targeted: 6,
+      sent: 4,
+      failed: 1,
+      skipped: 1,
+    });
+    expect(run.finished_at).not.toBeNull();
+    const rows = await deliveriesOf(run.id);
+    expect(countBy(rows, (d) => d.status)).toEqual({ sent: 4, failed: 1, skipped: 1 });
+    expect(rows.find((d) => d.channel === 'FacebookChannel')).toMatchObject({ status: 'skipped', reason: 'no_channel_connection' });
+    expect(rows.find((d) => d.status === 'failed')).toMatchObject({ reason: 'provider_rejected', error_code: '21211', attempts: 1 });
+    const sent = rows.filter((d) => d.status === 'sent');
+    expect(sent.every((d) => d.sent_at !== null)).toBe(true);
+    // Every provider but the custom receiver (whose answer names no id) gives a message id.
+    expect(sent.filter((d) => d.provider_message_id === null).map((d) => d.channel)).toEqual(['CustomChannel']);
+
+    const telegram = fake.requestsOf('telegram');
+    expect(telegram).toHaveLength(1);
+    expect(telegram[0]!.json).toMatchObject({ chat_id: '4242', text: 'Hi Grace A-17' });
+    expect(fake.requestsOf('whatsapp_cloud')[0]!.json).toMatchObject({ to: '393331111111', text: { body: 'Hi Ada ' } });
+    const custom = fake.requestsOf('custom')[0]!;
+    expect(custom.headers['idempotency-key']).toBe(rows.find((d) => d.channel === 'CustomChannel')!.id);
+    expect(custom.json).toMatchObject({ run_id: run.id, broadcast_id: broadcast.id, bot_id: bot.id, text: 'Hi Alan ' });
+  });
+
+  it('retries a 503 twice and records the send of the third attempt', async () => {
+    const { broadcast } = await oneContactBroadcast('custom', 'CustomChannel');
+    fake.script('custom', fakeAnswers.serverError(503), fakeAnswers.serverError(503));
+    const run = await dispatchAndWait(broadcast.id);
+    const [delivery] = await deliveriesOf(run.id);
+    expect(delivery).toMatchObject({ status: 'sent', attempts: 3 });
+    expect(fake.requestsOf('custom')).toHaveLength(3);
+    expect(run.sent).toBe(1);
+  });
+
+  it('waits at least the Retry-After of a 429 before trying again', async () => {
+    const { broadcast } = await oneContactBroadcast('custom', 'CustomChannel');
+    fake.script('custom', fakeAnswers.rateLimit(2));
+    const run = await dispatchAndWait(broadcast.id);
+    const [first, second] = fake.requestsOf('custom');
+    expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(2_000);
+    expect(run.sent).toBe(1);
+  });
+
+  it("honours Telegram's retry_after in the 429 body", async () => {
+    const { broadcast } = await oneContactBroadcast('telegram', 'TelegramChannel');
+    fake.script('telegram', fakeAnswers.rateLimit(1));
+    const run = await dispatchAndWait(broadcast.id);
+    const [first, second] = fake.requestsOf('telegram');
+    expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(1_000);
+    expect((await deliveriesOf(run.id))[0]).toMatchObject({ status: 'sent', attempts: 2 });
+  });
+
+  it('fails a 400 at once, keeping the provider message', async () => {
+    const { broadcast } = await oneContactBroadcast('telegram', 'TelegramChannel');
+    fake.setDefault('telegram', fakeErrors.telegram.chatNotFound);
+    const run = await dispatchAndWait(broadcast.id);
+    expect((await deliveriesOf(run.id))[0]).toMatchObject({
+      status: 'failed',
+      reason: 'provider_rejected',
+      attempts: 1,
+      last_error: expect.stringContaining('chat not found'),
+    });
+    expect(fake.requestsOf('telegram')).toHaveLength(1);
+  });
+
+  it('fails a delivery after its last attempt with the last error', async () => {
+    const { broadcast } = await oneContactBroadcast('custom', 'CustomChannel');
+    fake.setDefault('custom', fakeAnswers.serverError(502));
+    const run = await dispatchAndWait(broadcast.id, 30_000);
+    expect((await deliveriesOf(run.id))[0]).toMatchObject({ status: 'failed', reason: 'retries_exhausted', attempts: 5, error_code: 'http_502' });
+    expect(fake.requestsOf('custom')).toHaveLength(5);
+    expect(run.status).toBe('completed');
+  });
+
+  it('stops a connection whose credentials are refused and shows the fault on it', async () => {
+    const bot = await createBotRow(db());
+    const connection = await connect(bot.id, 'TelegramChannel', 'telegram', { bot_token: '123:wrong' }, 5);
+    await upsertContacts(db(), bot.id, range(30).map((i) => contact('TelegramChannel', String(1000 + i))));
+    const broadcast = await createBroadcastRow(db(), bot.id, { delay_ms: 0 });
+    const run = await dispatchAndWait(broadcast.id);
+    expect(run.failed).toBe(30);
+    const rows = await deliveriesOf(run.id);
+    expect(rows.every((d) => d.reason === 'connection_unauthorized')).toBe(true);
+    // Only the sends in flight when the first refusal came back were tried.
+    expect(fake.requestsOf('telegram').length).toBeLessThanOrEqual(10);
+    const saved = await db().selectFrom('channel_connections').selectAll().where('id', '=', connection.id).executeTakeFirstOrThrow();
+    expect(saved.fault_code).toBe('http_401');
+    expect(saved.fault_at).not.toBeNull();
+  });
+
+  it('refuses a base_url on loopback unless allowed, and never follows a redirect', async () => {
+    // This worker allows 127.0.0.0/8 (the fakes live there); "localhost" stays denied by name.
+    const refused = await oneContactBroadcast('custom', 'CustomChannel', { baseUrl: fake.baseUrl.replace('127.0.0.1', 'localhost') + '/custom/x' });
+    const run = await dispatchAndWait(refused.broadcast.id);
+    expect((await deliveriesOf(run.id))[0]).toMatchObject({ status: 'failed', reason: 'connection_unauthorized', error_code: 'destination_refused' });
+    expect(fake.requests).toHaveLength(0);
+
+    const redirected = await oneContactBroadcast('custom', 'CustomChannel');
+    fake.setDefault('custom', fakeAnswers.redirect(`${fake.baseUrl}/custom/elsewhere`));
+    const second = await dispatchAndWait(redirected.broadcast.id);
+    expect((await deliveriesOf(second.id))[0]).toMatchObject({ status: 'failed', error_code: 'redirect_refused' });
+    expect(fake.requests.map((r) => r.path)).not.toContain('/custom/elsewhere');
+  });
+
+  it('puts web chat messages in the contact outbox, once', async () => {
+    const bot = await createBotRow(db());
+    await connect(bot.id, 'WebChannel', 'web');
+    await upsertContacts(db(), bot.id, [contact('WebChannel', 'w-1', { first_name: 'Web' }), contact('WebChannel', 'w-2')]);
+    const broadcast = await createBroadcastRow(db(), bot.id, { text: '{{first_name}}', delay_ms: 0 });
+    const run = await dispatchAndWait(broadcast.id);
+    expect({ sent: run.sent, skipped: run.skipped }).toEqual({ sent: 1, skipped: 1 }); // w-2 renders empty
+    const outbox = await db().selectFrom('web_outbox').selectAll().execute();
+    expect(outbox.map((m) => m.text)).toEqual(['Web']);
+    expect((await deliveriesOf(run.id)).find((d) => d.status === 'skipped')).toMatchObject({ reason: 'empty_message' });
+  });
+
+  it('sends a WhatsApp template with rendered body parameters', async () => {
+    const bot = await createBotRow(db());
+    await connect(bot.id, 'WhatsAppChannel', 'whatsapp_cloud');
+    await upsertContacts(db(), bot.id, [contact('WhatsAppChannel', '393330000001', { first_name: 'Ada', variables: { order: 'A-17' } })]);
+    const broadcast = await createBroadcastRow(db(), bot.id, { delay_ms: 0 });
+    await db()
+      .updateTable('broadcasts')
+      .set({
+        message: toJson({
+          text: 'unused',
+          channels: { WhatsAppChannel: { template: { name: 'order_update', language: 'it', body_parameters: ['{{first_name}}', '{{order}}'] } } },
+        }),
+      })
+      .where('id', '=', broadcast.id)
+      .execute();
+    const run = await dispatchAndWait(broadcast.id);
+    expect(run.sent).toBe(1);
+    expect(fake.requestsOf('whatsapp_cloud')[0]!.json).toMatchObject({
+      type: 'template',
+      template: { name: 'order_update', language: { code: 'it' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ada' }, { type: 'text', text: 'A-17' }] }] },
+    });
+  });
+
+  it('uses the provider default rate when a connection sets none', () => {
+    expect(DEFAULT_RATE_PER_SECOND['whatsapp_cloud']).toBe(80);
+    expect(DEFAULT_RATE_PER_SECOND['twilio']).toBe(1);
+  });
+
+  // Helpers
+
+  const channelOf = { whatsapp_cloud: 'WhatsAppChannel', twilio: 'SMSChannel', telegram: 'TelegramChannel', custom: 'CustomChannel' } as const;
+
+  async function connect(
+    botId: string,
+    channel: ChannelName,
+    provider: string,
+    credentials?: Record<string, string>,
+    rate: number | null = null,
+    baseUrl?: string,
+  ) {
+    const target = provider === 'web' ? { baseUrl: null, credentials: {} } : fake.connectionFor(provider as 'custom');
+    return upsertChannelConnection(db(), {
+      botId,
+      channel,
+      provider,
+      credentials: credentials ?? target.credentials,
+      baseUrl: baseUrl ?? target.baseUrl,
+      rateLimitPerSecond: rate,
+    });
+  }
+
+  async function oneContactBroadcast(provider: 'custom' | 'telegram', channel: ChannelName, options: { baseUrl?: string } = {}) {
+    const bot = await createBotRow(db());
+    await connect(bot.id, channel, provider, undefined, null, options.baseUrl);
+    await upsertContacts(db(), bot.id, [contact(channel, '777', { first_name: 'One' })]);
+    const broadcast = await createBroadcastRow(db(), bot.id, { delay_ms: 0 });
+    return { bot, broadcast };
+  }
+
+  async function dispatchAndWait(broadcastId: string, timeoutMs = 15_000) {
+    await createTriggerRow(db(), broadcastId);
+    await running.producer.armTimer('broadcast.dispatch', { broadcastId }, 0);
+    const runId = await waitFor(
+      async () => (await db().selectFrom('runs').select('id').where('broadcast_id', '=', broadcastId).executeTakeFirst())?.id,
+      { what: 'the run' },
+    );
+    return waitFor(
+      async () => {
+        const run = await findRun(db(), runId);
+        return run && ['completed', 'cancelled', 'failed'].includes(run.status) ? run : undefined;
+      },
+      { timeoutMs, what: 'the run to finish' },
+    );
+  }
+
+  async function deliveriesOf(runId: string) {
+    return db().selectFrom('deliveries').selectAll().where('run_id', '=', runId).orderBy('id').execute();
+  }
+});
+
+function contact(channel: ChannelName, userId: string, fields: Partial<ContactUpsert> = {}): ContactUpsert {
+  return {
+    bot_channel: channel,
+    user_id: userId,
+    user_phone_number: null,
+    first_name: null,
+    last_name: null,
+    user_name: null,
+    locale: null,
+    variables: {},
+    ...fields,
+  };
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
+  return counts;
+}

@@ -1,0 +1,21 @@
+/**
+ * A delivery's life (SPEC §4): `queued` (waiting to be sent, or for its retry) → `sending`
+ * (claimed by a worker, under a lease) → `sent` | `failed` | `skipped`.
+ */
+export const DELIVERY_STATUSES = ['queued', 'sending', 'sent', 'failed', 'skipped'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/**
+ * Why a delivery was skipped or failed: stable codes callers may branch on (the README
+ * explains each). The provider's own error code is kept beside it, as `error_code`.
+ */
+export const DELIVERY_REASONS = [
+  'cancelled',
+  'no_channel_connection',
+  'unreachable',
+  'empty_message',
+  'connection_unauthorized',
+  'provider_rejected',
+  'retries_exhausted',
+] as const;
+export type DeliveryReason = (typeof DELIVERY_REASONS)[number];
