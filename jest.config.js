@@ -1,4 +1,11 @@
 /**
+ * Tests whose assertions are about timing (a shared throttle measured at the receiver) end in
+ * `.solo.test.ts` and run in a second jest pass on their own (`HERALD_TEST_SOLO=1`), so the
+ * other test files do not compete with them for the two cores.
+ */
+const solo = process.env.HERALD_TEST_SOLO === '1';
+
+/**
  * One jest run for the whole workspace. TypeScript is transpiled by SWC (type-checking is
  * `pnpm typecheck`'s job); workspace packages resolve to their sources so tests never need a
  * build, except the e2e tests, which start the built processes (`pnpm test` builds first).
@@ -7,8 +14,8 @@
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/apps', '<rootDir>/packages', '<rootDir>/e2e'],
-  testMatch: ['**/*.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  testMatch: solo ? ['**/*.solo.test.ts'] : ['**/*.test.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', ...(solo ? [] : ['\\.solo\\.test\\.ts$'])],
   transform: {
     '^.+\\.ts$': [
       '@swc/jest',
@@ -19,6 +26,6 @@ module.exports = {
   globalSetup: '<rootDir>/packages/testing/src/jest/global-setup.ts',
   globalTeardown: '<rootDir>/packages/testing/src/jest/global-teardown.ts',
   // Every test file has its own database and queue prefix, so files run in parallel safely.
-  maxWorkers: 2,
+  maxWorkers: solo ? 1 : 2,
   testTimeout: 30_000,
 };

@@ -14,6 +14,7 @@ const TABLES = [
   'idempotency_keys',
   'runs',
   'triggers',
+  'web_outbox',
 ];
 
 async function tablesOf(db: Db): Promise<string[]> {

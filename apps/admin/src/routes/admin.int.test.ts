@@ -78,13 +78,13 @@ describe('admin API', () => {
       const bot = await newBot();
       const put = await api('PUT', `/v1/bots/${bot.id}/channels/custom`, {
         provider: 'custom',
-        base_url: 'http://127.0.0.1:9000/in',
+        base_url: 'https://hooks.example.com/in',
         credentials: { secret: 's3cr3t-value' },
       });
       expect(put.status).toBe(200);
-      expect(put.body).toMatchObject({ channel: 'CustomChannel', provider: 'custom', base_url: 'http://127.0.0.1:9000/in', credential_names: ['secret'], rate_limit_per_second: null });
-      const again = await api('PUT', `/v1/bots/${bot.id}/channels/CustomChannel`, { provider: 'custom', base_url: 'http://127.0.0.1:9001/in', rate_limit_per_second: 5 });
-      expect(again.body).toMatchObject({ base_url: 'http://127.0.0.1:9001/in', rate_limit_per_second: 5, credential_names: [] });
+      expect(put.body).toMatchObject({ channel: 'CustomChannel', provider: 'custom', base_url: 'https://hooks.example.com/in', credential_names: ['secret'], rate_limit_per_second: null });
+      const again = await api('PUT', `/v1/bots/${bot.id}/channels/CustomChannel`, { provider: 'custom', base_url: 'https://hooks.example.com/in2', rate_limit_per_second: 5 });
+      expect(again.body).toMatchObject({ base_url: 'https://hooks.example.com/in2', rate_limit_per_second: 5, credential_names: [] });
       const read = await api('GET', `/v1/bots/${bot.id}`);
       expect(read.body['channels']).toHaveLength(1);
       expect(JSON.stringify(read.body)).not.toContain('s3cr3t-value');

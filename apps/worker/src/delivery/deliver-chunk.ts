@@ -137,49 +137,61 @@ async function deliverThroughProvider(
   const claimId = randomUUID();
   const recorder = new OutcomeRecorder(deps.db, chunk.runId, claimId, log);
   const sending = new Set<Promise<void>>();
+  const failures: unknown[] = [];
   const state = { faulted: false };
   let claimed = 0;
   let deferredUntil: Date | null = null;
 
-  while (!deps.stopping.aborted && !state.faulted) {
-    const slots = await deps.inFlight.acquire(deps.claimBatch, Math.ceil(deps.claimBatch / 4));
-    const take = await deps.throttle.take(connection.id, rate, slots).catch((error: unknown) => {
-      deps.inFlight.release(slots);
-      throw error;
-    });
-    if (take.granted === 0) {
-      deps.inFlight.release(slots);
-      if (take.waitMs > MAX_INLINE_WAIT_MS) {
-        deferredUntil = new Date(Date.now() + take.waitMs);
-        break;
+  // Claims walk the chunk upwards: what lies below the last claim is final, being sent, or
+  // waiting for a retry (the follow-up covers it), so no claim scans those rows again.
+  let after = BigInt(chunk.firstId) - 1n;
+  try {
+    while (!deps.stopping.aborted && !state.faulted) {
+      const slots = await deps.inFlight.acquire(deps.claimBatch, Math.ceil(deps.claimBatch / 4));
+      const take = await deps.throttle.take(connection.id, rate, slots).catch((error: unknown) => {
+        deps.inFlight.release(slots);
+        throw error;
+      });
+      if (take.granted === 0) {
+        deps.inFlight.release(slots);
+        if (take.waitMs > MAX_INLINE_WAIT_MS) {
+          deferredUntil = new Date(Date.now() + take.waitMs);
+          break;
+        }
+        await waitFor(deps, take.waitMs, chunk.channel);
+        continue;
       }
-      await waitFor(deps, take.waitMs, chunk.channel);
-      continue;
+      deps.inFlight.release(slots - take.granted);
+      const claim = { ...chunk, firstId: String(after + 1n), claimId, connectionId: connection.id, limit: take.granted, leaseMs: deps.leaseMs };
+      const rows = await claimDeliveries(deps.db, claim).catch((error: unknown) => {
+        deps.inFlight.release(take.granted);
+        throw error;
+      });
+      const unused = take.granted - rows.length;
+      if (unused > 0) {
+        deps.inFlight.release(unused);
+        await deps.throttle.refund(connection.id, rate, unused);
+      }
+      if (rows.length === 0) break;
+      claimed += rows.length;
+      for (const row of rows) {
+        if (BigInt(row.id) > after) after = BigInt(row.id);
+        const done: Promise<void> = sendOne(deps, { adapter, connection, context, plan, row, recorder, state, chunk, log })
+          .catch((error: unknown) => void failures.push(error))
+          .finally(() => {
+            deps.inFlight.release(1);
+            sending.delete(done);
+          });
+        sending.add(done);
+      }
     }
-    deps.inFlight.release(slots - take.granted);
-    const claim = { ...chunk, claimId, connectionId: connection.id, limit: take.granted, leaseMs: deps.leaseMs };
-    const rows = await claimDeliveries(deps.db, claim).catch((error: unknown) => {
-      deps.inFlight.release(take.granted);
-      throw error;
-    });
-    const unused = take.granted - rows.length;
-    if (unused > 0) {
-      deps.inFlight.release(unused);
-      await deps.throttle.refund(connection.id, rate, unused);
-    }
-    if (rows.length === 0) break;
-    claimed += rows.length;
-    for (const row of rows) {
-      const done: Promise<void> = sendOne(deps, { adapter, connection, context, plan, row, recorder, state, chunk, log })
-        .finally(() => {
-          deps.inFlight.release(1);
-          sending.delete(done);
-        });
-      sending.add(done);
-    }
+  } finally {
+    // Whatever ended the loop, the sends already made are awaited and their outcomes written.
+    await Promise.all(sending);
+    await recorder.close();
   }
-  await Promise.all(sending);
-  await recorder.close();
+  // A send whose aftermath failed (e.g. recording a connection fault): the job is retried.
+  if (failures.length) throw failures[0];
   if (deps.stopping.aborted && !deferredUntil) deferredUntil = new Date();
   return { claimed, deferredUntil };
 }
@@ -206,7 +218,10 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
   const { adapter, connection, context, row, chunk } = step;
   const rendered = step.plan.render(row);
   const record = (outcome: Omit<DeliveryOutcome, 'id' | 'text'>) => {
-    deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: outcome.status === 'queued' ? 'retry' : outcome.status, reason: outcome.reason ?? '' });
+    const status = outcome.status === 'queued' ? 'retry' : outcome.status;
+    deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: status, reason: outcome.reason ?? '' });
+    // Ids and codes only: never the text, the address or anything of the credentials.
+    if (status !== 'sent') step.log.debug('delivery not sent', { deliveryId: row.id, status, reason: outcome.reason, code: outcome.error_code });
     step.recorder.add({ id: row.id, text: rendered.recordedText, ...outcome });
   };
   const to = adapter.recipient(rendered.contact);

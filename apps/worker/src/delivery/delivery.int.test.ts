@@ -1,4 +1,8 @@
+import { PassThrough } from 'node:stream';
+import winston from 'winston';
 import { DEFAULT_RATE_PER_SECOND, type ChannelName } from '@herald/core';
+import { createLogger } from '@herald/logger';
+import { Registry } from 'prom-client';
 import { findRun, toJson, upsertChannelConnection, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
 import {
   createBotRow,
@@ -17,7 +21,13 @@ import { useInProcessWorkers } from '../testing/in-process-workers';
  * (dispatch and delivery), providers faked on loopback by their own protocols.
  */
 describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', () => {
-  const running = useInProcessWorkers({ concurrency: 4 });
+  // Every line the workers log, to check what they carry (and what they must never carry).
+  const logLines: string[] = [];
+  const logStream = new PassThrough();
+  logStream.on('data', (line: Buffer) => logLines.push(line.toString()));
+  const logger = createLogger({ service: 'worker-test', level: 'debug', transports: [new winston.transports.Stream({ stream: logStream })] });
+  const metrics = new Registry();
+  const running = useInProcessWorkers({ concurrency: 4, ctx: { logger }, delivery: { metrics } });
   const { database } = running;
   let fake: FakeProviders;
   beforeAll(async () => {
@@ -138,6 +148,13 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     const saved = await db().selectFrom('channel_connections').selectAll().where('id', '=', connection.id).executeTakeFirstOrThrow();
     expect(saved.fault_code).toBe('http_401');
     expect(saved.fault_at).not.toBeNull();
+    // The logs name the run and the deliveries, never the token (it travels in Telegram's
+    // URL path) nor the message text.
+    const lines = logLines.filter((line) => line.includes(run.id));
+    expect(lines.some((line) => line.includes('connection refused by its provider'))).toBe(true);
+    expect(lines.some((line) => line.includes('"deliveryId"'))).toBe(true);
+    expect(logLines.join('\n')).not.toContain('123:wrong');
+    expect(logLines.join('\n')).not.toContain('Hello');
   });
 
   it('refuses a base_url on loopback unless allowed, and never follows a redirect', async () => {
@@ -187,6 +204,19 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
       type: 'template',
       template: { name: 'order_update', language: { code: 'it' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ada' }, { type: 'text', text: 'A-17' }] }] },
     });
+  });
+
+  it('counts deliveries, provider request times and retries in the metrics', async () => {
+    const text = await metrics.metrics();
+    // Earlier tests of this file sent, failed, skipped and retried on these channels.
+    expect(text).toMatch(/herald_deliveries_total\{channel="TelegramChannel",outcome="sent",reason=""\} [1-9]/);
+    expect(text).toMatch(/herald_deliveries_total\{channel="SMSChannel",outcome="failed",reason="provider_rejected"\} 1/);
+    expect(text).toMatch(/herald_deliveries_total\{channel="FacebookChannel",outcome="skipped",reason="no_channel_connection"\} 1/);
+    expect(text).toMatch(/herald_delivery_retries_total\{channel="CustomChannel",code="http_503"\} 2/);
+    expect(text).toMatch(/herald_provider_request_duration_seconds_count\{channel="CustomChannel",provider="custom",result="retry"\} [1-9]/);
+    // The Telegram connection limited to 5/s made its chunk wait between sends.
+    const waited = /herald_throttle_wait_seconds_total\{channel="TelegramChannel"\} ([0-9.e+-]+)/.exec(text);
+    expect(Number(waited?.[1])).toBeGreaterThan(0);
   });
 
   it('uses the provider default rate when a connection sets none', () => {

@@ -18,8 +18,8 @@ export interface InProcessWorkersOptions {
   reconcileEveryMs?: number;
   /** Only these queues get Workers (as WORKER_QUEUES); default all. */
   queues?: readonly string[];
-  /** Replaces parts of the delivery stage's settings (retry policy, concurrency…). */
-  delivery?: Partial<Omit<DeliveryStageOptions, 'redis' | 'prefix' | 'metrics'>>;
+  /** Replaces parts of the delivery stage's settings (retry policy, concurrency, metrics registry…). */
+  delivery?: Partial<Omit<DeliveryStageOptions, 'redis' | 'prefix'>>;
 }
 
 /** Delivery settings for tests: providers are fakes on loopback, retries come back fast. */
@@ -56,7 +56,7 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, q
     const { redis: connection, prefix } = redis.current;
     const logger = testLogger('worker-test');
     producer = new JobProducer(connection, prefix);
-    delivery = createDeliveryStage({ ...TEST_DELIVERY_OPTIONS, ...deliveryOptions, redis: connection, prefix, metrics: new Registry() });
+    delivery = createDeliveryStage({ ...TEST_DELIVERY_OPTIONS, metrics: new Registry(), ...deliveryOptions, redis: connection, prefix });
     workers = startWorkers({
       connection,
       prefix,
