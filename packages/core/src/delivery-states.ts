@@ -17,5 +17,6 @@ export const DELIVERY_REASONS = [
   'connection_unauthorized',
   'provider_rejected',
   'retries_exhausted',
+  'template_invalid',
 ] as const;
 export type DeliveryReason = (typeof DELIVERY_REASONS)[number];

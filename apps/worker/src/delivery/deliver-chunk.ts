@@ -20,7 +20,7 @@ import type { Logger } from '@herald/logger';
 import type { JobPayload, JobProducer } from '@herald/queue';
 import type { DeliveryMetrics } from './delivery-metrics';
 import type { InFlightLimit } from './in-flight-limit';
-import { planMessage, type MessagePlan } from './message-plan';
+import { planMessage, UnrenderableMessage, type MessagePlan } from './message-plan';
 import { OutcomeRecorder } from './outcome-recorder';
 
 export interface DeliveryDeps {
@@ -45,7 +45,7 @@ export interface DeliveryDeps {
 
 export type ChunkOutcome =
   | { outcome: 'run_not_active'; runStatus: string | null }
-  | { outcome: 'closed'; reason: 'no_channel_connection' | 'connection_unauthorized'; deliveries: number }
+  | { outcome: 'closed'; reason: 'no_channel_connection' | 'connection_unauthorized' | 'template_invalid'; deliveries: number }
   | { outcome: 'delivered'; claimed: number; followUpAt: Date | null };
 
 /** A throttle wait longer than this is not slept through: the chunk is added again for later. */
@@ -90,7 +90,17 @@ export async function deliverChunk(deps: DeliveryDeps, chunk: JobPayload<'delive
     return { outcome: 'closed', reason: 'connection_unauthorized', deliveries };
   }
 
-  const plan = planFor(deps, chunk.runId, chunk.channel, context);
+  let plan: MessagePlan;
+  try {
+    plan = planFor(deps, chunk.runId, chunk.channel, context);
+  } catch (error) {
+    // Saved before templates were checked: it can never render, so its deliveries fail now
+    // (retrying would change nothing) with the reason and the position of the fault.
+    if (!(error instanceof UnrenderableMessage)) throw error;
+    const deliveries = await closeQueuedDeliveries(db, { ...chunk, range: chunk, status: 'failed', reason: 'template_invalid', lastError: error.message });
+    deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: 'failed', reason: 'template_invalid' }, deliveries);
+    return { outcome: 'closed', reason: 'template_invalid', deliveries };
+  }
   const send =
     context.provider === 'web'
       ? await deliverToOutbox(deps, chunk, context, plan)

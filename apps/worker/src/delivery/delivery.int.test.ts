@@ -1,10 +1,8 @@
-import { PassThrough } from 'node:stream';
-import winston from 'winston';
 import { DEFAULT_RATE_PER_SECOND, type ChannelName } from '@herald/core';
-import { createLogger } from '@herald/logger';
 import { Registry } from 'prom-client';
 import { findRun, toJson, upsertChannelConnection, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
 import {
+  capturingLogger,
   createBotRow,
   createBroadcastRow,
   createTriggerRow,
@@ -22,10 +20,7 @@ import { useInProcessWorkers } from '../testing/in-process-workers';
  */
 describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', () => {
   // Every line the workers log, to check what they carry (and what they must never carry).
-  const logLines: string[] = [];
-  const logStream = new PassThrough();
-  logStream.on('data', (line: Buffer) => logLines.push(line.toString()));
-  const logger = createLogger({ service: 'worker-test', level: 'debug', transports: [new winston.transports.Stream({ stream: logStream })] });
+  const { logger, lines: logLines } = capturingLogger('worker-test');
   const metrics = new Registry();
   const running = useInProcessWorkers({ concurrency: 4, ctx: { logger }, delivery: { metrics } });
   const { database } = running;
@@ -217,6 +212,15 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     // The Telegram connection limited to 5/s made its chunk wait between sends.
     const waited = /herald_throttle_wait_seconds_total\{channel="TelegramChannel"\} ([0-9.e+-]+)/.exec(text);
     expect(Number(waited?.[1])).toBeGreaterThan(0);
+  });
+
+  it('fails the deliveries of a message saved before templates were checked, naming the fault', async () => {
+    const { broadcast } = await oneContactBroadcast('custom', 'CustomChannel');
+    await db().updateTable('broadcasts').set({ message: toJson({ text: 'Hi {{first_name' }) }).where('id', '=', broadcast.id).execute();
+    const run = await dispatchAndWait(broadcast.id);
+    expect(run).toMatchObject({ status: 'completed', failed: 1 });
+    expect((await deliveriesOf(run.id))[0]).toMatchObject({ status: 'failed', reason: 'template_invalid', last_error: expect.stringContaining('at 3') });
+    expect(fake.requests).toHaveLength(0);
   });
 
   it('uses the provider default rate when a connection sets none', () => {

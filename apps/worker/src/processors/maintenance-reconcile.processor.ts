@@ -3,6 +3,7 @@ import { dispatchDelayMs } from '@herald/core';
 import {
   broadcastsWithPendingTriggers,
   broadcastsWithStuckDispatch,
+  closeExpiredClaimsOfStoppedRuns,
   deleteExpiredIdempotencyKeys,
   releaseExpiredClaims,
   runsAwaitingDelivery,
@@ -24,7 +25,8 @@ import type { WorkerContext } from '../worker-context';
  * 4. When Redis lost its data (its marker key is gone), every run whose deliveries wait in the
  *    channel queues is handed off again: chunks Redis lost come back, the others are left alone.
  * 5. Claims whose worker died (lease expired) go back to `queued` and get a chunk job: they are
- *    sent again (at-least-once; the README says what that window holds).
+ *    sent again (at-least-once; the README says what that window holds). In a run cancelled
+ *    meanwhile they are skipped instead, so the run's counts still add up.
  * 6. A delivering run with due deliveries but no progress for DELIVERY_STALLED_AFTER_MS (its
  *    chunk jobs failed for good, or were lost) gets a chunk job over them.
  */
@@ -66,6 +68,8 @@ export async function maintenanceReconcileProcessor(
   // Job ids name the sweep's time, so each sweep adds its own job (the last one may be kept,
   // completed, in Redis) and one sweep retried adds nothing twice.
   const now = Date.now();
+  const closed = await closeExpiredClaimsOfStoppedRuns(db);
+  if (closed) logger.info('claims of a dead worker in cancelled runs skipped', { deliveries: closed });
   const released = await releaseExpiredClaims(db);
   for (const span of released) await producer.add('delivery.chunk', { ...span, generation: `l${now}` });
   if (released.length) logger.warn('claims of a dead worker released: their deliveries are sent again', { spans: released.length });

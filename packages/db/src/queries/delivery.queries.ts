@@ -244,6 +244,31 @@ export async function recordConnectionFault(db: Db, connectionId: string, fault:
 }
 
 /**
+ * Claims whose worker died in a run that was cancelled meanwhile: nothing will send them, so
+ * they are skipped as `cancelled` (and counted), one run at a time with its row locked first.
+ * Returns how many were closed.
+ */
+export async function closeExpiredClaimsOfStoppedRuns(db: Db): Promise<number> {
+  const { rows: runs } = await sql<{ run_id: string }>`
+    SELECT DISTINCT d.run_id FROM deliveries d JOIN runs r ON r.id = d.run_id
+    WHERE d.status = 'sending' AND d.lease_until < now() AND r.status NOT IN ('dispatching', 'delivering')
+    LIMIT 100`.execute(db);
+  let closed = 0;
+  for (const { run_id: runId } of runs) {
+    closed += await db.transaction().execute(async (trx) => {
+      await lockRun(trx, runId);
+      const { rows } = await sql<{ status: string }>`
+        UPDATE deliveries SET status = 'skipped', reason = 'cancelled', claim_id = NULL, lease_until = NULL, updated_at = now()
+        WHERE run_id = ${runId} AND status = 'sending' AND lease_until < now()
+        RETURNING status`.execute(trx);
+      await countOnRun(trx, runId, countStatuses(rows));
+      return rows.length;
+    });
+  }
+  return closed;
+}
+
+/**
  * Claims whose worker died (lease expired): back to `queued`, to be sent again (at-least-once:
  * the provider may have accepted the message before the worker died). Returns them per run
  * and channel with their id span, so the caller can add a chunk job over them.
@@ -251,8 +276,9 @@ export async function recordConnectionFault(db: Db, connectionId: string, fault:
 export async function releaseExpiredClaims(db: Db, limit = 10_000): Promise<ChunkRange[]> {
   const { rows } = await sql<ChunkRange>`
     WITH expired AS (
-      SELECT id FROM deliveries WHERE status = 'sending' AND lease_until < now()
-      ORDER BY lease_until LIMIT ${limit} FOR UPDATE SKIP LOCKED
+      SELECT d.id FROM deliveries d JOIN runs r ON r.id = d.run_id
+      WHERE d.status = 'sending' AND d.lease_until < now() AND r.status IN ('dispatching', 'delivering')
+      ORDER BY d.lease_until LIMIT ${limit} FOR UPDATE OF d SKIP LOCKED
     ), released AS (
       UPDATE deliveries d SET status = 'queued', claim_id = NULL, lease_until = NULL, next_attempt_at = NULL, updated_at = now()
       FROM expired WHERE d.id = expired.id

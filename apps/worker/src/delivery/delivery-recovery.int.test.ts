@@ -1,0 +1,98 @@
+import { sql } from 'kysely';
+import { findRun, upsertChannelConnection, upsertContacts, type Db } from '@herald/db';
+import { createBotRow, createBroadcastRow, startFakeProviders, waitFor, type FakeProviders } from '@herald/testing';
+import { useInProcessWorkers } from '../testing/in-process-workers';
+
+/**
+ * What the reconciler does for delivery (SPEC §4, §7): claims left by a dead worker, and runs
+ * whose chunk jobs are gone. Each test builds the state a crash or a lost Redis leaves behind
+ * directly in Postgres, with no job in Redis, and only the reconciler can get it moving.
+ */
+describe('the reconciler and delivery', () => {
+  const running = useInProcessWorkers({ concurrency: 4, reconcileEveryMs: 300, ctx: { deliveryStalledAfterMs: 1_000 } });
+  const { database } = running;
+  let fake: FakeProviders;
+  beforeAll(async () => {
+    fake = await startFakeProviders();
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+  beforeEach(() => fake.reset());
+  const db = (): Db => database.current.db;
+
+  /** A run of `n` custom deliveries in the given states, as a dead worker would leave it. */
+  async function leftBehind(states: { status: 'queued' | 'sending'; leaseExpired?: boolean }[], runStatus: 'delivering' | 'cancelled' = 'delivering') {
+    const bot = await createBotRow(db());
+    const target = fake.connectionFor('custom');
+    await upsertChannelConnection(db(), { botId: bot.id, channel: 'CustomChannel', provider: 'custom', credentials: target.credentials, baseUrl: target.baseUrl, rateLimitPerSecond: null });
+    await upsertContacts(db(), bot.id, states.map((_, i) => ({
+      bot_channel: 'CustomChannel' as const, user_id: `c${i}`, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
+    })));
+    const contacts = await db().selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
+    const broadcast = await createBroadcastRow(db(), bot.id);
+    const run = await db()
+      .insertInto('runs')
+      .values({ broadcast_id: broadcast.id, status: runStatus, targeted: states.length, handed_off: states.length, delivering_at: new Date() })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    // Stale already: the reconciler's stalled-run sweep may look at it at once.
+    await sql`UPDATE runs SET updated_at = now() - interval '1 hour' WHERE id = ${run.id}`.execute(db());
+    await db()
+      .insertInto('deliveries')
+      .values(states.map((state, i) => ({
+        run_id: run.id,
+        contact_id: contacts[i]!.id,
+        channel: 'CustomChannel' as const,
+        status: state.status,
+        attempts: state.status === 'sending' ? 1 : 0,
+        claim_id: state.status === 'sending' ? '00000000-0000-4000-8000-00000000dead' : null,
+        lease_until: state.status === 'sending' ? new Date(Date.now() + (state.leaseExpired ? -1_000 : 60 * 60_000)) : null,
+      })))
+      .execute();
+    return run.id;
+  }
+
+  async function finalRun(runId: string) {
+    return waitFor(
+      async () => {
+        const run = await findRun(db(), runId);
+        return run && run.sent + run.failed + run.skipped === run.targeted && ['completed', 'cancelled'].includes(run.status) ? run : undefined;
+      },
+      { timeoutMs: 15_000, what: 'the run to be final' },
+    );
+  }
+
+  it("sends again a dead worker's expired claims, and finishes the run", async () => {
+    const runId = await leftBehind([{ status: 'sending', leaseExpired: true }, { status: 'sending', leaseExpired: true }]);
+    const run = await finalRun(runId);
+    expect(run).toMatchObject({ status: 'completed', sent: 2 });
+    const rows = await db().selectFrom('deliveries').select(['status', 'attempts']).where('run_id', '=', runId).execute();
+    expect(rows).toEqual([{ status: 'sent', attempts: 2 }, { status: 'sent', attempts: 2 }]);
+    expect(fake.requestsOf('custom')).toHaveLength(2);
+  });
+
+  it('leaves a claim whose lease still runs alone', async () => {
+    const runId = await leftBehind([{ status: 'sending' }]);
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // several reconcile passes
+    const rows = await db().selectFrom('deliveries').select('status').where('run_id', '=', runId).execute();
+    expect(rows).toEqual([{ status: 'sending' }]);
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('skips the expired claims of a cancelled run, so its counts add up', async () => {
+    const runId = await leftBehind([{ status: 'sending', leaseExpired: true }], 'cancelled');
+    const run = await finalRun(runId);
+    expect(run).toMatchObject({ status: 'cancelled', skipped: 1 });
+    const [row] = await db().selectFrom('deliveries').select(['status', 'reason']).where('run_id', '=', runId).execute();
+    expect(row).toEqual({ status: 'skipped', reason: 'cancelled' });
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('gives a delivering run without progress and without jobs its chunks again', async () => {
+    const runId = await leftBehind([{ status: 'queued' }, { status: 'queued' }, { status: 'queued' }]);
+    const run = await finalRun(runId);
+    expect(run).toMatchObject({ status: 'completed', sent: 3 });
+    expect(fake.requestsOf('custom')).toHaveLength(3);
+  });
+});
