@@ -1,45 +1,24 @@
-import { randomUUID } from 'node:crypto';
-import { fakeAnswers, startFakeProviders, type FakeConnectionProvider, type FakeProviders } from '@herald/testing';
+import { fakeAnswers, type FakeConnectionProvider } from '@herald/testing';
 import type { ChannelAdapter, OutboundHttp, OutboundMessage, OutboundRequest } from '../adapter';
 import { createOutboundClient, type OutboundClient } from '../http/outbound-client';
+import { outboundMessage, useAdapterFake } from '../testing/adapter-test-kit';
 import { adapterFor } from './index';
 
 /** What every adapter does alike: the registry, network faults, missing credentials, API roots. */
 
 const PROVIDERS: readonly FakeConnectionProvider[] = ['whatsapp_cloud', 'messenger', 'twilio', 'telegram', 'google_rbm', 'custom'];
 
-let fake: FakeProviders;
-let http: OutboundClient;
+const kit = useAdapterFake();
+/** Gives up long before the fake's slow answer. */
 let impatient: OutboundClient;
 
-beforeAll(async () => {
-  fake = await startFakeProviders();
-  http = createOutboundClient({ allowedDestinations: ['127.0.0.0/8'] });
+beforeAll(() => {
   impatient = createOutboundClient({ allowedDestinations: ['127.0.0.0/8'], responseTimeoutMs: 150 });
 });
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await Promise.all([http.close(), impatient.close()]);
-  await fake.close();
-});
+afterAll(() => impatient.close());
 
 function message(): OutboundMessage {
-  return {
-    deliveryId: randomUUID(),
-    runId: randomUUID(),
-    broadcastId: randomUUID(),
-    botId: randomUUID(),
-    contact: {
-      user_id: '393331111111',
-      bot_channel: 'WhatsAppChannel',
-      user_phone_number: '+393331111111',
-      first_name: null,
-      last_name: null,
-      user_name: null,
-      locale: null,
-    },
-    text: 'hi',
-  };
+  return outboundMessage({ user_id: '393331111111', bot_channel: 'WhatsAppChannel', user_phone_number: '+393331111111' });
 }
 
 function adapter(provider: string): ChannelAdapter {
@@ -67,43 +46,43 @@ describe('adapterFor', () => {
 
 describe.each(PROVIDERS)('the %s adapter', (provider) => {
   it('sends to the fake', async () => {
-    expect(await adapter(provider).send(fake.connectionFor(provider), message(), http)).toMatchObject({ outcome: 'sent' });
+    expect(await adapter(provider).send(kit.fake.connectionFor(provider), message(), kit.http)).toMatchObject({ outcome: 'sent' });
   });
 
   it('retries a slow answer past the client timeout as a timeout', async () => {
-    fake.script(provider, fakeAnswers.slow(1000));
-    const result = await adapter(provider).send(fake.connectionFor(provider), message(), impatient);
+    kit.fake.script(provider, fakeAnswers.slow(1000));
+    const result = await adapter(provider).send(kit.fake.connectionFor(provider), message(), impatient);
     expect(result).toMatchObject({ outcome: 'retry', code: 'timeout' });
   });
 
   it('retries a reset connection', async () => {
-    fake.script(provider, fakeAnswers.destroySocket);
-    const result = await adapter(provider).send(fake.connectionFor(provider), message(), http);
+    kit.fake.script(provider, fakeAnswers.destroySocket);
+    const result = await adapter(provider).send(kit.fake.connectionFor(provider), message(), kit.http);
     expect(result).toMatchObject({ outcome: 'retry', code: 'network' });
   });
 
   it('is a connection fault when answered with a redirect (never followed)', async () => {
-    fake.script(provider, fakeAnswers.redirect('http://127.0.0.1:1/elsewhere'));
-    const result = await adapter(provider).send(fake.connectionFor(provider), message(), http);
+    kit.fake.script(provider, fakeAnswers.redirect('http://127.0.0.1:1/elsewhere'));
+    const result = await adapter(provider).send(kit.fake.connectionFor(provider), message(), kit.http);
     expect(result).toMatchObject({ outcome: 'connection_fault', code: 'redirect_refused' });
   });
 
   it('retries a 5xx, honouring Retry-After', async () => {
-    fake.script(provider, fakeAnswers.response(503, 'down for maintenance', { 'Retry-After': '30' }));
-    const result = await adapter(provider).send(fake.connectionFor(provider), message(), http);
+    kit.fake.script(provider, fakeAnswers.response(503, 'down for maintenance', { 'Retry-After': '30' }));
+    const result = await adapter(provider).send(kit.fake.connectionFor(provider), message(), kit.http);
     expect(result).toMatchObject({ outcome: 'retry', retryAfterMs: 30_000 });
     expect(result).not.toHaveProperty('throttled');
   });
 
   it('names the missing credentials, not their values, and sends nothing', async () => {
-    const connection = fake.connectionFor(provider);
-    const result = await adapter(provider).send({ ...connection, credentials: {} }, message(), http);
+    const connection = kit.fake.connectionFor(provider);
+    const result = await adapter(provider).send({ ...connection, credentials: {} }, message(), kit.http);
     expect(result).toMatchObject({ outcome: 'connection_fault', code: 'missing_credentials' });
     for (const [name, value] of Object.entries(connection.credentials)) {
       if (name !== 'from') expect((result as { message: string }).message).toContain(name);
       expect((result as { message: string }).message).not.toContain(value);
     }
-    expect(fake.requests).toHaveLength(0);
+    expect(kit.fake.requests).toHaveLength(0);
   });
 });
 
@@ -115,7 +94,7 @@ describe('API roots', () => {
     ['telegram', 'https://api.telegram.org/bot'],
   ])('%s defaults to its public API', async (provider, root) => {
     const http = capturing();
-    await adapter(provider).send({ ...fake.connectionFor(provider as FakeConnectionProvider), baseUrl: null }, message(), http);
+    await adapter(provider).send({ ...kit.fake.connectionFor(provider as FakeConnectionProvider), baseUrl: null }, message(), http);
     expect(http.seen[0]?.url.startsWith(root)).toBe(true);
   });
 
@@ -126,15 +105,15 @@ describe('API roots', () => {
       const body = request.url.endsWith('/token') ? { access_token: 'ya29.x', expires_in: 3600 } : {};
       return { status: 200, headers: {}, body: JSON.stringify(body) };
     };
-    await adapter('google_rbm').send({ ...fake.connectionFor('google_rbm'), baseUrl: null }, message(), http);
+    await adapter('google_rbm').send({ ...kit.fake.connectionFor('google_rbm'), baseUrl: null }, message(), http);
     expect(http.seen.map((request) => request.url.split('?')[0])).toEqual([
-      `${fake.baseUrl}/token`,
+      `${kit.fake.baseUrl}/token`,
       'https://rcsbusinessmessaging.googleapis.com/v1/phones/%2B393331111111/agentMessages',
     ]);
   });
 
   it('custom needs its base_url', async () => {
-    const result = await adapter('custom').send({ ...fake.connectionFor('custom'), baseUrl: null }, message(), http);
+    const result = await adapter('custom').send({ ...kit.fake.connectionFor('custom'), baseUrl: null }, message(), kit.http);
     expect(result).toMatchObject({ outcome: 'connection_fault', code: 'no_base_url' });
   });
 });

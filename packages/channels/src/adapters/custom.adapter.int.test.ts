@@ -1,36 +1,14 @@
-import { createHmac, randomUUID } from 'node:crypto';
-import { fakeAnswers, fakeErrors, startFakeProviders, type FakeConnection, type FakeProviders } from '@herald/testing';
-import type { OutboundMessage, SendResult } from '../adapter';
-import { createOutboundClient, type OutboundClient } from '../http/outbound-client';
+import { createHmac } from 'node:crypto';
+import { fakeAnswers, fakeErrors } from '@herald/testing';
+import type { OutboundMessage } from '../adapter';
+import { outboundMessage, useAdapterFake, type Classified } from '../testing/adapter-test-kit';
 import { customAdapter } from './custom.adapter';
 
-/** A classification without its message (checked separately). */
-type Classified = { outcome: SendResult['outcome']; code: string; retryAfterMs?: number; throttled?: boolean };
-
-let fake: FakeProviders;
-let http: OutboundClient;
-let connection: FakeConnection;
-
-beforeAll(async () => {
-  fake = await startFakeProviders();
-  http = createOutboundClient({ allowedDestinations: ['127.0.0.0/8'] });
-});
-beforeEach(() => {
-  connection = fake.connectionFor('custom');
-});
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await http.close();
-  await fake.close();
-});
+const kit = useAdapterFake('custom');
 
 function message(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
-  return {
-    deliveryId: randomUUID(),
-    runId: randomUUID(),
-    broadcastId: randomUUID(),
-    botId: randomUUID(),
-    contact: {
+  return outboundMessage(
+    {
       user_id: 'crm-42',
       bot_channel: 'CustomChannel',
       user_phone_number: '+393331111111',
@@ -39,24 +17,23 @@ function message(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
       user_name: 'ada',
       locale: 'en',
     },
-    text: 'Hello Ada',
-    ...overrides,
-  };
+    { text: 'Hello Ada', ...overrides },
+  );
 }
 
-const send = (outbound = message(), to = connection) => customAdapter.send(to, outbound, http);
+const send = (outbound = message(), to = kit.connection) => customAdapter.send(to, outbound, kit.http);
 
 describe('Custom adapter', () => {
   it('posts the SPEC body to base_url, signed, with the delivery id as Idempotency-Key', async () => {
     const outbound = message();
     const result = await send(outbound);
 
-    const [request] = fake.requestsOf('custom');
+    const [request] = kit.fake.requestsOf('custom');
     expect(request?.path).toBe('/custom/herald');
     expect(request?.headers['content-type']).toBe('application/json');
     expect(request?.headers['user-agent']).toBe('Herald');
     expect(request?.headers['idempotency-key']).toBe(outbound.deliveryId);
-    const signature = createHmac('sha256', fake.credentials.custom.secret).update(request!.rawBody).digest('hex');
+    const signature = createHmac('sha256', kit.fake.credentials.custom.secret).update(request!.rawBody).digest('hex');
     expect(request?.headers['x-herald-signature']).toBe(`sha256=${signature}`);
     expect(request?.json).toEqual({
       delivery_id: outbound.deliveryId,
@@ -78,7 +55,7 @@ describe('Custom adapter', () => {
   });
 
   it("takes any 2xx as sent, keeping the endpoint's id when it gives one", async () => {
-    fake.script(
+    kit.fake.script(
       'custom',
       fakeAnswers.response(202, ''),
       fakeAnswers.response(201, { id: 'evt_1' }),
@@ -90,7 +67,7 @@ describe('Custom adapter', () => {
   });
 
   it('is a connection fault when the endpoint rejects the signature', async () => {
-    const wrong = { ...connection, credentials: { secret: 'not-the-secret' } };
+    const wrong = { ...kit.connection, credentials: { secret: 'not-the-secret' } };
     expect(await send(message(), wrong)).toEqual({
       outcome: 'connection_fault',
       code: 'unauthorized',
@@ -99,16 +76,16 @@ describe('Custom adapter', () => {
   });
 
   it('needs a base_url and a secret', async () => {
-    expect(await send(message(), { ...connection, baseUrl: null as unknown as string })).toMatchObject({
+    expect(await send(message(), { ...kit.connection, baseUrl: null as unknown as string })).toMatchObject({
       outcome: 'connection_fault',
       code: 'no_base_url',
     });
-    expect(await send(message(), { ...connection, credentials: {} })).toEqual({
+    expect(await send(message(), { ...kit.connection, credentials: {} })).toEqual({
       outcome: 'connection_fault',
       code: 'missing_credentials',
       message: 'missing credentials: secret',
     });
-    expect(fake.requests).toHaveLength(0);
+    expect(kit.fake.requests).toHaveLength(0);
   });
 
   const catalog = fakeErrors.custom;
@@ -121,14 +98,14 @@ describe('Custom adapter', () => {
   };
 
   it.each(Object.keys(catalog) as Array<keyof typeof catalog>)('classifies the %s answer', async (name) => {
-    fake.script('custom', catalog[name]);
+    kit.fake.script('custom', catalog[name]);
     const { body, status } = catalog[name];
     const excerpt = typeof body === 'string' ? body : JSON.stringify(body);
     expect(await send()).toEqual({ ...expected[name], message: `endpoint answered ${status}: ${excerpt}` });
   });
 
   it('keeps only a short excerpt of a long error body', async () => {
-    fake.script('custom', fakeAnswers.response(422, 'x'.repeat(5000)));
+    kit.fake.script('custom', fakeAnswers.response(422, 'x'.repeat(5000)));
     const result = (await send()) as { message: string };
     expect(result).toMatchObject({ outcome: 'failed', code: 'http_422' });
     expect(result.message.length).toBeLessThan(300);

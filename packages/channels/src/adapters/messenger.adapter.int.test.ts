@@ -1,59 +1,27 @@
-import { randomUUID } from 'node:crypto';
-import { fakeAnswers, fakeErrors, startFakeProviders, type FakeConnection, type FakeProviders } from '@herald/testing';
-import type { OutboundMessage, SendResult } from '../adapter';
-import { createOutboundClient, type OutboundClient } from '../http/outbound-client';
+import { fakeAnswers, fakeErrors } from '@herald/testing';
+import type { OutboundMessage } from '../adapter';
+import { outboundMessage, useAdapterFake, type Classified } from '../testing/adapter-test-kit';
 import { messengerAdapter } from './messenger.adapter';
 
-/** A classification without its message (checked separately). */
-type Classified = { outcome: SendResult['outcome']; code: string; retryAfterMs?: number; throttled?: boolean };
-
-let fake: FakeProviders;
-let http: OutboundClient;
-let connection: FakeConnection;
-
-beforeAll(async () => {
-  fake = await startFakeProviders();
-  http = createOutboundClient({ allowedDestinations: ['127.0.0.0/8'] });
-});
-beforeEach(() => {
-  connection = fake.connectionFor('messenger');
-});
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await http.close();
-  await fake.close();
-});
+const kit = useAdapterFake('messenger');
 
 function message(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
-  return {
-    deliveryId: randomUUID(),
-    runId: randomUUID(),
-    broadcastId: randomUUID(),
-    botId: randomUUID(),
-    contact: {
-      user_id: '24000000000001',
-      bot_channel: 'FacebookChannel',
-      user_phone_number: null,
-      first_name: 'Ada',
-      last_name: null,
-      user_name: null,
-      locale: null,
-    },
-    text: 'Doors open at 9',
-    ...overrides,
-  };
+  return outboundMessage(
+    { user_id: '24000000000001', bot_channel: 'FacebookChannel', first_name: 'Ada' },
+    { text: 'Doors open at 9', ...overrides },
+  );
 }
 
-const send = (outbound = message(), to = connection) => messengerAdapter.send(to, outbound, http);
+const send = (outbound = message(), to = kit.connection) => messengerAdapter.send(to, outbound, kit.http);
 
 describe('Messenger adapter', () => {
   it('sends an UPDATE to /{version}/me/messages with the Page token in the header, never in the URL', async () => {
     const result = await send();
 
-    const [request] = fake.requestsOf('messenger');
+    const [request] = kit.fake.requestsOf('messenger');
     expect(request?.path).toBe('/v23.0/me/messages');
     expect(request?.query).toEqual({});
-    expect(request?.headers.authorization).toBe(`Bearer ${fake.credentials.messenger.page_access_token}`);
+    expect(request?.headers.authorization).toBe(`Bearer ${kit.fake.credentials.messenger.page_access_token}`);
     expect(request?.json).toEqual({
       recipient: { id: '24000000000001' },
       messaging_type: 'UPDATE',
@@ -64,7 +32,7 @@ describe('Messenger adapter', () => {
 
   it('sends a tagged message outside the window as MESSAGE_TAG', async () => {
     await send(message({ messageTag: 'CONFIRMED_EVENT_UPDATE' }));
-    expect(fake.requestsOf('messenger')[0]?.json).toMatchObject({
+    expect(kit.fake.requestsOf('messenger')[0]?.json).toMatchObject({
       messaging_type: 'MESSAGE_TAG',
       tag: 'CONFIRMED_EVENT_UPDATE',
     });
@@ -83,23 +51,23 @@ describe('Messenger adapter', () => {
   };
 
   it.each(Object.keys(catalog) as Array<keyof typeof catalog>)('classifies the %s error from its body', async (name) => {
-    fake.script('messenger', catalog[name]);
+    kit.fake.script('messenger', catalog[name]);
     const error = (catalog[name].body as { error: { message: string } }).error;
     expect(await send()).toEqual({ ...expected[name], message: expect.stringContaining(error.message) });
   });
 
   it('keeps the subcode with the message', async () => {
-    fake.script('messenger', catalog.outsideWindow);
+    kit.fake.script('messenger', catalog.outsideWindow);
     expect(await send()).toMatchObject({ message: expect.stringContaining('subcode 2018278') });
   });
 
   it('honours Retry-After on a rate limit', async () => {
-    fake.script('messenger', fakeAnswers.rateLimit(4));
+    kit.fake.script('messenger', fakeAnswers.rateLimit(4));
     expect(await send()).toMatchObject({ outcome: 'retry', code: '613', retryAfterMs: 4000, throttled: true });
   });
 
   it('is a connection fault when the Page token is rejected', async () => {
-    const wrong = { ...connection, credentials: { page_access_token: 'EAABwrong' } };
+    const wrong = { ...kit.connection, credentials: { page_access_token: 'EAABwrong' } };
     expect(await send(message(), wrong)).toMatchObject({ outcome: 'connection_fault', code: '190' });
   });
 
@@ -107,6 +75,6 @@ describe('Messenger adapter', () => {
     const contact = { ...message().contact, user_id: '  ' };
     expect(messengerAdapter.recipient(contact)).toBeNull();
     expect(await send(message({ contact }))).toMatchObject({ outcome: 'failed', code: 'unreachable' });
-    expect(fake.requestsOf('messenger')).toHaveLength(0);
+    expect(kit.fake.requestsOf('messenger')).toHaveLength(0);
   });
 });

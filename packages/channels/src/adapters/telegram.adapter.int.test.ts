@@ -1,57 +1,26 @@
-import { randomUUID } from 'node:crypto';
-import { fakeAnswers, fakeErrors, startFakeProviders, type FakeConnection, type FakeProviders } from '@herald/testing';
-import type { OutboundMessage, SendResult } from '../adapter';
-import { createOutboundClient, type OutboundClient } from '../http/outbound-client';
+import { fakeAnswers, fakeErrors } from '@herald/testing';
+import type { OutboundMessage } from '../adapter';
+import { createOutboundClient } from '../http/outbound-client';
+import { outboundMessage, useAdapterFake, type Classified } from '../testing/adapter-test-kit';
 import { telegramAdapter } from './telegram.adapter';
 
-/** A classification without its message (checked separately). */
-type Classified = { outcome: SendResult['outcome']; code: string; retryAfterMs?: number; throttled?: boolean };
-
-let fake: FakeProviders;
-let http: OutboundClient;
-let connection: FakeConnection;
-
-beforeAll(async () => {
-  fake = await startFakeProviders();
-  http = createOutboundClient({ allowedDestinations: ['127.0.0.0/8'] });
-});
-beforeEach(() => {
-  connection = fake.connectionFor('telegram');
-});
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await http.close();
-  await fake.close();
-});
+const kit = useAdapterFake('telegram');
 
 function message(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
-  return {
-    deliveryId: randomUUID(),
-    runId: randomUUID(),
-    broadcastId: randomUUID(),
-    botId: randomUUID(),
-    contact: {
-      user_id: '123456789',
-      bot_channel: 'TelegramChannel',
-      user_phone_number: null,
-      first_name: 'Ada',
-      last_name: null,
-      user_name: 'ada',
-      locale: null,
-    },
-    text: 'New episode out',
-    ...overrides,
-  };
+  return outboundMessage(
+    { user_id: '123456789', bot_channel: 'TelegramChannel', first_name: 'Ada', user_name: 'ada' },
+    { text: 'New episode out', ...overrides },
+  );
 }
 
-const send = (outbound = message(), to = connection) => telegramAdapter.send(to, outbound, http);
+const send = (outbound = message(), to = kit.connection) => telegramAdapter.send(to, outbound, kit.http);
 
 describe('Telegram adapter', () => {
   it('posts {chat_id, text} to /bot{token}/sendMessage', async () => {
     const result = await send();
 
-    const [request] = fake.requestsOf('telegram');
-    expect(request?.path).toBe(`/bot${fake.credentials.telegram.bot_token}/sendMessage`);
+    const [request] = kit.fake.requestsOf('telegram');
+    expect(request?.path).toBe(`/bot${kit.fake.credentials.telegram.bot_token}/sendMessage`);
     expect(request?.json).toEqual({ chat_id: '123456789', text: 'New episode out' });
     expect(result).toEqual({ outcome: 'sent', providerMessageId: expect.stringMatching(/^\d+$/) });
   });
@@ -69,13 +38,13 @@ describe('Telegram adapter', () => {
   };
 
   it.each(Object.keys(catalog) as Array<keyof typeof catalog>)('classifies the %s error from its body', async (name) => {
-    fake.script('telegram', catalog[name]);
+    kit.fake.script('telegram', catalog[name]);
     const body = catalog[name].body as { description: string };
     expect(await send()).toEqual({ ...expected[name], message: body.description });
   });
 
   it('waits as long as parameters.retry_after says, with or without a Retry-After header', async () => {
-    fake.script(
+    kit.fake.script(
       'telegram',
       fakeAnswers.rateLimit(7),
       fakeAnswers.response(429, {
@@ -90,8 +59,8 @@ describe('Telegram adapter', () => {
   });
 
   it('is a connection fault for a wrong token (401) and a malformed one (404), and never shows the token', async () => {
-    const wrong = await send(message(), { ...connection, credentials: { bot_token: '999:wrongsecretwrongsecretwrongsecret1' } });
-    const malformed = await send(message(), { ...connection, credentials: { bot_token: 'not-a-token' } });
+    const wrong = await send(message(), { ...kit.connection, credentials: { bot_token: '999:wrongsecretwrongsecretwrongsecret1' } });
+    const malformed = await send(message(), { ...kit.connection, credentials: { bot_token: 'not-a-token' } });
     expect(wrong).toMatchObject({ outcome: 'connection_fault', code: 'http_401' });
     expect(malformed).toMatchObject({ outcome: 'connection_fault', code: 'http_404' });
     expect(JSON.stringify([wrong, malformed])).not.toMatch(/wrongsecret|not-a-token/);
@@ -100,10 +69,10 @@ describe('Telegram adapter', () => {
   it('never puts the token in a timeout message', async () => {
     const impatient = createOutboundClient({ allowedDestinations: ['127.0.0.0/8'], responseTimeoutMs: 100 });
     try {
-      fake.script('telegram', fakeAnswers.slow(1000));
-      const result = await telegramAdapter.send(connection, message(), impatient);
+      kit.fake.script('telegram', fakeAnswers.slow(1000));
+      const result = await telegramAdapter.send(kit.connection, message(), impatient);
       expect(result).toMatchObject({ outcome: 'retry', code: 'timeout' });
-      expect(JSON.stringify(result)).not.toContain(fake.credentials.telegram.bot_token.split(':')[1]);
+      expect(JSON.stringify(result)).not.toContain(kit.fake.credentials.telegram.bot_token.split(':')[1]);
     } finally {
       await impatient.close();
     }

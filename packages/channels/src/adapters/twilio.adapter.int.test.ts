@@ -1,57 +1,22 @@
-import { randomUUID } from 'node:crypto';
-import { fakeAnswers, fakeErrors, startFakeProviders, type FakeConnection, type FakeProviders } from '@herald/testing';
-import type { OutboundMessage, SendResult } from '../adapter';
-import { createOutboundClient, type OutboundClient } from '../http/outbound-client';
+import { fakeAnswers, fakeErrors } from '@herald/testing';
+import type { OutboundMessage } from '../adapter';
+import { outboundMessage, useAdapterFake, type Classified } from '../testing/adapter-test-kit';
 import { twilioAdapter } from './twilio.adapter';
 
-/** A classification without its message (checked separately). */
-type Classified = { outcome: SendResult['outcome']; code: string; retryAfterMs?: number; throttled?: boolean };
-
-let fake: FakeProviders;
-let http: OutboundClient;
-let connection: FakeConnection;
-
-beforeAll(async () => {
-  fake = await startFakeProviders();
-  http = createOutboundClient({ allowedDestinations: ['127.0.0.0/8'] });
-});
-beforeEach(() => {
-  connection = fake.connectionFor('twilio');
-});
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await http.close();
-  await fake.close();
-});
+const kit = useAdapterFake('twilio');
 
 function message(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
-  return {
-    deliveryId: randomUUID(),
-    runId: randomUUID(),
-    broadcastId: randomUUID(),
-    botId: randomUUID(),
-    contact: {
-      user_id: '393331111111',
-      bot_channel: 'SMSChannel',
-      user_phone_number: null,
-      first_name: null,
-      last_name: null,
-      user_name: null,
-      locale: null,
-    },
-    text: 'Your code is 1234',
-    ...overrides,
-  };
+  return outboundMessage({ user_id: '393331111111', bot_channel: 'SMSChannel' }, { text: 'Your code is 1234', ...overrides });
 }
 
-const send = (outbound = message(), to = connection) => twilioAdapter.send(to, outbound, http);
+const send = (outbound = message(), to = kit.connection) => twilioAdapter.send(to, outbound, kit.http);
 
 describe('Twilio adapter', () => {
   it('posts To, Body and From form-encoded to the account Messages.json with Basic auth', async () => {
     const result = await send();
 
-    const [request] = fake.requestsOf('twilio');
-    const { account_sid: sid, auth_token: token, from } = fake.credentials.twilio;
+    const [request] = kit.fake.requestsOf('twilio');
+    const { account_sid: sid, auth_token: token, from } = kit.fake.credentials.twilio;
     expect(request?.path).toBe(`/2010-04-01/Accounts/${sid}/Messages.json`);
     expect(request?.headers['content-type']).toBe('application/x-www-form-urlencoded');
     expect(request?.headers.authorization).toBe(`Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`);
@@ -60,9 +25,9 @@ describe('Twilio adapter', () => {
   });
 
   it('sends through a Messaging Service when one is configured', async () => {
-    const { from: _from, ...rest } = connection.credentials;
-    await send(message(), { ...connection, credentials: { ...rest, messaging_service_sid: 'MG0123456789abcdef0123456789abcdef' } });
-    expect(fake.requestsOf('twilio')[0]?.form).toEqual({
+    const { from: _from, ...rest } = kit.connection.credentials;
+    await send(message(), { ...kit.connection, credentials: { ...rest, messaging_service_sid: 'MG0123456789abcdef0123456789abcdef' } });
+    expect(kit.fake.requestsOf('twilio')[0]?.form).toEqual({
       To: '+393331111111',
       Body: 'Your code is 1234',
       MessagingServiceSid: 'MG0123456789abcdef0123456789abcdef',
@@ -70,13 +35,13 @@ describe('Twilio adapter', () => {
   });
 
   it('names the missing sender without sending', async () => {
-    const { from: _from, ...rest } = connection.credentials;
-    expect(await send(message(), { ...connection, credentials: rest })).toEqual({
+    const { from: _from, ...rest } = kit.connection.credentials;
+    expect(await send(message(), { ...kit.connection, credentials: rest })).toEqual({
       outcome: 'connection_fault',
       code: 'missing_credentials',
       message: 'missing credentials: from or messaging_service_sid',
     });
-    expect(fake.requests).toHaveLength(0);
+    expect(kit.fake.requests).toHaveLength(0);
   });
 
   const catalog = fakeErrors.twilio;
@@ -92,13 +57,13 @@ describe('Twilio adapter', () => {
   };
 
   it.each(Object.keys(catalog) as Array<keyof typeof catalog>)('classifies the %s error from its body', async (name) => {
-    fake.script('twilio', catalog[name]);
+    kit.fake.script('twilio', catalog[name]);
     const body = catalog[name].body as { message: string };
     expect(await send()).toEqual({ ...expected[name], message: body.message });
   });
 
   it('honours Retry-After in seconds and as an HTTP date', async () => {
-    fake.script(
+    kit.fake.script(
       'twilio',
       fakeAnswers.rateLimit(3),
       fakeAnswers.response(429, catalog.tooManyRequests.body, { 'Retry-After': new Date(Date.now() + 10_000).toUTCString() }),
@@ -112,7 +77,7 @@ describe('Twilio adapter', () => {
   });
 
   it('is a connection fault when Twilio rejects the auth token', async () => {
-    const wrong = { ...connection, credentials: { ...connection.credentials, auth_token: 'not-the-token' } };
+    const wrong = { ...kit.connection, credentials: { ...kit.connection.credentials, auth_token: 'not-the-token' } };
     expect(await send(message(), wrong)).toMatchObject({ outcome: 'connection_fault', code: '20003' });
   });
 

@@ -1,59 +1,33 @@
-import { randomUUID } from 'node:crypto';
-import { fakeAnswers, fakeErrors, startFakeProviders, type FakeConnection, type FakeProviders } from '@herald/testing';
-import type { OutboundMessage, SendResult } from '../adapter';
-import { createOutboundClient, type OutboundClient } from '../http/outbound-client';
+import { fakeAnswers, fakeErrors } from '@herald/testing';
+import type { OutboundMessage } from '../adapter';
+import { outboundMessage, useAdapterFake, type Classified } from '../testing/adapter-test-kit';
 import { whatsappCloudAdapter } from './whatsapp-cloud.adapter';
 
-/** A classification without its message (checked separately). */
-type Classified = { outcome: SendResult['outcome']; code: string; retryAfterMs?: number; throttled?: boolean };
-
-let fake: FakeProviders;
-let http: OutboundClient;
-let connection: FakeConnection;
-
-beforeAll(async () => {
-  fake = await startFakeProviders();
-  http = createOutboundClient({ allowedDestinations: ['127.0.0.0/8'] });
-});
-beforeEach(() => {
-  connection = fake.connectionFor('whatsapp_cloud');
-});
-afterEach(() => fake.reset());
-afterAll(async () => {
-  await http.close();
-  await fake.close();
-});
+const kit = useAdapterFake('whatsapp_cloud');
 
 function message(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
-  return {
-    deliveryId: randomUUID(),
-    runId: randomUUID(),
-    broadcastId: randomUUID(),
-    botId: randomUUID(),
-    contact: {
+  return outboundMessage(
+    {
       user_id: '393331111111',
       bot_channel: 'WhatsAppChannel',
       user_phone_number: '+39 333 111 1111',
       first_name: 'Ada',
-      last_name: null,
-      user_name: null,
       locale: 'it',
     },
-    text: 'Your order has shipped',
-    ...overrides,
-  };
+    { text: 'Your order has shipped', ...overrides },
+  );
 }
 
-const send = (outbound = message(), to = connection) => whatsappCloudAdapter.send(to, outbound, http);
+const send = (outbound = message(), to = kit.connection) => whatsappCloudAdapter.send(to, outbound, kit.http);
 
 describe('WhatsApp Cloud adapter', () => {
   it('sends a text message to /{version}/{phone_number_id}/messages with the bearer token', async () => {
     const outbound = message();
     const result = await send(outbound);
 
-    const [request] = fake.requestsOf('whatsapp_cloud');
-    expect(request?.path).toBe(`/v23.0/${fake.credentials.whatsapp_cloud.phone_number_id}/messages`);
-    expect(request?.headers.authorization).toBe(`Bearer ${fake.credentials.whatsapp_cloud.access_token}`);
+    const [request] = kit.fake.requestsOf('whatsapp_cloud');
+    expect(request?.path).toBe(`/v23.0/${kit.fake.credentials.whatsapp_cloud.phone_number_id}/messages`);
+    expect(request?.headers.authorization).toBe(`Bearer ${kit.fake.credentials.whatsapp_cloud.access_token}`);
     expect(request?.json).toEqual({
       messaging_product: 'whatsapp',
       recipient_type: 'individual',
@@ -72,7 +46,7 @@ describe('WhatsApp Cloud adapter', () => {
     await send(message({ template: { name: 'hello', language: 'en_US', bodyParameters: [] } }));
 
     expect(withParameters.outcome).toBe('sent');
-    const [first, second] = fake.requestsOf('whatsapp_cloud').map((request) => request.json as Record<string, unknown>);
+    const [first, second] = kit.fake.requestsOf('whatsapp_cloud').map((request) => request.json as Record<string, unknown>);
     expect(first).toMatchObject({
       type: 'template',
       template: {
@@ -87,18 +61,18 @@ describe('WhatsApp Cloud adapter', () => {
 
   it('uses the api_version credential and strips a trailing slash from the base URL', async () => {
     await send(message(), {
-      ...connection,
-      baseUrl: `${fake.baseUrl}/`,
-      credentials: { ...connection.credentials, api_version: 'v21.0' },
+      ...kit.connection,
+      baseUrl: `${kit.fake.baseUrl}/`,
+      credentials: { ...kit.connection.credentials, api_version: 'v21.0' },
     });
-    expect(fake.requestsOf('whatsapp_cloud')[0]?.path).toBe(
-      `/v21.0/${fake.credentials.whatsapp_cloud.phone_number_id}/messages`,
+    expect(kit.fake.requestsOf('whatsapp_cloud')[0]?.path).toBe(
+      `/v21.0/${kit.fake.credentials.whatsapp_cloud.phone_number_id}/messages`,
     );
   });
 
   it('keeps biz_opaque_callback_data within 512 bytes', async () => {
     await send(message({ deliveryId: 'é'.repeat(300) }));
-    const body = fake.requestsOf('whatsapp_cloud')[0]?.json as { biz_opaque_callback_data: string };
+    const body = kit.fake.requestsOf('whatsapp_cloud')[0]?.json as { biz_opaque_callback_data: string };
     expect(Buffer.byteLength(body.biz_opaque_callback_data)).toBe(512);
     expect(body.biz_opaque_callback_data).toBe('é'.repeat(256));
   });
@@ -118,20 +92,20 @@ describe('WhatsApp Cloud adapter', () => {
   };
 
   it.each(Object.keys(catalog) as Array<keyof typeof catalog>)('classifies the %s error from its body', async (name) => {
-    fake.script('whatsapp_cloud', catalog[name]);
+    kit.fake.script('whatsapp_cloud', catalog[name]);
     const result = await send();
     const error = (catalog[name].body as { error: { message: string } }).error;
     expect(result).toEqual({ ...expected[name], message: expect.stringContaining(error.message) });
   });
 
   it("keeps Meta's details with the message", async () => {
-    fake.script('whatsapp_cloud', catalog.reEngagement);
+    kit.fake.script('whatsapp_cloud', catalog.reEngagement);
     const result = await send();
     expect(result).toMatchObject({ message: expect.stringContaining('more than 24 hours have passed') });
   });
 
   it('honours Retry-After on a rate limit that comes back as HTTP 400', async () => {
-    fake.script('whatsapp_cloud', fakeAnswers.rateLimit(7));
+    kit.fake.script('whatsapp_cloud', fakeAnswers.rateLimit(7));
     expect(await send()).toEqual({
       outcome: 'retry',
       code: '130429',
@@ -142,13 +116,13 @@ describe('WhatsApp Cloud adapter', () => {
   });
 
   it('is a connection fault when Meta rejects the token', async () => {
-    const result = await send(message(), { ...connection, credentials: { ...connection.credentials, access_token: 'EAAGwrong' } });
+    const result = await send(message(), { ...kit.connection, credentials: { ...kit.connection.credentials, access_token: 'EAAGwrong' } });
     expect(result).toMatchObject({ outcome: 'connection_fault', code: '190' });
     expect(JSON.stringify(result)).not.toContain('EAAGwrong');
   });
 
   it('retries a 5xx, and a non-JSON error page by its status', async () => {
-    fake.script('whatsapp_cloud', fakeAnswers.serverError(503), fakeAnswers.response(502, '<html>Bad gateway</html>'));
+    kit.fake.script('whatsapp_cloud', fakeAnswers.serverError(503), fakeAnswers.response(502, '<html>Bad gateway</html>'));
     expect(await send()).toMatchObject({ outcome: 'retry', code: '131016' });
     expect(await send()).toMatchObject({ outcome: 'retry', code: 'http_502', message: '<html>Bad gateway</html>' });
   });

@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import type { ChannelAdapter, ConnectionSettings, OutboundMessage, OutboundResponse, SendResult } from '../adapter';
 import { twilioAdapter, whatsappCloudAdapter } from '../adapters';
 import { createOutboundClient, type OutboundClient } from '../http/outbound-client';
+import { outboundMessage } from '../testing/adapter-test-kit';
 
 const CONTRACTS = join(__dirname, '../../contracts');
 const TWILIO_DOCUMENT = join(CONTRACTS, 'twilio_api_v2010.json');
@@ -211,23 +212,10 @@ describe("WhatsApp Cloud adapter against Meta's OpenAPI document", () => {
 });
 
 function message(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
-  return {
-    deliveryId: randomUUID(),
-    runId: randomUUID(),
-    broadcastId: randomUUID(),
-    botId: randomUUID(),
-    contact: {
-      user_id: '393331111111',
-      bot_channel: 'SMSChannel',
-      user_phone_number: '+39 333 111 1111',
-      first_name: 'Ada',
-      last_name: null,
-      user_name: null,
-      locale: null,
-    },
-    text: 'Your code is 1234 ✓',
-    ...overrides,
-  };
+  return outboundMessage(
+    { user_id: '393331111111', bot_channel: 'SMSChannel', user_phone_number: '+39 333 111 1111', first_name: 'Ada' },
+    { text: 'Your code is 1234 ✓', ...overrides },
+  );
 }
 
 /**

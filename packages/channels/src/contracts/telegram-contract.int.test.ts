@@ -12,6 +12,7 @@ import { Api } from 'grammy';
 import type { ConnectionSettings, OutboundMessage } from '../adapter';
 import { telegramAdapter } from '../adapters';
 import { createOutboundClient, type OutboundClient } from '../http/outbound-client';
+import { outboundMessage } from '../testing/adapter-test-kit';
 
 /** The token format of BotFather (the Bot API documentation's own example). */
 const TOKEN = '123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11';
@@ -101,22 +102,7 @@ function connection(): ConnectionSettings {
 }
 
 function message(chatId: string): OutboundMessage {
-  return {
-    deliveryId: randomUUID(),
-    runId: randomUUID(),
-    broadcastId: randomUUID(),
-    botId: randomUUID(),
-    contact: {
-      user_id: chatId,
-      bot_channel: 'TelegramChannel',
-      user_phone_number: null,
-      first_name: 'Ada',
-      last_name: null,
-      user_name: null,
-      locale: null,
-    },
-    text: TEXT,
-  };
+  return outboundMessage({ user_id: chatId, bot_channel: 'TelegramChannel', first_name: 'Ada' }, { text: TEXT });
 }
 
 /** One request with its parameters decoded by content type, as the Bot API accepts them. */
