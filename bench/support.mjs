@@ -1,7 +1,7 @@
 // Shared pieces of the benchmarks: scratch database and queue prefix, real child processes,
 // autocannon runs. Benchmarks use the built code (`pnpm build` first) and the local services.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -99,4 +99,37 @@ export function summarise(result) {
 export function peakRssMb(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024);
+}
+
+/** CPU time a process has used so far (user + system, from /proc/<pid>/stat), in seconds. */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks: 100 per second on Linux
+}
+
+/**
+ * CPU seconds used so far by every live process whose command line contains `text`: e.g. the
+ * Postgres backends serving one database (their process title names it).
+ */
+export function cpuSecondsMatching(text) {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) total += cpuSeconds(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
+}
+
+/** The whole machine's CPU seconds so far, busy and idle (iowait counted idle), from /proc/stat. */
+export function machineCpuSeconds() {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const idle = ticks[3] + ticks[4];
+  const total = ticks.slice(0, 8).reduce((sum, t) => sum + t, 0); // guest time is already in user
+  return { busy: (total - idle) / 100, total: total / 100 };
 }

@@ -22,6 +22,8 @@ runHttpService({
     const producer = new JobProducer(redis, config.QUEUE_PREFIX, (error) => logger.warn('queue error', { error }));
     const metrics = createMetricsRegistry('worker');
     const delivery = createDeliveryStage({
+      db,
+      logger,
       redis,
       prefix: config.QUEUE_PREFIX,
       metrics,

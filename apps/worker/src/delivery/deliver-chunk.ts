@@ -21,7 +21,7 @@ import type { JobPayload, JobProducer } from '@herald/queue';
 import type { DeliveryMetrics } from './delivery-metrics';
 import type { InFlightLimit } from './in-flight-limit';
 import { planMessage, UnrenderableMessage, type MessagePlan } from './message-plan';
-import { OutcomeRecorder } from './outcome-recorder';
+import type { OutcomeRecorder } from './outcome-recorder';
 
 export interface DeliveryDeps {
   db: Db;
@@ -41,6 +41,8 @@ export interface DeliveryDeps {
   stopping: AbortSignal;
   /** Compiled messages by run and channel (SPEC §4: compiled once per run). */
   plans: Map<string, MessagePlan>;
+  /** Writes the outcomes of every send of this process, in batches per run. */
+  recorder: OutcomeRecorder;
 }
 
 export type ChunkOutcome =
@@ -145,7 +147,6 @@ async function deliverThroughProvider(
   };
   const rate = context.rate_limit_per_second ?? defaultRate(context.provider!);
   const claimId = randomUUID();
-  const recorder = new OutcomeRecorder(deps.db, chunk.runId, claimId, log);
   const sending = new Set<Promise<void>>();
   const failures: unknown[] = [];
   const state = { faulted: false };
@@ -157,7 +158,8 @@ async function deliverThroughProvider(
   let after = BigInt(chunk.firstId) - 1n;
   try {
     while (!deps.stopping.aborted && !state.faulted) {
-      const slots = await deps.inFlight.acquire(deps.claimBatch, Math.ceil(deps.claimBatch / 4));
+      // Wait for half a batch of free slots: fewer, larger claims when the process is at capacity.
+      const slots = await deps.inFlight.acquire(deps.claimBatch, Math.ceil(deps.claimBatch / 2));
       const take = await deps.throttle.take(connection.id, rate, slots).catch((error: unknown) => {
         deps.inFlight.release(slots);
         throw error;
@@ -186,7 +188,7 @@ async function deliverThroughProvider(
       claimed += rows.length;
       for (const row of rows) {
         if (BigInt(row.id) > after) after = BigInt(row.id);
-        const done: Promise<void> = sendOne(deps, { adapter, connection, context, plan, row, recorder, state, chunk, log })
+        const done: Promise<void> = sendOne(deps, { adapter, connection, context, plan, row, claimId, state, chunk, log })
           .catch((error: unknown) => void failures.push(error))
           .finally(() => {
             deps.inFlight.release(1);
@@ -198,7 +200,8 @@ async function deliverThroughProvider(
   } finally {
     // Whatever ended the loop, the sends already made are awaited and their outcomes written.
     await Promise.all(sending);
-    await recorder.close();
+    // The follow-up reads what is still waiting: every outcome of this chunk must be written.
+    await deps.recorder.drain();
   }
   // A send whose aftermath failed (e.g. recording a connection fault): the job is retried.
   if (failures.length) throw failures[0];
@@ -217,7 +220,7 @@ interface SendStep {
   context: ChunkContext;
   plan: MessagePlan;
   row: ClaimedDelivery;
-  recorder: OutcomeRecorder;
+  claimId: string;
   state: { faulted: boolean };
   chunk: ChunkRange;
   log: Logger;
@@ -227,12 +230,12 @@ interface SendStep {
 async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
   const { adapter, connection, context, row, chunk } = step;
   const rendered = step.plan.render(row);
-  const record = (outcome: Omit<DeliveryOutcome, 'id' | 'text'>) => {
+  const record = (outcome: Omit<DeliveryOutcome, 'id' | 'claim_id' | 'text'>) => {
     const status = outcome.status === 'queued' ? 'retry' : outcome.status;
     deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: status, reason: outcome.reason ?? '' });
     // Ids and codes only: never the text, the address or anything of the credentials.
     if (status !== 'sent') step.log.debug('delivery not sent', { deliveryId: row.id, status, reason: outcome.reason, code: outcome.error_code });
-    step.recorder.add({ id: row.id, text: rendered.recordedText, ...outcome });
+    deps.recorder.add(chunk.runId, { id: row.id, claim_id: step.claimId, text: rendered.recordedText, ...outcome });
   };
   const to = adapter.recipient(rendered.contact);
   if (to === null) return record(final('skipped', 'unreachable'));
@@ -269,7 +272,7 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
   }
 }
 
-function final(status: DeliveryOutcome['status'], reason: DeliveryOutcome['reason']): Omit<DeliveryOutcome, 'id' | 'text'> {
+function final(status: DeliveryOutcome['status'], reason: DeliveryOutcome['reason']): Omit<DeliveryOutcome, 'id' | 'claim_id' | 'text'> {
   return { status, reason, error_code: null, last_error: null, provider_message_id: null, next_attempt_at: null };
 }
 
@@ -312,13 +315,13 @@ async function deliverToOutbox(deps: DeliveryDeps, chunk: ChunkRange, context: C
       const rendered = plan.render(row);
       const status = rendered.empty ? 'skipped' : 'sent';
       if (!rendered.empty) messages.push({ delivery_id: row.id, contact_id: row.contact_id, text: rendered.text });
-      outcomes.push({ id: row.id, text: rendered.recordedText, ...final(status, rendered.empty ? 'empty_message' : null) });
+      outcomes.push({ id: row.id, claim_id: claimId, text: rendered.recordedText, ...final(status, rendered.empty ? 'empty_message' : null) });
       deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: status, reason: rendered.empty ? 'empty_message' : '' });
     }
     // The outbox insert ignores a delivery already there, so a crash between the two
     // statements (the claim expires and is sent again) never shows a message twice.
     await addToWebOutbox(deps.db, messages);
-    await finishDeliveries(deps.db, { runId: chunk.runId, claimId, outcomes });
+    await finishDeliveries(deps.db, { runId: chunk.runId, outcomes });
   }
   return { claimed, deferredUntil: deps.stopping.aborted ? new Date() : null };
 }

@@ -1,12 +1,17 @@
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { RetryPolicy } from '@herald/core';
+import type { Db } from '@herald/db';
+import type { Logger } from '@herald/logger';
 import { ConnectionThrottle, createOutboundClient } from '@herald/channels';
 import type { DeliveryStage } from '../worker-context';
 import { createDeliveryMetrics } from './delivery-metrics';
 import { InFlightLimit } from './in-flight-limit';
+import { OutcomeRecorder } from './outcome-recorder';
 
 export interface DeliveryStageOptions {
+  db: Db;
+  logger: Logger;
   redis: Redis;
   prefix: string;
   metrics: Registry;
@@ -31,6 +36,8 @@ export function createDeliveryStage(options: DeliveryStageOptions): DeliveryStag
     allowedDestinations: options.allowedDestinations,
     connectTimeoutMs: options.connectTimeoutMs,
     responseTimeoutMs: options.responseTimeoutMs,
+    // Every request this process may have in flight can have a connection of its own.
+    maxConnectionsPerOrigin: options.concurrency,
   });
   const stopping = new AbortController();
   return {
@@ -43,6 +50,7 @@ export function createDeliveryStage(options: DeliveryStageOptions): DeliveryStag
     metrics: createDeliveryMetrics(options.metrics),
     stopping: stopping.signal,
     plans: new Map(),
+    recorder: new OutcomeRecorder(options.db, options.logger),
     stop: () => stopping.abort(),
     close: () => http.close(),
   };

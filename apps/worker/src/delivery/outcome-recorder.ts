@@ -2,68 +2,78 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { finishDeliveries, type Db, type DeliveryOutcome } from '@herald/db';
 import type { Logger } from '@herald/logger';
 
-/** Outcomes written per statement, and the longest an outcome waits to be written. */
-const FLUSH_SIZE = 200;
+/** Outcomes buffered before a write is started, and the longest an outcome waits for one. */
+const FLUSH_SIZE = 500;
 const FLUSH_AFTER_MS = 50;
 /** A write that fails (Postgres restarting, a lost deadlock) is tried again for this long. */
 const WRITE_RETRY_FOR_MS = 30_000;
 
 /**
- * Collects the outcomes of one claim's sends and writes them in batches (one statement each,
- * counted on the run in the same transaction). A message the provider accepted but whose
- * outcome is not written yet is what a crash would send again, so batches are small and
- * frequent, and a failed write is retried rather than dropped.
+ * Collects the outcomes of every send of this worker process and writes them in batches: one
+ * statement per run per batch, which also counts them on the run. One writer per process, not
+ * per chunk: chunks of the same run share its statements, so the run's row (locked by each
+ * one) is written a few times a second rather than by every chunk at once.
+ *
+ * A message the provider accepted but whose outcome is not written yet is what a crash would
+ * send again, so batches are small and frequent, and a failed write is retried, not dropped.
  */
 export class OutcomeRecorder {
-  private buffer: DeliveryOutcome[] = [];
+  private buffer = new Map<string, DeliveryOutcome[]>();
+  private buffered = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Writes run one after another, in order; this is the last one started. */
   private writing: Promise<void> = Promise.resolve();
-  private failure: unknown;
 
   constructor(
     private readonly db: Db,
-    private readonly runId: string,
-    private readonly claimId: string,
     private readonly log: Logger,
   ) {}
 
-  add(outcome: DeliveryOutcome): void {
-    this.buffer.push(outcome);
-    if (this.buffer.length >= FLUSH_SIZE) this.flush();
+  add(runId: string, outcome: DeliveryOutcome): void {
+    const outcomes = this.buffer.get(runId);
+    if (outcomes) outcomes.push(outcome);
+    else this.buffer.set(runId, [outcome]);
+    if (++this.buffered >= FLUSH_SIZE) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS);
   }
 
-  /** Writes what is buffered and waits for every write; throws if one could not be made. */
-  async close(): Promise<void> {
+  /**
+   * Writes what is buffered and waits until every outcome added so far is written (or given up
+   * on: those stay `sending`, and their lease expiring gets them sent again).
+   */
+  async drain(): Promise<void> {
     this.flush();
     await this.writing;
-    if (this.failure) throw this.failure;
   }
 
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.buffer.length === 0) return;
-    const outcomes = this.buffer;
-    this.buffer = [];
-    // Writes are chained: one statement at a time per claim, in order.
-    this.writing = this.writing.then(() => this.write(outcomes));
+    if (this.buffered === 0) return;
+    const batches = [...this.buffer];
+    this.buffer = new Map();
+    this.buffered = 0;
+    this.writing = this.writing.then(async () => {
+      for (const [runId, outcomes] of batches) await this.write(runId, outcomes);
+    });
   }
 
-  private async write(outcomes: DeliveryOutcome[]): Promise<void> {
+  private async write(runId: string, outcomes: DeliveryOutcome[]): Promise<void> {
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        await finishDeliveries(this.db, { runId: this.runId, claimId: this.claimId, outcomes });
+        await finishDeliveries(this.db, { runId, outcomes });
         return;
       } catch (error) {
         if (Date.now() - started > WRITE_RETRY_FOR_MS) {
-          // Left `sending`: their lease expires and the reconciler sends them again.
-          this.log.error('delivery outcomes could not be written', { error, deliveries: outcomes.length });
-          this.failure ??= error;
+          this.log.error('delivery outcomes could not be written; their lease will expire and they will be sent again', {
+            error,
+            runId,
+            deliveries: outcomes.length,
+          });
           return;
         }
-        this.log.warn('writing delivery outcomes failed, retrying', { error, attempt });
+        this.log.warn('writing delivery outcomes failed, retrying', { error, runId, attempt });
         await sleep(Math.min(2_000, 100 * 2 ** attempt));
       }
     }

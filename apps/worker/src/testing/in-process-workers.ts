@@ -19,11 +19,11 @@ export interface InProcessWorkersOptions {
   /** Only these queues get Workers (as WORKER_QUEUES); default all. */
   queues?: readonly string[];
   /** Replaces parts of the delivery stage's settings (retry policy, concurrency, metrics registry…). */
-  delivery?: Partial<Omit<DeliveryStageOptions, 'redis' | 'prefix'>>;
+  delivery?: Partial<Omit<DeliveryStageOptions, 'db' | 'logger' | 'redis' | 'prefix'>>;
 }
 
 /** Delivery settings for tests: providers are fakes on loopback, retries come back fast. */
-export const TEST_DELIVERY_OPTIONS: Omit<DeliveryStageOptions, 'redis' | 'prefix' | 'metrics'> = {
+export const TEST_DELIVERY_OPTIONS: Omit<DeliveryStageOptions, 'db' | 'logger' | 'redis' | 'prefix' | 'metrics'> = {
   concurrency: 20,
   claimBatch: 10,
   leaseMs: 30_000,
@@ -56,7 +56,15 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, q
     const { redis: connection, prefix } = redis.current;
     const logger = testLogger('worker-test');
     producer = new JobProducer(connection, prefix);
-    delivery = createDeliveryStage({ ...TEST_DELIVERY_OPTIONS, metrics: new Registry(), ...deliveryOptions, redis: connection, prefix });
+    delivery = createDeliveryStage({
+      ...TEST_DELIVERY_OPTIONS,
+      metrics: new Registry(),
+      ...deliveryOptions,
+      db: database.current.db,
+      logger: ctx.logger ?? logger,
+      redis: connection,
+      prefix,
+    });
     workers = startWorkers({
       connection,
       prefix,

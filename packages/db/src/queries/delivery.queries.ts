@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../create-db';
 import type { ChannelColumn, DeliveryReason, VariableValue } from '../schema';
 
@@ -101,6 +101,8 @@ export async function claimDeliveries(
  */
 export interface DeliveryOutcome {
   id: string;
+  /** The claim that sent it: only that claim may record its outcome. */
+  claim_id: string;
   status: 'sent' | 'failed' | 'skipped' | 'queued';
   reason: DeliveryReason | null;
   error_code: string | null;
@@ -117,43 +119,53 @@ export interface OutcomeCounts {
   skipped: number;
 }
 
+/** Seconds over which a run's delivery rate is measured (`rate_per_second`). */
+export const RATE_WINDOW_SECONDS = 5;
+
 /**
- * Records the outcomes of one claim's deliveries in one statement (the rows travel as one JSON
- * parameter) and counts the final ones on the run. A row whose claim was taken over (lease
- * expired) is left alone. Returns what was counted and the run's status after it.
+ * Records outcomes of one run's deliveries and counts the final ones on the run, in ONE
+ * statement (the rows travel as one JSON parameter): one round trip, and the run's row is
+ * locked only for the time the statement runs. The run is locked first (the one-time filter
+ * below runs before any delivery is touched), the order the cancel uses too. A row whose claim
+ * was taken over (its lease expired) is left alone. Returns the run's status after it.
  */
-export async function finishDeliveries(
-  db: Db,
-  batch: { runId: string; claimId: string; outcomes: readonly DeliveryOutcome[] },
-): Promise<OutcomeCounts & { runStatus: string | null }> {
-  if (batch.outcomes.length === 0) return { sent: 0, failed: 0, skipped: 0, runStatus: null };
-  return db.transaction().execute(async (trx) => {
-    const runStatus = await lockRun(trx, batch.runId);
-    const { rows } = await sql<{ status: string }>`
-      WITH input AS (
-        SELECT * FROM jsonb_to_recordset(${JSON.stringify(batch.outcomes)}::jsonb) AS i(
-          id bigint, status text, reason text, error_code text, last_error text,
-          provider_message_id text, next_attempt_at timestamptz, text text)
-      ), decided AS (
-        SELECT i.*, (i.status = 'queued' AND coalesce(${runStatus}::text, 'gone') NOT IN ('dispatching', 'delivering')) AS cancelled FROM input i
-      )
+export async function finishDeliveries(db: Db, batch: { runId: string; outcomes: readonly DeliveryOutcome[] }): Promise<string | null> {
+  if (batch.outcomes.length === 0) return null;
+  const window = sql.raw(`interval '${RATE_WINDOW_SECONDS} seconds'`);
+  const { rows } = await sql<{ status: string }>`
+    WITH run AS (SELECT status FROM runs WHERE id = ${batch.runId} FOR UPDATE),
+    input AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(batch.outcomes)}::jsonb) AS i(
+        id bigint, claim_id uuid, status text, reason text, error_code text, last_error text,
+        provider_message_id text, next_attempt_at timestamptz, text text)
+    ), updated AS (
       UPDATE deliveries d SET
-        status              = CASE WHEN i.cancelled THEN 'skipped' ELSE i.status END,
-        reason              = CASE WHEN i.cancelled THEN 'cancelled' ELSE i.reason END,
+        status              = CASE WHEN i.status = 'queued' AND (SELECT status FROM run) NOT IN ('dispatching', 'delivering')
+                                   THEN 'skipped' ELSE i.status END,
+        reason              = CASE WHEN i.status = 'queued' AND (SELECT status FROM run) NOT IN ('dispatching', 'delivering')
+                                   THEN 'cancelled' ELSE i.reason END,
         error_code          = i.error_code,
         last_error          = i.last_error,
         provider_message_id = coalesce(i.provider_message_id, d.provider_message_id),
-        next_attempt_at     = CASE WHEN i.cancelled THEN NULL ELSE i.next_attempt_at END,
+        next_attempt_at     = i.next_attempt_at,
         text                = coalesce(i.text, d.text),
         sent_at             = CASE WHEN i.status = 'sent' THEN now() ELSE d.sent_at END,
         claim_id = NULL, lease_until = NULL, updated_at = now()
-      FROM decided i
-      WHERE d.id = i.id AND d.run_id = ${batch.runId} AND d.status = 'sending' AND d.claim_id = ${batch.claimId}
-      RETURNING d.status`.execute(trx);
-    const counts = countStatuses(rows);
-    const status = await countOnRun(trx, batch.runId, counts);
-    return { ...counts, runStatus: status ?? runStatus };
-  });
+      FROM input i
+      WHERE (SELECT status FROM run) IS NOT NULL
+        AND d.id = i.id AND d.run_id = ${batch.runId} AND d.status = 'sending' AND d.claim_id = i.claim_id
+      RETURNING d.status
+    ), counted AS (
+      SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent,
+             count(*) FILTER (WHERE status = 'failed')::int AS failed,
+             count(*) FILTER (WHERE status = 'skipped')::int AS skipped,
+             count(*) FILTER (WHERE status <> 'queued')::int AS n
+      FROM updated
+    )
+    UPDATE runs SET ${countersSet(window)}
+    FROM counted WHERE runs.id = ${batch.runId}
+    RETURNING runs.status`.execute(db);
+  return rows[0]?.status ?? null;
 }
 
 /**
@@ -207,9 +219,6 @@ function countStatuses(rows: readonly { status: string }[]): OutcomeCounts {
   return counts;
 }
 
-/** Seconds over which a run's delivery rate is measured (`rate_per_second`). */
-export const RATE_WINDOW_SECONDS = 5;
-
 /**
  * Adds final outcomes to the run's counters; completes a delivering run whose counters reach
  * its targeted count; keeps the rate window. Returns the run's status after it.
@@ -219,19 +228,33 @@ async function countOnRun(db: Db, runId: string, counts: OutcomeCounts): Promise
   if (n === 0) return null;
   const window = sql.raw(`interval '${RATE_WINDOW_SECONDS} seconds'`);
   const { rows } = await sql<{ status: string }>`
-    UPDATE runs SET
-      sent = sent + ${counts.sent}, failed = failed + ${counts.failed}, skipped = skipped + ${counts.skipped},
-      status      = CASE WHEN status = 'delivering' AND sent + failed + skipped + ${n} >= targeted THEN 'completed' ELSE status END,
-      finished_at = CASE WHEN status = 'delivering' AND sent + failed + skipped + ${n} >= targeted THEN now() ELSE finished_at END,
-      rate_per_second  = CASE WHEN now() - rate_window_at >= ${window}
-                              THEN (rate_window_done + ${n}) / extract(epoch FROM now() - rate_window_at) ELSE rate_per_second END,
-      rate_window_done = CASE WHEN rate_window_at IS NULL THEN ${n} WHEN now() - rate_window_at >= ${window} THEN 0
-                              ELSE rate_window_done + ${n} END,
-      rate_window_at   = CASE WHEN rate_window_at IS NULL OR now() - rate_window_at >= ${window} THEN now() ELSE rate_window_at END,
-      updated_at = now()
-    WHERE id = ${runId}
-    RETURNING status`.execute(db);
+    WITH counted AS (SELECT ${counts.sent}::int AS sent, ${counts.failed}::int AS failed, ${counts.skipped}::int AS skipped, ${n}::int AS n)
+    UPDATE runs SET ${countersSet(window)}
+    FROM counted WHERE runs.id = ${runId}
+    RETURNING runs.status`.execute(db);
   return rows[0]?.status ?? null;
+}
+
+/**
+ * The SET list that adds `counted` (sent, failed, skipped, n) to a run: its counters, its
+ * completion (a delivering run whose counters reach `targeted`), its rate window. Every
+ * expression reads the row being updated, so concurrent writers add up.
+ */
+function countersSet(window: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`
+      sent = runs.sent + counted.sent, failed = runs.failed + counted.failed, skipped = runs.skipped + counted.skipped,
+      status      = CASE WHEN runs.status = 'delivering' AND runs.sent + runs.failed + runs.skipped + counted.n >= runs.targeted
+                         THEN 'completed' ELSE runs.status END,
+      finished_at = CASE WHEN runs.status = 'delivering' AND runs.sent + runs.failed + runs.skipped + counted.n >= runs.targeted
+                         THEN now() ELSE runs.finished_at END,
+      rate_per_second  = CASE WHEN now() - runs.rate_window_at >= ${window}
+                              THEN (runs.rate_window_done + counted.n) / extract(epoch FROM now() - runs.rate_window_at)
+                              ELSE runs.rate_per_second END,
+      rate_window_done = CASE WHEN runs.rate_window_at IS NULL THEN counted.n WHEN now() - runs.rate_window_at >= ${window} THEN 0
+                              ELSE runs.rate_window_done + counted.n END,
+      rate_window_at   = CASE WHEN runs.rate_window_at IS NULL OR now() - runs.rate_window_at >= ${window} THEN now()
+                              ELSE runs.rate_window_at END,
+      updated_at = now()`;
 }
 
 /** Marks a connection refused by its provider; shown by the admin API until it is saved again. */
