@@ -54,6 +54,8 @@ async function main() {
     const port = await freePort();
     const worker = await startProcess('apps/worker/dist/main.js', {
       DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: PREFIX, WORKER_PORT: String(port), HOST: '127.0.0.1',
+      // The dispatch alone: delivery would consume the chunks this bench counts, and compete with it.
+      WORKER_QUEUES: 'dispatch,maintenance',
     }, port);
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     const producer = new queuePackage.JobProducer(redis, PREFIX);
