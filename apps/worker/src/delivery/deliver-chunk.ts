@@ -3,10 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_RATE_PER_SECOND, retryDelayMs, type ChannelName, type RetryPolicy } from '@herald/core';
 import { adapterFor, type ChannelAdapter, type ConnectionSettings, type ConnectionThrottle, type OutboundHttp, type SendResult } from '@herald/channels';
 import {
-  addToWebOutbox,
   claimDeliveries,
   closeQueuedDeliveries,
-  finishDeliveries,
   loadChunkContext,
   nextDueInChunk,
   recordConnectionFault,
@@ -21,7 +19,9 @@ import type { JobPayload, JobProducer } from '@herald/queue';
 import type { DeliveryMetrics } from './delivery-metrics';
 import type { InFlightLimit } from './in-flight-limit';
 import { planMessage, UnrenderableMessage, type MessagePlan } from './message-plan';
+import { finalOutcome as final } from './final-outcome';
 import type { OutcomeRecorder } from './outcome-recorder';
+import { deliverToOutbox } from './deliver-to-outbox';
 
 export interface DeliveryDeps {
   db: Db;
@@ -122,7 +122,7 @@ function planFor(deps: DeliveryDeps, runId: string, channel: ChannelName, contex
   return plan;
 }
 
-interface SendLoopResult {
+export interface SendLoopResult {
   claimed: number;
   /** Set when the loop stopped early and the chunk must come back then. */
   deferredUntil: Date | null;
@@ -170,7 +170,7 @@ async function deliverThroughProvider(
           deferredUntil = new Date(Date.now() + take.waitMs);
           break;
         }
-        await waitFor(deps, take.waitMs, chunk.channel);
+        await waitForThrottle(deps, take.waitMs, chunk.channel);
         continue;
       }
       deps.inFlight.release(slots - take.granted);
@@ -209,7 +209,7 @@ async function deliverThroughProvider(
   return { claimed, deferredUntil };
 }
 
-async function waitFor(deps: DeliveryDeps, ms: number, channel: ChannelName): Promise<void> {
+async function waitForThrottle(deps: DeliveryDeps, ms: number, channel: ChannelName): Promise<void> {
   deps.metrics.throttleWaitSeconds.inc({ channel }, ms / 1000);
   await sleep(ms);
 }
@@ -272,10 +272,6 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
   }
 }
 
-function final(status: DeliveryOutcome['status'], reason: DeliveryOutcome['reason']): Omit<DeliveryOutcome, 'id' | 'claim_id' | 'text'> {
-  return { status, reason, error_code: null, last_error: null, provider_message_id: null, next_attempt_at: null };
-}
-
 /** A provider's "too many requests" pauses the connection for every worker (SPEC §4). */
 async function pauseConnection(deps: DeliveryDeps, connectionId: string, retryAfterMs: number | undefined, log: Logger): Promise<void> {
   const ms = retryAfterMs ?? 1_000;
@@ -299,31 +295,6 @@ async function stopConnection(deps: DeliveryDeps, step: SendStep, fault: { code:
     lastError: fault.message,
   });
   deps.metrics.deliveries.inc({ channel: step.chunk.channel, outcome: 'failed', reason: 'connection_unauthorized' }, failed);
-}
-
-/** Step 3 for web chat: the "send" is a row in the contact's outbox, written a batch at a time. */
-async function deliverToOutbox(deps: DeliveryDeps, chunk: ChunkRange, context: ChunkContext, plan: MessagePlan): Promise<SendLoopResult> {
-  const claimId = randomUUID();
-  let claimed = 0;
-  while (!deps.stopping.aborted) {
-    const rows = await claimDeliveries(deps.db, { ...chunk, claimId, connectionId: context.connection_id!, limit: 500, leaseMs: deps.leaseMs });
-    if (rows.length === 0) break;
-    claimed += rows.length;
-    const outcomes: DeliveryOutcome[] = [];
-    const messages: { delivery_id: string; contact_id: string; text: string }[] = [];
-    for (const row of rows) {
-      const rendered = plan.render(row);
-      const status = rendered.empty ? 'skipped' : 'sent';
-      if (!rendered.empty) messages.push({ delivery_id: row.id, contact_id: row.contact_id, text: rendered.text });
-      outcomes.push({ id: row.id, claim_id: claimId, text: rendered.recordedText, ...final(status, rendered.empty ? 'empty_message' : null) });
-      deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: status, reason: rendered.empty ? 'empty_message' : '' });
-    }
-    // The outbox insert ignores a delivery already there, so a crash between the two
-    // statements (the claim expires and is sent again) never shows a message twice.
-    await addToWebOutbox(deps.db, messages);
-    await finishDeliveries(deps.db, { runId: chunk.runId, outcomes });
-  }
-  return { claimed, deferredUntil: deps.stopping.aborted ? new Date() : null };
 }
 
 /**
