@@ -1,0 +1,85 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { useTestRedis } from '@herald/testing';
+import { burstOf, ConnectionThrottle } from './throttle';
+
+/** The shared per-connection throttle against a real Redis (its Lua script and clock). */
+describe('ConnectionThrottle', () => {
+  const redis = useTestRedis();
+  let throttle: ConnectionThrottle;
+  let connection = 0;
+  const next = () => `connection-${++connection}`;
+  beforeAll(() => {
+    throttle = new ConnectionThrottle(redis.current.redis, redis.current.prefix);
+  });
+
+  it('grants one burst at once, then one message per interval, and says how long to wait', async () => {
+    const id = next();
+    const first = await throttle.take(id, 10, 5); // 10/s: burst 1, one every ~102 ms
+    expect(first.granted).toBe(1);
+    const second = await throttle.take(id, 10, 5);
+    expect(second.granted).toBe(0);
+    expect(second.waitMs).toBeGreaterThan(90); // an interval, less the 3 ms lateness allowance
+    expect(second.waitMs).toBeLessThanOrEqual(103);
+    await sleep(second.waitMs);
+    expect((await throttle.take(id, 10, 5)).granted).toBe(1);
+  });
+
+  it('grants a larger batch per take at high rates, never more than the burst', async () => {
+    const id = next();
+    expect(burstOf(1_000)).toBe(20);
+    const first = await throttle.take(id, 1_000, 100);
+    expect(first.granted).toBe(20);
+    await sleep(50); // ~49 more are due at 98% of 1,000/s, capped by the burst
+    const second = await throttle.take(id, 1_000, 100);
+    expect(second.granted).toBeGreaterThan(0);
+    expect(second.granted).toBeLessThanOrEqual(20);
+  });
+
+  it('holds many takers to the rate over a second', async () => {
+    const id = next();
+    let granted = 0;
+    const until = Date.now() + 1_000;
+    await Promise.all(
+      Array.from({ length: 3 }, async () => {
+        while (Date.now() < until) {
+          const take = await throttle.take(id, 50, 10);
+          granted += take.granted;
+          if (take.granted === 0) await sleep(Math.min(take.waitMs, Math.max(0, until - Date.now())));
+        }
+      }),
+    );
+    expect(granted).toBeGreaterThanOrEqual(45);
+    expect(granted).toBeLessThanOrEqual(51);
+  });
+
+  it('gives unused grants back', async () => {
+    const id = next();
+    expect((await throttle.take(id, 5, 1)).granted).toBe(1);
+    expect((await throttle.take(id, 5, 1)).granted).toBe(0);
+    await throttle.refund(id, 5, 1);
+    expect((await throttle.take(id, 5, 1)).granted).toBe(1);
+  });
+
+  it('pauses a connection for every taker, limited or not, for as long as asked', async () => {
+    const limited = next();
+    const unlimited = next();
+    await throttle.pause(limited, 300);
+    await throttle.pause(unlimited, 300);
+    const during = await throttle.take(limited, 100, 5);
+    expect(during.granted).toBe(0);
+    expect(during.waitMs).toBeGreaterThan(200);
+    expect(during.waitMs).toBeLessThanOrEqual(300);
+    expect((await throttle.take(unlimited, null, 7)).granted).toBe(0);
+    await sleep(320);
+    expect((await throttle.take(limited, 100, 5)).granted).toBeGreaterThan(0);
+    expect((await throttle.take(unlimited, null, 7)).granted).toBe(7);
+  });
+
+  it('never shortens a pause already in force', async () => {
+    const id = next();
+    await throttle.pause(id, 400);
+    await throttle.pause(id, 50);
+    await sleep(100);
+    expect((await throttle.take(id, null, 1)).granted).toBe(0);
+  });
+});
