@@ -40,6 +40,28 @@ describe('delivery across worker processes', () => {
     expect(reasons.map((r) => r.reason)).toEqual(['cancelled']);
   }, 60_000);
 
+  it('hands the rest of a run back on SIGTERM: the worker exits at once, nothing is sent twice', async () => {
+    const prefix = testQueuePrefix();
+    const env = { DELIVERY_CHUNK_SIZE: '100' };
+    const first = await kit.startWorker(prefix, env);
+    const { broadcast } = await kit.audience('custom', 300, 50);
+    const runId = await kit.launch(prefix, broadcast.id);
+    await waitFor(() => kit.fake.requestsOf('custom').length >= 50 || undefined, { timeoutMs: 15_000, what: '50 sends' });
+
+    const stopped = await first.stop('SIGTERM');
+    expect(stopped.code).toBe(0);
+    expect(stopped.elapsedMs).toBeLessThan(5_000);
+    const handedBack = await kit.statusCounts(runId);
+    expect(handedBack['sending'] ?? 0).toBe(0); // every claim was sent and recorded before exit
+    expect(handedBack['queued']).toBeGreaterThan(0);
+
+    await kit.startWorker(prefix, env);
+    const run = await kit.finished(runId, 30_000);
+    expect(run).toMatchObject({ status: 'completed', sent: 300 });
+    const received = [...(await kit.receivedPerDelivery(runId)).values()];
+    expect(received.filter((n) => n !== 1)).toEqual([]);
+  }, 60_000);
+
   it('finishes a run after a worker is SIGKILLed mid-run: every delivery final, duplicates counted', async () => {
     const prefix = testQueuePrefix();
     const env = { DELIVERY_LEASE_MS: '3000', DELIVERY_CHUNK_SIZE: '500' };
