@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { findRun, upsertChannelConnection, upsertContacts, type Db } from '@herald/db';
-import { createBotRow, createBroadcastRow, startFakeProviders, waitFor, type FakeProviders } from '@herald/testing';
+import { createBotRow, createBroadcastRow, useFakeProviders, waitFor } from '@herald/testing';
 import { useInProcessWorkers } from '../testing/in-process-workers';
 
 /**
@@ -11,20 +11,13 @@ import { useInProcessWorkers } from '../testing/in-process-workers';
 describe('the reconciler and delivery', () => {
   const running = useInProcessWorkers({ concurrency: 4, reconcileEveryMs: 300, ctx: { deliveryStalledAfterMs: 1_000 } });
   const { database } = running;
-  let fake: FakeProviders;
-  beforeAll(async () => {
-    fake = await startFakeProviders();
-  });
-  afterAll(async () => {
-    await fake.close();
-  });
-  beforeEach(() => fake.reset());
+  const fakes = useFakeProviders();
   const db = (): Db => database.current.db;
 
   /** A run of `n` custom deliveries in the given states, as a dead worker would leave it. */
   async function leftBehind(states: { status: 'queued' | 'sending'; leaseExpired?: boolean }[], runStatus: 'delivering' | 'cancelled' = 'delivering') {
     const bot = await createBotRow(db());
-    const target = fake.connectionFor('custom');
+    const target = fakes.current.connectionFor('custom');
     await upsertChannelConnection(db(), { botId: bot.id, channel: 'CustomChannel', provider: 'custom', credentials: target.credentials, baseUrl: target.baseUrl, rateLimitPerSecond: null });
     await upsertContacts(db(), bot.id, states.map((_, i) => ({
       bot_channel: 'CustomChannel' as const, user_id: `c${i}`, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
@@ -69,7 +62,7 @@ describe('the reconciler and delivery', () => {
     expect(run).toMatchObject({ status: 'completed', sent: 2 });
     const rows = await db().selectFrom('deliveries').select(['status', 'attempts']).where('run_id', '=', runId).execute();
     expect(rows).toEqual([{ status: 'sent', attempts: 2 }, { status: 'sent', attempts: 2 }]);
-    expect(fake.requestsOf('custom')).toHaveLength(2);
+    expect(fakes.current.requestsOf('custom')).toHaveLength(2);
   });
 
   it('leaves a claim whose lease still runs alone', async () => {
@@ -77,7 +70,7 @@ describe('the reconciler and delivery', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500)); // several reconcile passes
     const rows = await db().selectFrom('deliveries').select('status').where('run_id', '=', runId).execute();
     expect(rows).toEqual([{ status: 'sending' }]);
-    expect(fake.requests).toHaveLength(0);
+    expect(fakes.current.requests).toHaveLength(0);
   });
 
   it('skips the expired claims of a cancelled run, so its counts add up', async () => {
@@ -86,13 +79,13 @@ describe('the reconciler and delivery', () => {
     expect(run).toMatchObject({ status: 'cancelled', skipped: 1 });
     const [row] = await db().selectFrom('deliveries').select(['status', 'reason']).where('run_id', '=', runId).execute();
     expect(row).toEqual({ status: 'skipped', reason: 'cancelled' });
-    expect(fake.requests).toHaveLength(0);
+    expect(fakes.current.requests).toHaveLength(0);
   });
 
   it('gives a delivering run without progress and without jobs its chunks again', async () => {
     const runId = await leftBehind([{ status: 'queued' }, { status: 'queued' }, { status: 'queued' }]);
     const run = await finalRun(runId);
     expect(run).toMatchObject({ status: 'completed', sent: 3 });
-    expect(fake.requestsOf('custom')).toHaveLength(3);
+    expect(fakes.current.requestsOf('custom')).toHaveLength(3);
   });
 });

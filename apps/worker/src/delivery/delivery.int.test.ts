@@ -8,9 +8,8 @@ import {
   createTriggerRow,
   fakeAnswers,
   fakeErrors,
-  startFakeProviders,
+  useFakeProviders,
   waitFor,
-  type FakeProviders,
 } from '@herald/testing';
 import { useInProcessWorkers } from '../testing/in-process-workers';
 
@@ -24,14 +23,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
   const metrics = new Registry();
   const running = useInProcessWorkers({ concurrency: 4, ctx: { logger }, delivery: { metrics } });
   const { database } = running;
-  let fake: FakeProviders;
-  beforeAll(async () => {
-    fake = await startFakeProviders();
-  });
-  afterAll(async () => {
-    await fake.close();
-  });
-  beforeEach(() => fake.reset());
+  const fakes = useFakeProviders();
 
   const db = (): Db => database.current.db;
 
@@ -48,7 +40,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
       contact('CustomChannel', 'u-1', { first_name: 'Alan' }),
       contact('FacebookChannel', 'psid-1', { first_name: 'NoConnection' }),
     ]);
-    fake.script('twilio', fakeAnswers.success, fakeErrors.twilio.invalidTo);
+    fakes.current.script('twilio', fakeAnswers.success, fakeErrors.twilio.invalidTo);
     const broadcast = await createBroadcastRow(db(), bot.id, { text: 'Hi {{first_name}} {{order.items[0].sku}}', delay_ms: 0 });
 
     const run = await dispatchAndWait(broadcast.id);
@@ -70,46 +62,46 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     // Every provider but the custom receiver (whose answer names no id) gives a message id.
     expect(sent.filter((d) => d.provider_message_id === null).map((d) => d.channel)).toEqual(['CustomChannel']);
 
-    const telegram = fake.requestsOf('telegram');
+    const telegram = fakes.current.requestsOf('telegram');
     expect(telegram).toHaveLength(1);
     expect(telegram[0]!.json).toMatchObject({ chat_id: '4242', text: 'Hi Grace A-17' });
-    expect(fake.requestsOf('whatsapp_cloud')[0]!.json).toMatchObject({ to: '393331111111', text: { body: 'Hi Ada ' } });
-    const custom = fake.requestsOf('custom')[0]!;
+    expect(fakes.current.requestsOf('whatsapp_cloud')[0]!.json).toMatchObject({ to: '393331111111', text: { body: 'Hi Ada ' } });
+    const custom = fakes.current.requestsOf('custom')[0]!;
     expect(custom.headers['idempotency-key']).toBe(rows.find((d) => d.channel === 'CustomChannel')!.id);
     expect(custom.json).toMatchObject({ run_id: run.id, broadcast_id: broadcast.id, bot_id: bot.id, text: 'Hi Alan ' });
   });
 
   it('retries a 503 twice and records the send of the third attempt', async () => {
     const { broadcast } = await oneContactBroadcast('custom', 'CustomChannel');
-    fake.script('custom', fakeAnswers.serverError(503), fakeAnswers.serverError(503));
+    fakes.current.script('custom', fakeAnswers.serverError(503), fakeAnswers.serverError(503));
     const run = await dispatchAndWait(broadcast.id);
     const [delivery] = await deliveriesOf(run.id);
     expect(delivery).toMatchObject({ status: 'sent', attempts: 3 });
-    expect(fake.requestsOf('custom')).toHaveLength(3);
+    expect(fakes.current.requestsOf('custom')).toHaveLength(3);
     expect(run.sent).toBe(1);
   });
 
   it('waits at least the Retry-After of a 429 before trying again', async () => {
     const { broadcast } = await oneContactBroadcast('custom', 'CustomChannel');
-    fake.script('custom', fakeAnswers.rateLimit(2));
+    fakes.current.script('custom', fakeAnswers.rateLimit(2));
     const run = await dispatchAndWait(broadcast.id);
-    const [first, second] = fake.requestsOf('custom');
+    const [first, second] = fakes.current.requestsOf('custom');
     expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(2_000);
     expect(run.sent).toBe(1);
   });
 
   it("honours Telegram's retry_after in the 429 body", async () => {
     const { broadcast } = await oneContactBroadcast('telegram', 'TelegramChannel');
-    fake.script('telegram', fakeAnswers.rateLimit(1));
+    fakes.current.script('telegram', fakeAnswers.rateLimit(1));
     const run = await dispatchAndWait(broadcast.id);
-    const [first, second] = fake.requestsOf('telegram');
+    const [first, second] = fakes.current.requestsOf('telegram');
     expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(1_000);
     expect((await deliveriesOf(run.id))[0]).toMatchObject({ status: 'sent', attempts: 2 });
   });
 
   it('fails a 400 at once, keeping the provider message', async () => {
     const { broadcast } = await oneContactBroadcast('telegram', 'TelegramChannel');
-    fake.setDefault('telegram', fakeErrors.telegram.chatNotFound);
+    fakes.current.setDefault('telegram', fakeErrors.telegram.chatNotFound);
     const run = await dispatchAndWait(broadcast.id);
     expect((await deliveriesOf(run.id))[0]).toMatchObject({
       status: 'failed',
@@ -117,15 +109,15 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
       attempts: 1,
       last_error: expect.stringContaining('chat not found'),
     });
-    expect(fake.requestsOf('telegram')).toHaveLength(1);
+    expect(fakes.current.requestsOf('telegram')).toHaveLength(1);
   });
 
   it('fails a delivery after its last attempt with the last error', async () => {
     const { broadcast } = await oneContactBroadcast('custom', 'CustomChannel');
-    fake.setDefault('custom', fakeAnswers.serverError(502));
+    fakes.current.setDefault('custom', fakeAnswers.serverError(502));
     const run = await dispatchAndWait(broadcast.id, 30_000);
     expect((await deliveriesOf(run.id))[0]).toMatchObject({ status: 'failed', reason: 'retries_exhausted', attempts: 5, error_code: 'http_502' });
-    expect(fake.requestsOf('custom')).toHaveLength(5);
+    expect(fakes.current.requestsOf('custom')).toHaveLength(5);
     expect(run.status).toBe('completed');
   });
 
@@ -139,7 +131,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     const rows = await deliveriesOf(run.id);
     expect(rows.every((d) => d.reason === 'connection_unauthorized')).toBe(true);
     // Only the sends in flight when the first refusal came back were tried.
-    expect(fake.requestsOf('telegram').length).toBeLessThanOrEqual(10);
+    expect(fakes.current.requestsOf('telegram').length).toBeLessThanOrEqual(10);
     const saved = await db().selectFrom('channel_connections').selectAll().where('id', '=', connection.id).executeTakeFirstOrThrow();
     expect(saved.fault_code).toBe('http_401');
     expect(saved.fault_at).not.toBeNull();
@@ -154,16 +146,16 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
 
   it('refuses a base_url on loopback unless allowed, and never follows a redirect', async () => {
     // This worker allows 127.0.0.0/8 (the fakes live there); "localhost" stays denied by name.
-    const refused = await oneContactBroadcast('custom', 'CustomChannel', { baseUrl: fake.baseUrl.replace('127.0.0.1', 'localhost') + '/custom/x' });
+    const refused = await oneContactBroadcast('custom', 'CustomChannel', { baseUrl: fakes.current.baseUrl.replace('127.0.0.1', 'localhost') + '/custom/x' });
     const run = await dispatchAndWait(refused.broadcast.id);
     expect((await deliveriesOf(run.id))[0]).toMatchObject({ status: 'failed', reason: 'connection_unauthorized', error_code: 'destination_refused' });
-    expect(fake.requests).toHaveLength(0);
+    expect(fakes.current.requests).toHaveLength(0);
 
     const redirected = await oneContactBroadcast('custom', 'CustomChannel');
-    fake.setDefault('custom', fakeAnswers.redirect(`${fake.baseUrl}/custom/elsewhere`));
+    fakes.current.setDefault('custom', fakeAnswers.redirect(`${fakes.current.baseUrl}/custom/elsewhere`));
     const second = await dispatchAndWait(redirected.broadcast.id);
     expect((await deliveriesOf(second.id))[0]).toMatchObject({ status: 'failed', error_code: 'redirect_refused' });
-    expect(fake.requests.map((r) => r.path)).not.toContain('/custom/elsewhere');
+    expect(fakes.current.requests.map((r) => r.path)).not.toContain('/custom/elsewhere');
   });
 
   it('puts web chat messages in the contact outbox, once', async () => {
@@ -195,7 +187,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
       .execute();
     const run = await dispatchAndWait(broadcast.id);
     expect(run.sent).toBe(1);
-    expect(fake.requestsOf('whatsapp_cloud')[0]!.json).toMatchObject({
+    expect(fakes.current.requestsOf('whatsapp_cloud')[0]!.json).toMatchObject({
       type: 'template',
       template: { name: 'order_update', language: { code: 'it' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ada' }, { type: 'text', text: 'A-17' }] }] },
     });
@@ -220,7 +212,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     const run = await dispatchAndWait(broadcast.id);
     expect(run).toMatchObject({ status: 'completed', failed: 1 });
     expect((await deliveriesOf(run.id))[0]).toMatchObject({ status: 'failed', reason: 'template_invalid', last_error: expect.stringContaining('at 3') });
-    expect(fake.requests).toHaveLength(0);
+    expect(fakes.current.requests).toHaveLength(0);
   });
 
   it('uses the provider default rate when a connection sets none', () => {
@@ -240,7 +232,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     rate: number | null = null,
     baseUrl?: string,
   ) {
-    const target = provider === 'web' ? { baseUrl: null, credentials: {} } : fake.connectionFor(provider as 'custom');
+    const target = provider === 'web' ? { baseUrl: null, credentials: {} } : fakes.current.connectionFor(provider as 'custom');
     return upsertChannelConnection(db(), {
       botId,
       channel,

@@ -249,3 +249,24 @@ function write(outgoing: ServerResponse, recorded: FakeRequest, response: FakeRe
   outgoing.end(body);
   recorded.answeredStatus = response.status;
 }
+
+/**
+ * Registers beforeAll/afterAll/beforeEach: the fake providers for one test file, started once,
+ * reset (recordings, scripts, defaults) before each test, closed at the end.
+ */
+export function useFakeProviders(options: FakeProvidersOptions = {}): { readonly current: FakeProviders } {
+  let fake: FakeProviders | undefined;
+  beforeAll(async () => {
+    fake = await startFakeProviders(options);
+  });
+  beforeEach(() => fake?.reset());
+  afterAll(async () => {
+    await fake?.close();
+  });
+  return {
+    get current(): FakeProviders {
+      if (!fake) throw new Error('the fake providers exist only inside tests (beforeAll has not run)');
+      return fake;
+    },
+  };
+}
