@@ -56,6 +56,13 @@ export function createOutboundClient(options: OutboundClientOptions = {}): Outbo
     maxRedirections: 0,
   });
 
+  // Composed once: each request's deadline is found by its options object, which undici hands
+  // unchanged from `request()` to the interceptor.
+  const onSentOf = new WeakMap<object, () => void>();
+  const dispatcher = agent.compose(
+    (dispatch) => (dispatchOptions, handler) => dispatch(dispatchOptions, new SentNotifier(handler, onSentOf.get(dispatchOptions) ?? noop)),
+  );
+
   async function request(outbound: OutboundRequest): Promise<OutboundResponse> {
     // 1. The static policy (scheme, credentials, literal IP, denied hostname), before anything is sent.
     const url = parseUrl(outbound.url);
@@ -65,16 +72,16 @@ export function createOutboundClient(options: OutboundClientOptions = {}): Outbo
     // 2. Send, the response clock starting once the request is on its connection.
     const deadline = new RequestDeadline(connectTimeoutMs, responseTimeoutMs);
     try {
-      const response = await agent
-        .compose((dispatch) => (dispatchOptions, handler) => dispatch(dispatchOptions, new SentNotifier(handler, deadline.sent)))
-        .request({
-          origin: url.origin,
-          path: `${url.pathname}${url.search}`,
-          method: outbound.method,
-          headers: outbound.headers,
-          body: outbound.body ?? null,
-          signal: deadline.signal,
-        });
+      const options = {
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: outbound.method,
+        headers: outbound.headers,
+        body: outbound.body ?? null,
+        signal: deadline.signal,
+      };
+      onSentOf.set(options, deadline.sent);
+      const response = await dispatcher.request(options);
 
       // 3. A redirect target was never checked: refuse it rather than follow it.
       if (response.statusCode >= 300 && response.statusCode < 400) {
@@ -164,6 +171,8 @@ class SentNotifier extends DecoratorHandler {
     this.handler.onConnect?.(abort);
   }
 }
+
+function noop(): void {}
 
 function parseUrl(url: string): URL {
   try {
