@@ -235,7 +235,9 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
     deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: status, reason: outcome.reason ?? '' });
     // Ids and codes only: never the text, the address or anything of the credentials.
     if (status !== 'sent') step.log.debug('delivery not sent', { deliveryId: row.id, status, reason: outcome.reason, code: outcome.error_code });
-    deps.recorder.add(chunk.runId, { id: row.id, claim_id: step.claimId, text: rendered.recordedText, ...outcome });
+    // Awaited: when writes fall behind, the sender waits here holding its in-flight slot, so
+    // what a crash can resend stays within DELIVERY_CONCURRENCY + MAX_UNWRITTEN_OUTCOMES.
+    return deps.recorder.add(chunk.runId, { id: row.id, claim_id: step.claimId, text: rendered.recordedText, ...outcome });
   };
   const to = adapter.recipient(rendered.contact);
   if (to === null) return record(final('skipped', 'unreachable'));
@@ -263,7 +265,7 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
       return record({ ...final('queued', null), error_code: result.code, last_error: result.message, next_attempt_at: new Date(Date.now() + delay) });
     }
     case 'connection_fault':
-      record({ ...final('failed', 'connection_unauthorized'), error_code: result.code, last_error: result.message });
+      await record({ ...final('failed', 'connection_unauthorized'), error_code: result.code, last_error: result.message });
       if (!step.state.faulted) {
         step.state.faulted = true;
         await stopConnection(deps, step, result);

@@ -5,6 +5,12 @@ import type { Logger } from '@herald/logger';
 /** Outcomes buffered before a write is started, and the longest an outcome waits for one. */
 const FLUSH_SIZE = 500;
 const FLUSH_AFTER_MS = 50;
+/**
+ * Most outcomes accepted but not yet written. Past it, `add` waits (and with it the sender,
+ * which holds its in-flight slot meanwhile): a slow Postgres slows the sending instead of
+ * growing what a crash would send again.
+ */
+export const MAX_UNWRITTEN_OUTCOMES = FLUSH_SIZE;
 /** A write that fails (Postgres restarting, a lost deadlock) is tried again for this long. */
 const WRITE_RETRY_FOR_MS = 30_000;
 
@@ -15,11 +21,16 @@ const WRITE_RETRY_FOR_MS = 30_000;
  * one) is written a few times a second rather than by every chunk at once.
  *
  * A message the provider accepted but whose outcome is not written yet is what a crash would
- * send again, so batches are small and frequent, and a failed write is retried, not dropped.
+ * send again, so batches are small and frequent, a failed write is retried, not dropped, and
+ * no more than MAX_UNWRITTEN_OUTCOMES wait: what a crash can resend is bounded by the
+ * in-flight limit plus that.
  */
 export class OutcomeRecorder {
   private buffer = new Map<string, DeliveryOutcome[]>();
   private buffered = 0;
+  /** Outcomes added and not yet written (buffered or being written). */
+  private unwritten = 0;
+  private readonly waitingForRoom: (() => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** Writes run one after another, in order; this is the last one started. */
   private writing: Promise<void> = Promise.resolve();
@@ -29,12 +40,16 @@ export class OutcomeRecorder {
     private readonly log: Logger,
   ) {}
 
-  add(runId: string, outcome: DeliveryOutcome): void {
+  /** Takes an outcome; resolves at once, or once the writes have caught up (see above). */
+  add(runId: string, outcome: DeliveryOutcome): Promise<void> {
     const outcomes = this.buffer.get(runId);
     if (outcomes) outcomes.push(outcome);
     else this.buffer.set(runId, [outcome]);
+    this.unwritten++;
     if (++this.buffered >= FLUSH_SIZE) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS);
+    if (this.unwritten <= MAX_UNWRITTEN_OUTCOMES) return Promise.resolve();
+    return new Promise((resolve) => this.waitingForRoom.push(resolve));
   }
 
   /**
@@ -54,7 +69,11 @@ export class OutcomeRecorder {
     this.buffer = new Map();
     this.buffered = 0;
     this.writing = this.writing.then(async () => {
-      for (const [runId, outcomes] of batches) await this.write(runId, outcomes);
+      for (const [runId, outcomes] of batches) {
+        await this.write(runId, outcomes);
+        this.unwritten -= outcomes.length;
+      }
+      while (this.waitingForRoom.length && this.unwritten <= MAX_UNWRITTEN_OUTCOMES) this.waitingForRoom.shift()!();
     });
   }
 
