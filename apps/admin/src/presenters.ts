@@ -1,4 +1,4 @@
-import { DEFAULT_RATE_PER_SECOND } from '@herald/core';
+import { effectiveRatePerSecond } from '@herald/core';
 import type { Broadcast, ChannelConnection } from '@herald/db';
 
 /** Response shapes of the admin API: snake_case, secrets never echoed back. */
@@ -41,7 +41,7 @@ export function presentChannelConnection(c: ChannelConnection) {
     provider: c.provider,
     base_url: c.base_url,
     rate_limit_per_second: c.rate_limit_per_second,
-    effective_rate_limit_per_second: c.rate_limit_per_second ?? DEFAULT_RATE_PER_SECOND[c.provider] ?? null,
+    effective_rate_limit_per_second: effectiveRatePerSecond(c.provider, c.rate_limit_per_second),
     credential_names: Object.keys(c.credentials).sort(),
     fault: c.fault_code ? { code: c.fault_code, message: c.fault_message, at: c.fault_at } : null,
     created_at: c.created_at,

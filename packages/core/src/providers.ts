@@ -28,3 +28,8 @@ export const DEFAULT_RATE_PER_SECOND: Readonly<Record<string, number | null>> = 
   custom: null,
   web: null,
 };
+
+/** The rate a connection is held to: its own `rate_limit_per_second`, else its provider's default. */
+export function effectiveRatePerSecond(provider: string, ratePerSecond: number | null): number | null {
+  return ratePerSecond ?? DEFAULT_RATE_PER_SECOND[provider] ?? null;
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_RATE_PER_SECOND, retryDelayMs, type ChannelName, type RetryPolicy } from '@herald/core';
+import { effectiveRatePerSecond, retryDelayMs, type ChannelName, type RetryPolicy } from '@herald/core';
 import { adapterFor, type ChannelAdapter, type ConnectionSettings, type ConnectionThrottle, type OutboundHttp, type SendResult } from '@herald/channels';
 import {
   claimDeliveries,
@@ -145,7 +145,7 @@ async function deliverThroughProvider(
     credentials: context.credentials ?? {},
     baseUrl: context.base_url,
   };
-  const rate = context.rate_limit_per_second ?? defaultRate(context.provider!);
+  const rate = effectiveRatePerSecond(context.provider!, context.rate_limit_per_second);
   const claimId = randomUUID();
   const sending = new Set<Promise<void>>();
   const failures: unknown[] = [];
@@ -310,8 +310,4 @@ async function addFollowUp(deps: DeliveryDeps, chunk: JobPayload<'delivery.chunk
   const { generation: _previous, ...range } = chunk;
   await deps.producer.add('delivery.chunk', { ...range, generation: `r${at}` }, { delay: at - Date.now() });
   return new Date(at);
-}
-
-function defaultRate(provider: string): number | null {
-  return DEFAULT_RATE_PER_SECOND[provider] ?? null;
 }
