@@ -69,27 +69,20 @@ const MAX_CACHED_PLANS = 500;
  *    again for when the first of them is due.
  */
 export async function deliverChunk(deps: DeliveryDeps, chunk: JobPayload<'delivery.chunk'>): Promise<ChunkOutcome> {
-  const { db } = deps;
   const log = deps.logger.child({ runId: chunk.runId, channel: chunk.channel });
-  const context = await loadChunkContext(db, chunk.runId, chunk.channel);
+  const context = await loadChunkContext(deps.db, chunk.runId, chunk.channel);
   if (!context || !ACTIVE_RUN.has(context.run_status)) return { outcome: 'run_not_active', runStatus: context?.run_status ?? null };
 
   if (!context.connection_id || !context.provider) {
-    const deliveries = await closeQueuedDeliveries(db, { ...chunk, range: chunk, status: 'skipped', reason: 'no_channel_connection' });
-    deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: 'skipped', reason: 'no_channel_connection' }, deliveries);
-    return { outcome: 'closed', reason: 'no_channel_connection', deliveries };
+    return closeChunk(deps, chunk, { status: 'skipped', reason: 'no_channel_connection' });
   }
   if (context.fault_code) {
-    const deliveries = await closeQueuedDeliveries(db, {
-      ...chunk,
-      range: chunk,
+    return closeChunk(deps, chunk, {
       status: 'failed',
       reason: 'connection_unauthorized',
       errorCode: context.fault_code,
       lastError: 'the channel connection was refused by its provider; save it again to resume',
     });
-    deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: 'failed', reason: 'connection_unauthorized' }, deliveries);
-    return { outcome: 'closed', reason: 'connection_unauthorized', deliveries };
   }
 
   let plan: MessagePlan;
@@ -99,9 +92,7 @@ export async function deliverChunk(deps: DeliveryDeps, chunk: JobPayload<'delive
     // Saved before templates were checked: it can never render, so its deliveries fail now
     // (retrying would change nothing) with the reason and the position of the fault.
     if (!(error instanceof UnrenderableMessage)) throw error;
-    const deliveries = await closeQueuedDeliveries(db, { ...chunk, range: chunk, status: 'failed', reason: 'template_invalid', lastError: error.message });
-    deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: 'failed', reason: 'template_invalid' }, deliveries);
-    return { outcome: 'closed', reason: 'template_invalid', deliveries };
+    return closeChunk(deps, chunk, { status: 'failed', reason: 'template_invalid', lastError: error.message });
   }
   const send =
     context.provider === 'web'
@@ -109,6 +100,26 @@ export async function deliverChunk(deps: DeliveryDeps, chunk: JobPayload<'delive
       : await deliverThroughProvider(deps, chunk, context, plan, log);
   const followUpAt = await addFollowUp(deps, chunk, send.deferredUntil);
   return { outcome: 'delivered', claimed: send.claimed, followUpAt };
+}
+
+type Closing = { status: 'skipped' | 'failed'; reason: ClosedReason; errorCode?: string; lastError?: string };
+type ClosedReason = Extract<ChunkOutcome, { outcome: 'closed' }>['reason'];
+
+/** Step 2: the chunk's queued deliveries all made final at once, without a send. */
+async function closeChunk(deps: DeliveryDeps, chunk: ChunkRange, closing: Closing): Promise<ChunkOutcome> {
+  const deliveries = await closeQueued(deps, { ...chunk, range: chunk }, closing);
+  return { outcome: 'closed', reason: closing.reason, deliveries };
+}
+
+/** Makes queued deliveries (of a chunk, or of the run's channel) final, in Postgres and in the metrics. */
+async function closeQueued(
+  deps: DeliveryDeps,
+  where: { runId: string; channel: ChannelName; range?: { firstId: string; lastId: string } },
+  closing: Closing,
+): Promise<number> {
+  const deliveries = await closeQueuedDeliveries(deps.db, { ...where, ...closing });
+  deps.metrics.deliveries.inc({ channel: where.channel, outcome: closing.status, reason: closing.reason }, deliveries);
+  return deliveries;
 }
 
 function planFor(deps: DeliveryDeps, runId: string, channel: ChannelName, context: ChunkContext): MessagePlan {
@@ -288,15 +299,11 @@ async function pauseConnection(deps: DeliveryDeps, connectionId: string, retryAf
 async function stopConnection(deps: DeliveryDeps, step: SendStep, fault: { code: string; message: string }): Promise<void> {
   step.log.warn('channel connection refused by its provider: stopped', { connectionId: step.connection.id, code: fault.code });
   await recordConnectionFault(deps.db, step.connection.id, fault);
-  const failed = await closeQueuedDeliveries(deps.db, {
-    runId: step.chunk.runId,
-    channel: step.chunk.channel,
-    status: 'failed',
-    reason: 'connection_unauthorized',
-    errorCode: fault.code,
-    lastError: fault.message,
-  });
-  deps.metrics.deliveries.inc({ channel: step.chunk.channel, outcome: 'failed', reason: 'connection_unauthorized' }, failed);
+  await closeQueued(
+    deps,
+    { runId: step.chunk.runId, channel: step.chunk.channel },
+    { status: 'failed', reason: 'connection_unauthorized', errorCode: fault.code, lastError: fault.message },
+  );
 }
 
 /**
