@@ -8,9 +8,9 @@ import type { ChannelColumn, DeliveryReason, VariableValue } from '../schema';
  *   expired is ever claimed, and only while its run is dispatching or delivering: a cancel, a
  *   chunk re-added after a Redis loss, or two overlapping chunks therefore send nothing twice.
  * - Only the claim that holds a row (its `claim_id`) may finalise it.
- * - Every statement that makes deliveries final counts them on the run in the same
- *   transaction, locking the run row first: counters never drift from the rows, and the lock
- *   order (run, then deliveries) is the cancel's too, so the two cannot deadlock.
+ * - Every statement that makes deliveries final counts them on the run in the same statement
+ *   (`updateAndCount`), locking the run row first: counters never drift from the rows, and the
+ *   lock order (run, then deliveries) is the cancel's too, so the two cannot deadlock.
  */
 
 export interface ChunkRange {
@@ -113,37 +113,27 @@ export interface DeliveryOutcome {
   text: string | null;
 }
 
-export interface OutcomeCounts {
-  sent: number;
-  failed: number;
-  skipped: number;
-}
-
 /** Seconds over which a run's delivery rate is measured (`rate_per_second`). */
 export const RATE_WINDOW_SECONDS = 5;
 
 /**
- * Records outcomes of one run's deliveries and counts the final ones on the run, in ONE
- * statement (the rows travel as one JSON parameter): one round trip, and the run's row is
- * locked only for the time the statement runs. The run is locked first (the one-time filter
- * below runs before any delivery is touched), the order the cancel uses too. A row whose claim
- * was taken over (its lease expired) is left alone. Returns the run's status after it.
+ * Records outcomes of one run's deliveries and counts the final ones on the run, in one
+ * statement (the rows travel as one JSON parameter). A row whose claim was taken over (its
+ * lease expired) is left alone; an outcome `queued` for a retry in a run cancelled meanwhile
+ * becomes `skipped` (`cancelled`). Returns the run's status after it.
  */
 export async function finishDeliveries(db: Db, batch: { runId: string; outcomes: readonly DeliveryOutcome[] }): Promise<string | null> {
   if (batch.outcomes.length === 0) return null;
-  const window = sql.raw(`interval '${RATE_WINDOW_SECONDS} seconds'`);
-  const { rows } = await sql<{ status: string }>`
-    WITH run AS (SELECT status FROM runs WHERE id = ${batch.runId} FOR UPDATE),
-    input AS (
+  const cancelled = sql`i.status = 'queued' AND (SELECT status FROM run) NOT IN ('dispatching', 'delivering')`;
+  const result = await updateAndCount(db, batch.runId, {
+    with: sql`input AS (
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(batch.outcomes)}::jsonb) AS i(
         id bigint, claim_id uuid, status text, reason text, error_code text, last_error text,
-        provider_message_id text, next_attempt_at timestamptz, text text)
-    ), updated AS (
+        provider_message_id text, next_attempt_at timestamptz, text text))`,
+    update: sql`
       UPDATE deliveries d SET
-        status              = CASE WHEN i.status = 'queued' AND (SELECT status FROM run) NOT IN ('dispatching', 'delivering')
-                                   THEN 'skipped' ELSE i.status END,
-        reason              = CASE WHEN i.status = 'queued' AND (SELECT status FROM run) NOT IN ('dispatching', 'delivering')
-                                   THEN 'cancelled' ELSE i.reason END,
+        status              = CASE WHEN ${cancelled} THEN 'skipped' ELSE i.status END,
+        reason              = CASE WHEN ${cancelled} THEN 'cancelled' ELSE i.reason END,
         error_code          = i.error_code,
         last_error          = i.last_error,
         provider_message_id = coalesce(i.provider_message_id, d.provider_message_id),
@@ -152,26 +142,16 @@ export async function finishDeliveries(db: Db, batch: { runId: string; outcomes:
         sent_at             = CASE WHEN i.status = 'sent' THEN now() ELSE d.sent_at END,
         claim_id = NULL, lease_until = NULL, updated_at = now()
       FROM input i
-      WHERE (SELECT status FROM run) IS NOT NULL
-        AND d.id = i.id AND d.run_id = ${batch.runId} AND d.status = 'sending' AND d.claim_id = i.claim_id
-      RETURNING d.status
-    ), counted AS (
-      SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent,
-             count(*) FILTER (WHERE status = 'failed')::int AS failed,
-             count(*) FILTER (WHERE status = 'skipped')::int AS skipped,
-             count(*) FILTER (WHERE status <> 'queued')::int AS n
-      FROM updated
-    )
-    UPDATE runs SET ${countersSet(window)}
-    FROM counted WHERE runs.id = ${batch.runId}
-    RETURNING runs.status`.execute(db);
-  return rows[0]?.status ?? null;
+      WHERE ${RUN_LOCKED} AND d.id = i.id AND d.run_id = ${batch.runId} AND d.status = 'sending' AND d.claim_id = i.claim_id
+      RETURNING d.status`,
+  });
+  return result.runStatus;
 }
 
 /**
  * Makes every due `queued` delivery of a chunk (or, with no range, of the run's channel) final
  * at once: skipped when the bot has no connection for the channel, failed when the connection
- * was refused by its provider. Counted on the run like any outcome.
+ * was refused by its provider. Counted on the run like any outcome. Returns how many.
  */
 export async function closeQueuedDeliveries(
   db: Db,
@@ -182,17 +162,15 @@ export async function closeQueuedDeliveries(
     lastError?: string | null;
   },
 ): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    await lockRun(trx, close.runId);
-    const inRange = close.range ? sql`AND id BETWEEN ${close.range.firstId} AND ${close.range.lastId}` : sql``;
-    const { rows } = await sql<{ status: string }>`
+  const inRange = close.range ? sql`AND id BETWEEN ${close.range.firstId} AND ${close.range.lastId}` : sql``;
+  const result = await updateAndCount(db, close.runId, {
+    update: sql`
       UPDATE deliveries SET status = ${close.status}, reason = ${close.reason}, error_code = ${close.errorCode ?? null},
              last_error = ${close.lastError ?? null}, next_attempt_at = NULL, updated_at = now()
-      WHERE run_id = ${close.runId} AND channel = ${close.channel} AND status = 'queued' ${inRange}
-      RETURNING status`.execute(trx);
-    await countOnRun(trx, close.runId, countStatuses(rows));
-    return rows.length;
+      WHERE ${RUN_LOCKED} AND run_id = ${close.runId} AND channel = ${close.channel} AND status = 'queued' ${inRange}
+      RETURNING status`,
   });
+  return result.changed;
 }
 
 /**
@@ -207,32 +185,42 @@ export async function nextDueInChunk(db: Db, range: ChunkRange): Promise<Date | 
   return rows[0]?.due ?? null;
 }
 
-/** Takes the run's row lock (see the invariants above); its status, null when it is gone. */
-async function lockRun(db: Db, runId: string): Promise<string | null> {
-  const { rows } = await sql<{ status: string }>`SELECT status FROM runs WHERE id = ${runId} FOR UPDATE`.execute(db);
-  return rows[0]?.status ?? null;
-}
-
-function countStatuses(rows: readonly { status: string }[]): OutcomeCounts {
-  const counts: OutcomeCounts = { sent: 0, failed: 0, skipped: 0 };
-  for (const { status } of rows) if (status === 'sent' || status === 'failed' || status === 'skipped') counts[status]++;
-  return counts;
-}
+/**
+ * Gates an `update` of `updateAndCount`: its one-time filter reads the locked run before any
+ * delivery row is touched, so the run's lock is always taken first.
+ */
+const RUN_LOCKED = sql`(SELECT status FROM run) IS NOT NULL`;
 
 /**
- * Adds final outcomes to the run's counters; completes a delivering run whose counters reach
- * its targeted count; keeps the rate window. Returns the run's status after it.
+ * The one way deliveries are made final (SPEC §4: counts exact): one statement that locks the
+ * run's row first (the CTE `run`, which the update reads through RUN_LOCKED; the cancel locks
+ * in the same order), runs `update` (an UPDATE of the run's deliveries, `RETURNING` their new
+ * status, which may read the run's status as `(SELECT status FROM run)` and the CTEs given in
+ * `with`), and adds what it made final to the run's counters, completion and rate window.
+ * Returns the run's status after it and how many deliveries the update changed.
  */
-async function countOnRun(db: Db, runId: string, counts: OutcomeCounts): Promise<string | null> {
-  const n = counts.sent + counts.failed + counts.skipped;
-  if (n === 0) return null;
+async function updateAndCount(
+  db: Db,
+  runId: string,
+  statement: { with?: RawBuilder<unknown>; update: RawBuilder<unknown> },
+): Promise<{ runStatus: string | null; changed: number }> {
   const window = sql.raw(`interval '${RATE_WINDOW_SECONDS} seconds'`);
-  const { rows } = await sql<{ status: string }>`
-    WITH counted AS (SELECT ${counts.sent}::int AS sent, ${counts.failed}::int AS failed, ${counts.skipped}::int AS skipped, ${n}::int AS n)
+  const { rows } = await sql<{ status: string; changed: number }>`
+    WITH run AS (SELECT status FROM runs WHERE id = ${runId} FOR UPDATE),
+    ${statement.with ? sql`${statement.with},` : sql``}
+    updated AS (${statement.update}),
+    counted AS (
+      SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent,
+             count(*) FILTER (WHERE status = 'failed')::int AS failed,
+             count(*) FILTER (WHERE status = 'skipped')::int AS skipped,
+             count(*) FILTER (WHERE status <> 'queued')::int AS n,
+             count(*)::int AS changed
+      FROM updated
+    )
     UPDATE runs SET ${countersSet(window)}
     FROM counted WHERE runs.id = ${runId}
-    RETURNING runs.status`.execute(db);
-  return rows[0]?.status ?? null;
+    RETURNING runs.status, counted.changed`.execute(db);
+  return { runStatus: rows[0]?.status ?? null, changed: rows[0]?.changed ?? 0 };
 }
 
 /**
@@ -268,7 +256,7 @@ export async function recordConnectionFault(db: Db, connectionId: string, fault:
 
 /**
  * Claims whose worker died in a run that was cancelled meanwhile: nothing will send them, so
- * they are skipped as `cancelled` (and counted), one run at a time with its row locked first.
+ * they are skipped as `cancelled` (and counted), one statement per run.
  * Returns how many were closed.
  */
 export async function closeExpiredClaimsOfStoppedRuns(db: Db): Promise<number> {
@@ -278,15 +266,13 @@ export async function closeExpiredClaimsOfStoppedRuns(db: Db): Promise<number> {
     LIMIT 100`.execute(db);
   let closed = 0;
   for (const { run_id: runId } of runs) {
-    closed += await db.transaction().execute(async (trx) => {
-      await lockRun(trx, runId);
-      const { rows } = await sql<{ status: string }>`
+    const result = await updateAndCount(db, runId, {
+      update: sql`
         UPDATE deliveries SET status = 'skipped', reason = 'cancelled', claim_id = NULL, lease_until = NULL, updated_at = now()
-        WHERE run_id = ${runId} AND status = 'sending' AND lease_until < now()
-        RETURNING status`.execute(trx);
-      await countOnRun(trx, runId, countStatuses(rows));
-      return rows.length;
+        WHERE ${RUN_LOCKED} AND run_id = ${runId} AND status = 'sending' AND lease_until < now()
+        RETURNING status`,
     });
+    closed += result.changed;
   }
   return closed;
 }
