@@ -1,6 +1,6 @@
 import { workerConfigSchema } from '@herald/config';
 import { createLogger } from '@herald/logger';
-import { JobProducer, type QueueName } from '@herald/queue';
+import { DELIVERY_QUEUES, JobProducer, type QueueName } from '@herald/queue';
 import { createMetricsRegistry, createServiceApp, loadConfigOrExit, runHttpService } from '@herald/service';
 import { createDeliveryStage } from './delivery/delivery-stage';
 import { processors } from './processors';
@@ -10,6 +10,7 @@ import { startWorkers, stopWorkers } from './workers';
 
 const config = loadConfigOrExit(workerConfigSchema, process.env);
 const logger = createLogger({ service: 'worker', level: config.LOG_LEVEL });
+const deliveryQueues: ReadonlySet<QueueName> = new Set(Object.values(DELIVERY_QUEUES));
 
 runHttpService({
   service: 'worker',
@@ -42,7 +43,7 @@ runHttpService({
     const workers = startWorkers({
       connection: redis,
       prefix: config.QUEUE_PREFIX,
-      concurrency: (queue: QueueName) => (queue.startsWith('deliver-') ? config.DELIVERY_CHUNK_CONCURRENCY : config.WORKER_CONCURRENCY),
+      concurrency: (queue: QueueName) => (deliveryQueues.has(queue) ? config.DELIVERY_CHUNK_CONCURRENCY : config.WORKER_CONCURRENCY),
       queues: config.WORKER_QUEUES,
       stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
       processors,
