@@ -142,7 +142,11 @@ export async function finishDeliveries(db: Db, batch: { runId: string; outcomes:
         sent_at             = CASE WHEN i.status = 'sent' THEN now() ELSE d.sent_at END,
         claim_id = NULL, lease_until = NULL, updated_at = now()
       FROM input i
-      WHERE ${RUN_LOCKED} AND d.id = i.id AND d.run_id = ${batch.runId} AND d.status = 'sending' AND d.claim_id = i.claim_id
+      -- Rows are found by primary key only. A claim's id stands for \`status = 'sending'\` in this
+      -- run (claims are made per run, and a CHECK ties claim_id to 'sending'); naming the run or
+      -- the status here let the planner, misled by a run's rows not yet analysed, scan the whole
+      -- run through deliveries_run_id_idx on every batch (23 ms per batch at 100,000 rows).
+      WHERE ${RUN_LOCKED} AND d.id = i.id AND d.claim_id = i.claim_id
       RETURNING d.status`,
   });
   return result.runStatus;
