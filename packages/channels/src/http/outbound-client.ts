@@ -1,10 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { LookupFunction } from 'node:net';
-import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Agent, DecoratorHandler, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { OutboundHttp, OutboundRequest, OutboundResponse } from '../adapter';
 import { createCheckedLookup, DestinationRefusedError } from './checked-lookup';
 import { createDestinationPolicy } from './destination-policy';
@@ -50,129 +47,162 @@ export function createOutboundClient(options: OutboundClientOptions = {}): Outbo
     // Below the 5 s idle timeout of most servers, so a pooled socket is not reused as the server closes it.
     keepAliveTimeout: 4_000,
     keepAliveMaxTimeout: 30_000,
-    // undici's own headers and body timers tick at ~1 s resolution: RequestDeadline replaces them.
+    // undici's own headers and body timers tick at ~1 s resolution: the Exchange's own timers replace them.
     headersTimeout: 0,
     bodyTimeout: 0,
     maxRedirections: 0,
   });
 
-  // Composed once: each request's deadline is found by its options object, which undici hands
-  // unchanged from `request()` to the interceptor.
-  const onSentOf = new WeakMap<object, () => void>();
-  const dispatcher = agent.compose(
-    (dispatch) => (dispatchOptions, handler) => dispatch(dispatchOptions, new SentNotifier(handler, onSentOf.get(dispatchOptions) ?? noop)),
-  );
+  // The URL checks of an origin without credentials give the same answer every time: kept, so
+  // the hot path of a large run does not re-parse the same literal address per message.
+  const checkedOrigins = new BoundedSet(1_000);
 
-  async function request(outbound: OutboundRequest): Promise<OutboundResponse> {
+  function request(outbound: OutboundRequest): Promise<OutboundResponse> {
     // 1. The static policy (scheme, credentials, literal IP, denied hostname), before anything is sent.
     const url = parseUrl(outbound.url);
-    const check = policy.checkUrl(url);
-    if (!check.ok) throw new OutboundError('refused', `destination refused: ${check.reason} (${redactUrl(url.href)})`);
-
-    // 2. Send, the response clock starting once the request is on its connection.
-    const deadline = new RequestDeadline(connectTimeoutMs, responseTimeoutMs);
-    try {
-      const options = {
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
-        method: outbound.method,
-        headers: outbound.headers,
-        body: outbound.body ?? null,
-        signal: deadline.signal,
-      };
-      onSentOf.set(options, deadline.sent);
-      const response = await dispatcher.request(options);
-
-      // 3. A redirect target was never checked: refuse it rather than follow it.
-      if (response.statusCode >= 300 && response.statusCode < 400) {
-        discard(response.body);
-        throw new OutboundError('redirect', redirectMessage(url, response.statusCode, response.headers));
-      }
-
-      // 4. The body, cut at the limit.
-      const body = await readCapped(response.body, maxResponseBytes);
-      // undici frees the connection for its pool one turn after the body ends (setImmediate);
-      // returning sooner hands the caller's next request a second, idle connection instead of this one.
-      await nextTurn();
-      return { status: response.statusCode, headers: flattenHeaders(response.headers), body };
-    } catch (error) {
-      if (error instanceof OutboundError) throw error;
-      const expired = deadline.expired();
-      if (expired) throw new OutboundError('timeout', `timeout: ${expired} (${redactUrl(url.href)})`);
-      throw toOutboundError(error, url, connectTimeoutMs);
-    } finally {
-      deadline.clear();
+    const cacheable = url.username === '' && url.password === '';
+    if (!cacheable || !checkedOrigins.has(url.origin)) {
+      const check = policy.checkUrl(url);
+      if (!check.ok) return Promise.reject(new OutboundError('refused', `destination refused: ${check.reason} (${redactUrl(url.href)})`));
+      if (cacheable) checkedOrigins.add(url.origin);
     }
+
+    // 2. Send, on undici's dispatch API: the exchange gathers the answer itself (no stream, no
+    //    AbortController per request), which is most of undici's cost on a small answer.
+    return new Promise<OutboundResponse>((resolve, reject) => {
+      const exchange = new Exchange({ url, connectTimeoutMs, responseTimeoutMs, maxResponseBytes }, resolve, reject);
+      agent.dispatch(
+        { origin: url.origin, path: `${url.pathname}${url.search}`, method: outbound.method, headers: outbound.headers, body: outbound.body ?? null },
+        exchange,
+      );
+    });
   }
 
   return { request, close: () => agent.close() };
 }
 
 /**
- * The time limits of one request, on native timers (precise to the millisecond):
+ * One request's answer, gathered from undici's dispatch callbacks, and its time limits (native
+ * timers, precise to the millisecond):
  * - the response clock, `responseTimeoutMs` for headers and body together, starts when the
- *   request is written to its connection (`sent`);
+ *   request is written to its connection (`onConnect`);
  * - a hard cap of connect + response from the call covers the rest: waiting for a pooled
  *   connection, and a connect undici's own timer lets run late.
+ * A redirect is refused, not followed (its target was never checked); a body longer than
+ * `maxResponseBytes` is cut (a character split by the cut is dropped) and its connection
+ * destroyed, since reading the rest could take unbounded time.
  */
-class RequestDeadline {
-  private readonly controller = new AbortController();
+class Exchange implements Dispatcher.DispatchHandlers {
   private readonly hardCap: NodeJS.Timeout;
   private responseClock: NodeJS.Timeout | undefined;
-  private reason: string | null = null;
+  private abortRequest: ((error?: Error) => void) | undefined;
+  private settled = false;
+  private status = 0;
+  private headers: Record<string, string> = {};
+  private readonly decoder = new StringDecoder('utf8');
+  private text = '';
+  private received = 0;
 
   constructor(
-    connectTimeoutMs: number,
-    private readonly responseTimeoutMs: number,
+    private readonly limits: { url: URL; connectTimeoutMs: number; responseTimeoutMs: number; maxResponseBytes: number },
+    private readonly resolve: (response: OutboundResponse) => void,
+    private readonly reject: (error: OutboundError) => void,
   ) {
-    const capMs = connectTimeoutMs + responseTimeoutMs;
+    const capMs = limits.connectTimeoutMs + limits.responseTimeoutMs;
     this.hardCap = setTimeout(() => this.expire(`no complete response within ${capMs} ms of the call`), capMs);
   }
 
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  /** Starts the response clock; undici may call it again for a request it retries on a new connection. */
-  readonly sent = (): void => {
+  /** The request goes on a connection (again, when undici retries it on a new one). */
+  onConnect(abort: (error?: Error) => void): void {
+    this.abortRequest = abort;
+    if (this.settled) {
+      abort(new Error('request already answered'));
+      return;
+    }
     this.responseClock ??= setTimeout(
-      () => this.expire(`no complete response within ${this.responseTimeoutMs} ms`),
-      this.responseTimeoutMs,
+      () => this.expire(`no complete response within ${this.limits.responseTimeoutMs} ms`),
+      this.limits.responseTimeoutMs,
     );
-  };
-
-  /** Why the request was aborted for time, or null when it was not. */
-  expired(): string | null {
-    return this.reason;
   }
 
-  clear(): void {
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, _resume: () => void, _statusText: string): boolean {
+    if (statusCode >= 300 && statusCode < 400) {
+      const headers = parseRawHeaders(rawHeaders);
+      this.fail(new OutboundError('redirect', redirectMessage(this.limits.url, statusCode, headers.location)));
+      this.abortRequest?.(new Error('redirect refused'));
+      return false;
+    }
+    this.status = statusCode;
+    this.headers = parseRawHeaders(rawHeaders);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.settled) return false;
+    const room = this.limits.maxResponseBytes - this.received;
+    if (chunk.length <= room) {
+      this.received += chunk.length;
+      this.text += this.decoder.write(chunk);
+      return true;
+    }
+    this.text += this.decoder.write(chunk.subarray(0, room));
+    this.succeed();
+    this.abortRequest?.(new Error('response body cut at the size limit'));
+    return false;
+  }
+
+  onComplete(): void {
+    this.text += this.decoder.end();
+    // undici gives the connection back to its pool one turn after this (setImmediate); answering
+    // sooner hands the caller's next request a second, idle connection instead of this one.
+    process.nextTick(() => setImmediate(() => this.succeed()));
+  }
+
+  onError(error: Error): void {
+    if (this.settled) return;
+    this.fail(error instanceof OutboundError ? error : toOutboundError(error, this.limits.url, this.limits.connectTimeoutMs));
+  }
+
+  private succeed(): void {
+    if (this.settled) return;
+    this.settle();
+    this.resolve({ status: this.status, headers: this.headers, body: this.text });
+  }
+
+  private fail(error: OutboundError): void {
+    if (this.settled) return;
+    this.settle();
+    this.reject(error);
+  }
+
+  private settle(): void {
+    this.settled = true;
     clearTimeout(this.hardCap);
     clearTimeout(this.responseClock);
   }
 
   private expire(reason: string): void {
-    this.reason ??= reason;
-    this.controller.abort();
+    this.fail(new OutboundError('timeout', `timeout: ${reason} (${redactUrl(this.limits.url.href)})`));
+    // Before the request has a connection there is nothing to abort yet: onConnect aborts it.
+    this.abortRequest?.(new Error(`timeout: ${reason}`));
   }
 }
 
-/** Passes every event through to undici's own handler, telling `onSent` when the request goes on a connection. */
-class SentNotifier extends DecoratorHandler {
-  constructor(
-    private readonly handler: Dispatcher.DispatchHandlers,
-    private readonly onSent: () => void,
-  ) {
-    super(handler);
+/** A set of at most `max` strings; when full, the oldest goes. */
+class BoundedSet {
+  private readonly items = new Set<string>();
+
+  constructor(private readonly max: number) {}
+
+  has(item: string): boolean {
+    return this.items.has(item);
   }
 
-  onConnect(abort: (error?: Error) => void): void {
-    this.onSent();
-    this.handler.onConnect?.(abort);
+  add(item: string): void {
+    if (this.items.size >= this.max) this.items.delete(this.items.values().next().value!);
+    this.items.add(item);
   }
 }
-
-function noop(): void {}
 
 function parseUrl(url: string): URL {
   try {
@@ -206,8 +236,7 @@ function errorCode(error: unknown): string | undefined {
   return typeof error.code === 'string' ? error.code : undefined;
 }
 
-function redirectMessage(url: URL, status: number, headers: IncomingHttpHeaders): string {
-  const location = typeof headers.location === 'string' ? headers.location : undefined;
+function redirectMessage(url: URL, status: number, location: string | undefined): string {
   let target = '';
   if (location !== undefined) {
     try {
@@ -219,42 +248,16 @@ function redirectMessage(url: URL, status: number, headers: IncomingHttpHeaders)
   return `redirect refused: ${redactUrl(url.href)} answered ${status}${target}; redirects are not followed`;
 }
 
-function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {
-  const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+/** undici's raw headers (name, value, name, value…) as lower-case names; repeated ones joined with ", ". */
+function parseRawHeaders(raw: Buffer[] | string[] | null): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (!raw) return headers;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString().toLowerCase();
+    const value = raw[i + 1]!.toString();
+    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   }
-  return flat;
-}
-
-/**
- * The body as UTF-8, cut after `maxBytes` (a character split by the cut is dropped). Cutting
- * destroys the stream, and with it the connection: reading the rest could take unbounded time.
- */
-function readCapped(body: Readable, maxBytes: number): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const decoder = new StringDecoder('utf8');
-    let text = '';
-    let received = 0;
-    body.on('data', (chunk: Buffer) => {
-      const room = maxBytes - received;
-      if (chunk.length <= room) {
-        received += chunk.length;
-        text += decoder.write(chunk);
-        return;
-      }
-      resolve(text + decoder.write(chunk.subarray(0, room)));
-      discard(body);
-    });
-    body.on('end', () => resolve(text + decoder.end()));
-    // Stays attached after a resolve: a destroyed body emits an error nobody else listens to.
-    body.on('error', reject);
-  });
-}
-
-function discard(body: Readable): void {
-  body.on('error', () => {});
-  body.destroy();
+  return headers;
 }
 
 function positive(value: number, name: string): number {
