@@ -147,7 +147,13 @@ async function measureHerald(url, receiver, connection, started) {
     const rssMb = peakRssMb(worker.child.pid);
     const stats = await getJson(`${receiverUrl}/stats`);
     const cpuUsed = Object.fromEntries(Object.keys(cpuAfter).map((k) => [k, cpuAfter[k] - cpuBefore[k]]));
-    return { calledAt, answeredAt, run, rssMb, receiver: stats, cpuUsed, load: [loadBefore, loadavg()[0]] };
+    // Claims and outcomes should be HOT updates (no index entry written): Postgres publishes
+    // its table counters within a second.
+    await sleep(1_500);
+    const { rows: [updates] } = await client.query(
+      `SELECT n_tup_upd::int AS all, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables WHERE relname = 'deliveries'`,
+    );
+    return { calledAt, answeredAt, run, rssMb, receiver: stats, cpuUsed, updates, load: [loadBefore, loadavg()[0]] };
   } finally {
     await client.end();
   }
@@ -223,6 +229,7 @@ async function main() {
     const perDelivery = (s) => `${((s * 1000) / DELIVERIES).toFixed(2)} ms`;
     console.log(`| CPU during the run (hook → completed, ${runSeconds.toFixed(1)} s) | worker ${c.worker.toFixed(1)} s, receiver ${c.receiver.toFixed(1)} s, Postgres backends ${c.postgres.toFixed(1)} s; whole machine ${c.machine.toFixed(1)} s of ${(runSeconds * availableParallelism()).toFixed(1)} s |`);
     console.log(`| CPU per delivery | worker ${perDelivery(c.worker)}, receiver ${perDelivery(c.receiver)}, Postgres ${perDelivery(c.postgres)} |`);
+    console.log(`| delivery row updates that were HOT (no index entry) | ${grouped(herald.updates.hot)} of ${grouped(herald.updates.all)} |`);
     console.log(`| CPU during the baseline | receiver ${baseline.cpuUsed.receiver.toFixed(1)} s, autocannon ${baseline.cpuUsed.client.toFixed(1)} s |`);
     console.log(`| load average (1 min) before → after the run | ${herald.load.map((l) => l.toFixed(1)).join(' → ')} (${availableParallelism()} cores) |`);
     console.log(`| settings | ${settings} |`);

@@ -11,6 +11,7 @@ const TABLES = [
   'channel_connections',
   'contacts',
   'deliveries',
+  'delivery_leases',
   'idempotency_keys',
   'runs',
   'triggers',

@@ -167,6 +167,15 @@ export interface DeliveriesTable {
   sent_at: NullableTimestamp;
 }
 
+/** One claim's lease (see migration 0500): how the reconciler finds the claims of a dead worker. */
+export interface DeliveryLeasesTable {
+  claim_id: string;
+  run_id: string;
+  first_id: string;
+  last_id: string;
+  lease_until: Timestamp;
+}
+
 export interface WebOutboxTable {
   id: IdentityId;
   contact_id: string;
@@ -185,6 +194,7 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   runs: RunsTable;
   deliveries: DeliveriesTable;
+  delivery_leases: DeliveryLeasesTable;
   web_outbox: WebOutboxTable;
 }
 

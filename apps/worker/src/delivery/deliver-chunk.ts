@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { effectiveRatePerSecond, retryDelayMs, type ChannelName, type RetryPolicy } from '@herald/core';
 import { adapterFor, type ChannelAdapter, type ConnectionSettings, type ConnectionThrottle, type OutboundHttp, type SendResult } from '@herald/channels';
@@ -157,7 +156,6 @@ async function deliverThroughProvider(
     baseUrl: context.base_url,
   };
   const rate = effectiveRatePerSecond(context.provider!, context.rate_limit_per_second);
-  const claimId = randomUUID();
   const sending = new Set<Promise<void>>();
   const failures: unknown[] = [];
   const state = { faulted: false };
@@ -185,7 +183,7 @@ async function deliverThroughProvider(
         continue;
       }
       deps.inFlight.release(slots - take.granted);
-      const claim = { ...chunk, firstId: String(after + 1n), claimId, connectionId: connection.id, limit: take.granted, leaseMs: deps.leaseMs };
+      const claim = { ...chunk, firstId: String(after + 1n), connectionId: connection.id, limit: take.granted, leaseMs: deps.leaseMs };
       const rows = await claimDeliveries(deps.db, claim).catch((error: unknown) => {
         deps.inFlight.release(take.granted);
         throw error;
@@ -199,7 +197,7 @@ async function deliverThroughProvider(
       claimed += rows.length;
       for (const row of rows) {
         if (BigInt(row.id) > after) after = BigInt(row.id);
-        const done: Promise<void> = sendOne(deps, { adapter, connection, context, plan, row, claimId, state, chunk, log })
+        const done: Promise<void> = sendOne(deps, { adapter, connection, context, plan, row, state, chunk, log })
           .catch((error: unknown) => void failures.push(error))
           .finally(() => {
             deps.inFlight.release(1);
@@ -231,7 +229,6 @@ interface SendStep {
   context: ChunkContext;
   plan: MessagePlan;
   row: ClaimedDelivery;
-  claimId: string;
   state: { faulted: boolean };
   chunk: ChunkRange;
   log: Logger;
@@ -248,7 +245,7 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
     if (status !== 'sent') step.log.debug('delivery not sent', { deliveryId: row.id, status, reason: outcome.reason, code: outcome.error_code });
     // Awaited: when writes fall behind, the sender waits here holding its in-flight slot, so
     // what a crash can resend stays within DELIVERY_CONCURRENCY + MAX_UNWRITTEN_OUTCOMES.
-    return deps.recorder.add(chunk.runId, { id: row.id, claim_id: step.claimId, text: rendered.recordedText, ...outcome });
+    return deps.recorder.add(chunk.runId, { id: row.id, claim_id: row.claim_id, text: rendered.recordedText, ...outcome });
   };
   const to = adapter.recipient(rendered.contact);
   if (to === null) return record(final('skipped', 'unreachable'));

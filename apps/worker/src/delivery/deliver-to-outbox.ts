@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { addToWebOutbox, claimDeliveries, finishDeliveries, type ChunkContext, type ChunkRange, type DeliveryOutcome } from '@herald/db';
 import type { DeliveryDeps, SendLoopResult } from './deliver-chunk';
 import { finalOutcome } from './final-outcome';
@@ -6,10 +5,9 @@ import type { MessagePlan } from './message-plan';
 
 /** Step 3 for web chat: the "send" is a row in the contact's outbox, written a batch at a time. */
 export async function deliverToOutbox(deps: Pick<DeliveryDeps, 'db' | 'leaseMs' | 'metrics' | 'stopping'>, chunk: ChunkRange, context: ChunkContext, plan: MessagePlan): Promise<SendLoopResult> {
-  const claimId = randomUUID();
   let claimed = 0;
   while (!deps.stopping.aborted) {
-    const rows = await claimDeliveries(deps.db, { ...chunk, claimId, connectionId: context.connection_id!, limit: 500, leaseMs: deps.leaseMs });
+    const rows = await claimDeliveries(deps.db, { ...chunk, connectionId: context.connection_id!, limit: 500, leaseMs: deps.leaseMs });
     if (rows.length === 0) break;
     claimed += rows.length;
     const outcomes: DeliveryOutcome[] = [];
@@ -18,7 +16,7 @@ export async function deliverToOutbox(deps: Pick<DeliveryDeps, 'db' | 'leaseMs' 
       const rendered = plan.render(row);
       const status = rendered.empty ? 'skipped' : 'sent';
       if (!rendered.empty) messages.push({ delivery_id: row.id, contact_id: row.contact_id, text: rendered.text });
-      outcomes.push({ id: row.id, claim_id: claimId, text: rendered.recordedText, ...finalOutcome(status, rendered.empty ? 'empty_message' : null) });
+      outcomes.push({ id: row.id, claim_id: row.claim_id, text: rendered.recordedText, ...finalOutcome(status, rendered.empty ? 'empty_message' : null) });
       deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: status, reason: rendered.empty ? 'empty_message' : '' });
     }
     // The outbox insert ignores a delivery already there, so a crash between the two

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { findRun, upsertChannelConnection, upsertContacts, type Db } from '@herald/db';
 import { createBotRow, createBroadcastRow, useFakeProviders, waitFor } from '@herald/testing';
@@ -8,6 +9,9 @@ import { useInProcessWorkers } from '../testing/in-process-workers';
  * whose chunk jobs are gone. Each test builds the state a crash or a lost Redis leaves behind
  * directly in Postgres, with no job in Redis, and only the reconciler can get it moving.
  */
+const EXPIRED_CLAIM = '00000000-0000-4000-8000-00000000dead';
+const LIVE_CLAIM = '00000000-0000-4000-8000-0000000011fe';
+
 describe('the reconciler and delivery', () => {
   const running = useInProcessWorkers({ concurrency: 4, reconcileEveryMs: 300, ctx: { deliveryStalledAfterMs: 1_000 } });
   const { database } = running;
@@ -39,10 +43,15 @@ describe('the reconciler and delivery', () => {
         channel: 'CustomChannel' as const,
         status: state.status,
         attempts: state.status === 'sending' ? 1 : 0,
-        claim_id: state.status === 'sending' ? '00000000-0000-4000-8000-00000000dead' : null,
+        claim_id: state.status === 'sending' ? (state.leaseExpired ? EXPIRED_CLAIM : LIVE_CLAIM) : null,
         lease_until: state.status === 'sending' ? new Date(Date.now() + (state.leaseExpired ? -1_000 : 60 * 60_000)) : null,
       })))
       .execute();
+    // Each claim's lease, as the claim statement journals it.
+    await sql`
+      INSERT INTO delivery_leases (claim_id, run_id, first_id, last_id, lease_until)
+      SELECT claim_id, run_id, min(id), max(id), max(lease_until) FROM deliveries
+      WHERE run_id = ${run.id} AND status = 'sending' GROUP BY claim_id, run_id`.execute(db());
     return run.id;
   }
 
@@ -87,5 +96,30 @@ describe('the reconciler and delivery', () => {
     const run = await finalRun(runId);
     expect(run).toMatchObject({ status: 'completed', sent: 3 });
     expect(fakes.current.requestsOf('custom')).toHaveLength(3);
+  });
+
+  it('removes the expired lease of a claim that ended normally (or of a deleted run), and touches none of its rows', async () => {
+    const runId = await leftBehind([{ status: 'queued' }]);
+    await sql`UPDATE deliveries SET status = 'sent' WHERE run_id = ${runId}`.execute(db());
+    await sql`UPDATE runs SET status = 'completed', sent = 1 WHERE id = ${runId}`.execute(db());
+    const [delivery] = await db().selectFrom('deliveries').select('id').where('run_id', '=', runId).execute();
+    const [ended, ofDeletedRun] = [randomUUID(), randomUUID()];
+    await db()
+      .insertInto('delivery_leases')
+      .values([
+        { claim_id: ended, run_id: runId, first_id: delivery!.id, last_id: delivery!.id, lease_until: new Date(Date.now() - 1_000) },
+        { claim_id: ofDeletedRun, run_id: randomUUID(), first_id: delivery!.id, last_id: delivery!.id, lease_until: new Date(Date.now() - 1_000) },
+      ])
+      .execute();
+    await waitFor(
+      async () => {
+        const left = await db().selectFrom('delivery_leases').select('claim_id').where('claim_id', 'in', [ended, ofDeletedRun]).execute();
+        return left.length === 0 ? true : undefined;
+      },
+      { timeoutMs: 5_000, what: 'the expired lease to be removed' },
+    );
+    const run = await findRun(db(), runId);
+    expect(run).toMatchObject({ status: 'completed', sent: 1, skipped: 0 });
+    expect(fakes.current.requests).toHaveLength(0);
   });
 });

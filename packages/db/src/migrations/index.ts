@@ -3,7 +3,7 @@ import * as initialSchema from './2026-11-26T0100-initial-schema.migration';
 import * as isoInstantFunction from './2026-11-26T0200-iso-instant-function.migration';
 import * as runHandOffProgress from './2026-11-26T0300-run-hand-off-progress.migration';
 import * as deliveryStage from './2026-11-26T0400-delivery-stage.migration';
-import * as claimHeldWhileSending from './2026-11-26T0500-claim-held-while-sending.migration';
+import * as deliveryLeases from './2026-11-26T0500-delivery-leases.migration';
 
 /**
  * Every migration, by name. Names are timestamps so they sort in the order they were written;
@@ -15,5 +15,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '2026-11-26T0200-iso-instant-function': isoInstantFunction,
   '2026-11-26T0300-run-hand-off-progress': runHandOffProgress,
   '2026-11-26T0400-delivery-stage': deliveryStage,
-  '2026-11-26T0500-claim-held-while-sending': claimHeldWhileSending,
+  '2026-11-26T0500-delivery-leases': deliveryLeases,
 };

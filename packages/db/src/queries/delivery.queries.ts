@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../create-db';
 import type { ChannelColumn, DeliveryReason, VariableValue } from '../schema';
@@ -8,6 +9,9 @@ import type { ChannelColumn, DeliveryReason, VariableValue } from '../schema';
  *   expired is ever claimed, and only while its run is dispatching or delivering: a cancel, a
  *   chunk re-added after a Redis loss, or two overlapping chunks therefore send nothing twice.
  * - Only the claim that holds a row (its `claim_id`) may finalise it.
+ * - Every claim writes its lease to `delivery_leases` in the claim statement: the reconciler
+ *   finds the claims of a dead worker there. No index of `deliveries` names a column a claim or
+ *   an outcome changes, so both are HOT updates (migration 0500).
  * - Every statement that makes deliveries final counts them on the run in the same statement
  *   (`updateAndCount`), locking the run row first: counters never drift from the rows, and the
  *   lock order (run, then deliveries) is the cancel's too, so the two cannot deadlock.
@@ -49,6 +53,8 @@ export async function loadChunkContext(db: Db, runId: string, channel: ChannelCo
 /** A claimed delivery with what rendering and addressing need of its contact. */
 export interface ClaimedDelivery {
   id: string;
+  /** The claim that holds it: its outcome is recorded with this id (DeliveryOutcome.claim_id). */
+  claim_id: string;
   contact_id: string;
   attempts: number;
   user_id: string;
@@ -63,14 +69,17 @@ export interface ClaimedDelivery {
 
 /**
  * Claims up to `limit` deliveries of a chunk for sending (`queued → sending`, attempts + 1,
- * leased until `leaseMs` from now). SKIP LOCKED: two workers on overlapping chunks split the
- * rows instead of waiting for each other. Empty when the run was cancelled or finished, or the
- * connection was refused by its provider.
+ * leased until `leaseMs` from now), as one new claim whose lease is journaled in
+ * `delivery_leases` by the same statement. SKIP LOCKED: two workers on overlapping chunks split
+ * the rows instead of waiting for each other. Empty when the run was cancelled or finished, or
+ * the connection was refused by its provider.
  */
 export async function claimDeliveries(
   db: Db,
-  claim: ChunkRange & { claimId: string; connectionId: string; limit: number; leaseMs: number },
+  claim: ChunkRange & { connectionId: string; limit: number; leaseMs: number },
 ): Promise<ClaimedDelivery[]> {
+  const claimId = randomUUID();
+  const leaseUntil = sql`now() + ${claim.leaseMs} * interval '1 millisecond'`;
   const { rows } = await sql<ClaimedDelivery>`
     WITH picked AS (
       SELECT d.id FROM deliveries d
@@ -84,14 +93,18 @@ export async function claimDeliveries(
       ORDER BY d.id
       LIMIT ${claim.limit}
       FOR UPDATE OF d SKIP LOCKED
+    ), claimed AS (
+      UPDATE deliveries d SET
+        status = 'sending', claim_id = ${claimId}, attempts = d.attempts + 1, lease_until = ${leaseUntil}, updated_at = now()
+      FROM picked, contacts c
+      WHERE d.id = picked.id AND c.id = d.contact_id
+      RETURNING d.id, d.claim_id, d.contact_id, d.attempts, c.user_id, c.bot_channel, c.user_phone_number,
+                c.first_name, c.last_name, c.user_name, c.locale, c.variables
+    ), leased AS (
+      INSERT INTO delivery_leases (claim_id, run_id, first_id, last_id, lease_until)
+      SELECT ${claimId}, ${claim.runId}, min(id), max(id), ${leaseUntil} FROM claimed HAVING count(*) > 0
     )
-    UPDATE deliveries d SET
-      status = 'sending', claim_id = ${claim.claimId}, attempts = d.attempts + 1,
-      lease_until = now() + ${claim.leaseMs} * interval '1 millisecond', updated_at = now()
-    FROM picked, contacts c
-    WHERE d.id = picked.id AND c.id = d.contact_id
-    RETURNING d.id, d.contact_id, d.attempts, c.user_id, c.bot_channel, c.user_phone_number,
-              c.first_name, c.last_name, c.user_name, c.locale, c.variables`.execute(db);
+    SELECT * FROM claimed`.execute(db);
   return rows;
 }
 
@@ -260,21 +273,25 @@ export async function recordConnectionFault(db: Db, connectionId: string, fault:
 
 /**
  * Claims whose worker died in a run that was cancelled meanwhile: nothing will send them, so
- * they are skipped as `cancelled` (and counted), one statement per run.
- * Returns how many were closed.
+ * they are skipped as `cancelled` (and counted), one statement per run; their leases go, as do
+ * the expired leases of runs that ended or were deleted. Returns how many deliveries were closed.
  */
 export async function closeExpiredClaimsOfStoppedRuns(db: Db): Promise<number> {
   const { rows: runs } = await sql<{ run_id: string }>`
-    SELECT DISTINCT d.run_id FROM deliveries d JOIN runs r ON r.id = d.run_id
-    WHERE d.status = 'sending' AND d.lease_until < now() AND r.status NOT IN ('dispatching', 'delivering')
+    SELECT DISTINCT l.run_id FROM delivery_leases l LEFT JOIN runs r ON r.id = l.run_id
+    WHERE l.lease_until < now() AND (r.id IS NULL OR r.status NOT IN ('dispatching', 'delivering'))
     LIMIT 100`.execute(db);
   let closed = 0;
   for (const { run_id: runId } of runs) {
     const result = await updateAndCount(db, runId, {
+      with: sql`expired AS (
+        DELETE FROM delivery_leases WHERE run_id = ${runId} AND lease_until < now()
+        RETURNING claim_id, first_id, last_id)`,
       update: sql`
-        UPDATE deliveries SET status = 'skipped', reason = 'cancelled', claim_id = NULL, lease_until = NULL, updated_at = now()
-        WHERE ${RUN_LOCKED} AND run_id = ${runId} AND status = 'sending' AND lease_until < now()
-        RETURNING status`,
+        UPDATE deliveries d SET status = 'skipped', reason = 'cancelled', claim_id = NULL, lease_until = NULL, updated_at = now()
+        FROM expired e
+        WHERE ${RUN_LOCKED} AND d.id BETWEEN e.first_id AND e.last_id AND d.claim_id = e.claim_id
+        RETURNING d.status`,
     });
     closed += result.changed;
   }
@@ -282,19 +299,25 @@ export async function closeExpiredClaimsOfStoppedRuns(db: Db): Promise<number> {
 }
 
 /**
- * Claims whose worker died (lease expired): back to `queued`, to be sent again (at-least-once:
- * the provider may have accepted the message before the worker died). Returns them per run
- * and channel with their id span, so the caller can add a chunk job over them.
+ * Claims whose worker died (lease expired) in runs still delivering: their deliveries go back
+ * to `queued`, to be sent again (at-least-once: the provider may have accepted the message
+ * before the worker died). Every expired lease of such a run goes, including those of claims
+ * that finished normally (which release nothing). Returns the released deliveries per run and
+ * channel with their id span, so the caller can add a chunk job over them.
  */
-export async function releaseExpiredClaims(db: Db, limit = 10_000): Promise<ChunkRange[]> {
+export async function releaseExpiredClaims(db: Db, limit = 1_000): Promise<ChunkRange[]> {
   const { rows } = await sql<ChunkRange>`
     WITH expired AS (
-      SELECT d.id FROM deliveries d JOIN runs r ON r.id = d.run_id
-      WHERE d.status = 'sending' AND d.lease_until < now() AND r.status IN ('dispatching', 'delivering')
-      ORDER BY d.lease_until LIMIT ${limit} FOR UPDATE OF d SKIP LOCKED
+      DELETE FROM delivery_leases l WHERE l.claim_id IN (
+        SELECT l2.claim_id FROM delivery_leases l2 JOIN runs r ON r.id = l2.run_id
+        WHERE l2.lease_until < now() AND r.status IN ('dispatching', 'delivering')
+        ORDER BY l2.lease_until LIMIT ${limit} FOR UPDATE OF l2 SKIP LOCKED)
+      RETURNING l.claim_id, l.first_id, l.last_id
     ), released AS (
+      -- By primary key and claim: a claim's rows hold its id exactly while they are being sent.
       UPDATE deliveries d SET status = 'queued', claim_id = NULL, lease_until = NULL, next_attempt_at = NULL, updated_at = now()
-      FROM expired WHERE d.id = expired.id
+      FROM expired e
+      WHERE d.id BETWEEN e.first_id AND e.last_id AND d.claim_id = e.claim_id
       RETURNING d.run_id, d.channel, d.id
     )
     SELECT run_id AS "runId", channel, min(id)::text AS "firstId", max(id)::text AS "lastId"
