@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { proxyInFrontOf, useTestDatabase } from '@herald/testing';
-import { createDb } from './create-db';
+import { createDb, prepared } from './create-db';
 
 /**
  * Postgres going away mid-query (restart, failover, network cut), simulated by cutting a TCP
@@ -32,5 +32,28 @@ describe('createDb when Postgres goes away mid-query', () => {
       await db.destroy();
       await proxy.close();
     }
+  });
+});
+
+describe('statements marked prepared()', () => {
+  const database = useTestDatabase();
+
+  it('are prepared once per connection under their name and answer like any statement; others are not', async () => {
+    const db = createDb({ url: database.current.url, poolSize: 1 });
+    try {
+      const marked = (n: number) => sql<{ doubled: number }>`${prepared('doubling')} SELECT ${n}::int * 2 AS doubled`.execute(db);
+      expect((await marked(2)).rows).toEqual([{ doubled: 4 }]);
+      expect((await marked(21)).rows).toEqual([{ doubled: 42 }]);
+      await sql`SELECT 1`.execute(db);
+      // One connection: what it holds prepared is what this pool sent.
+      const { rows } = await sql<{ name: string; statement: string }>`SELECT name, statement FROM pg_prepared_statements`.execute(db);
+      expect(rows).toEqual([{ name: 'doubling', statement: expect.stringContaining('SELECT $1::int * 2') }]);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('refuses a name that could not be told apart from the text', () => {
+    expect(() => prepared('claim */ DROP')).toThrow(/must be lower-case letters/);
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type RawBuilder } from 'kysely';
-import type { Db } from '../create-db';
+import { prepared, type Db } from '../create-db';
 import type { ChannelColumn, DeliveryReason, VariableValue } from '../schema';
 
 /**
@@ -80,7 +80,7 @@ export async function claimDeliveries(
 ): Promise<ClaimedDelivery[]> {
   const claimId = randomUUID();
   const leaseUntil = sql`now() + ${claim.leaseMs} * interval '1 millisecond'`;
-  const { rows } = await sql<ClaimedDelivery>`
+  const { rows } = await sql<ClaimedDelivery>`${prepared('claim_deliveries')}
     WITH picked AS (
       SELECT d.id FROM deliveries d
       WHERE d.run_id = ${claim.runId} AND d.channel = ${claim.channel}
@@ -139,6 +139,7 @@ export async function finishDeliveries(db: Db, batch: { runId: string; outcomes:
   if (batch.outcomes.length === 0) return null;
   const cancelled = sql`i.status = 'queued' AND (SELECT status FROM run) NOT IN ('dispatching', 'delivering')`;
   const result = await updateAndCount(db, batch.runId, {
+    preparedAs: 'finish_deliveries',
     with: sql`input AS (
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(batch.outcomes)}::jsonb) AS i(
         id bigint, claim_id uuid, status text, reason text, error_code text, last_error text,
@@ -219,10 +220,10 @@ const RUN_LOCKED = sql`(SELECT status FROM run) IS NOT NULL`;
 async function updateAndCount(
   db: Db,
   runId: string,
-  statement: { with?: RawBuilder<unknown>; update: RawBuilder<unknown> },
+  statement: { with?: RawBuilder<unknown>; update: RawBuilder<unknown>; preparedAs?: string },
 ): Promise<{ runStatus: string | null; changed: number }> {
   const window = sql.raw(`interval '${RATE_WINDOW_SECONDS} seconds'`);
-  const { rows } = await sql<{ status: string; changed: number }>`
+  const { rows } = await sql<{ status: string; changed: number }>`${statement.preparedAs ? prepared(statement.preparedAs) : sql``}
     WITH run AS (SELECT status FROM runs WHERE id = ${runId} FOR UPDATE),
     ${statement.with ? sql`${statement.with},` : sql``}
     updated AS (${statement.update}),
