@@ -29,6 +29,14 @@ export interface AudienceFilter {
   value: string | null;
 }
 
+/**
+ * The most filters one audience may have, wherever it comes from (a broadcast saved through the
+ * admin API, or a hook call's audience_* fields). Each filter adds bound parameters to the
+ * audience statement, whose total Postgres caps at 65,535: a hook call with 25,000 filters was
+ * accepted and then failed every dispatch attempt of its broadcast.
+ */
+export const MAX_FILTERS = 100;
+
 export interface Audience {
   filters: AudienceFilter[];
   /** `join[i]` joins `filters[i]` and `filters[i + 1]`: always one fewer than the filters. */

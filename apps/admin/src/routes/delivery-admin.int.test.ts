@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { recordConnectionFault, upsertContacts, type Db } from '@herald/db';
 import { createBotRow, createBroadcastRow, useTestDatabase } from '@herald/testing';
 import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
@@ -77,7 +78,7 @@ describe('admin API: channel connections, run progress, web chat outbox', () => 
     await db.insertInto('deliveries').values([
       { run_id: run.id, contact_id: contacts[0]!.id, channel: 'CustomChannel', status: 'sent' },
       { run_id: run.id, contact_id: contacts[1]!.id, channel: 'CustomChannel', status: 'skipped', reason: 'unreachable' },
-      { run_id: run.id, contact_id: contacts[2]!.id, channel: 'CustomChannel', status: 'sending' },
+      { run_id: run.id, contact_id: contacts[2]!.id, channel: 'CustomChannel', status: 'sending', claim_id: randomUUID() },
     ]).execute();
 
     const live = await call('GET', `/v1/runs/${run.id}`);

@@ -1,5 +1,5 @@
 import Joi from 'joi';
-import { CHANNEL_NAMES, MAX_VALUE_BYTES, acceptedChannelSpellings, compileTemplate, resolveChannel, type ChannelName } from '@herald/core';
+import { CHANNEL_NAMES, MAX_FILTERS, MAX_VALUE_BYTES, acceptedChannelSpellings, compileTemplate, resolveChannel, type ChannelName } from '@herald/core';
 
 /** joi schemas of the admin API's request bodies (SPEC §5). Unknown fields are refused. */
 
@@ -68,9 +68,9 @@ const audience = Joi.object({
         value: Joi.alternatives(Joi.string().max(MAX_VALUE_BYTES), Joi.number(), Joi.boolean()).allow(null),
       }),
     )
-    .max(100)
+    .max(MAX_FILTERS)
     .required(),
-  join: Joi.array().items(Joi.string()).max(99),
+  join: Joi.array().items(Joi.string()).max(MAX_FILTERS - 1),
 });
 
 const TEMPLATE_HINT = 'write {{name}} or {{a.b[0]}}, and \\{\\{ for a literal {{';

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { Redis } from 'ioredis';
-import { generateHookToken, HOOK_FIELDS } from '@herald/core';
+import { generateHookToken, HOOK_FIELDS, MAX_FILTERS } from '@herald/core';
 import { createDb, type Broadcast, type Db } from '@herald/db';
 import { JobProducer, createRedis } from '@herald/queue';
 import { createMetricsRegistry } from '@herald/service';
@@ -390,6 +390,17 @@ describe('GET|POST /hooks/:token', () => {
       });
       const error = await expectError(response, 400, 'validation_failed');
       expect(error.details.map((d) => (d as { path: string }).path)).toEqual(['audience_filters', 'audience_criteria', 'audience_values', 'targets']);
+    });
+
+    it('refuses more filters than an audience may have (the admin API\'s bound) with 400, recording nothing', async () => {
+      const b = await broadcast();
+      // A 250 KB call that was once accepted, then failed every dispatch of its broadcast.
+      const filters = (n: number) => ({ audience_filters: Array(n).fill('tier').join(';'), audience_criteria: 'Equals', audience_values: Array(n).fill('gold'), audience_join: 'or' });
+      const error = await expectError(await call(ingress, b.hook_token, { body: filters(25_000) }), 400, 'validation_failed');
+      expect(error.details).toEqual([{ path: 'audience_filters', message: 'has 25000 filters', expected: `at most ${MAX_FILTERS}` }]);
+      expect(await triggerCount(b.id)).toBe(0);
+      expect((await call(ingress, b.hook_token, { body: filters(MAX_FILTERS) })).status).toBe(200);
+      expect(await triggerCount(b.id)).toBe(1);
     });
 
     it('refuses text Postgres cannot store (NUL, lone surrogates) with 400, in either mode, failing no neighbour', async () => {

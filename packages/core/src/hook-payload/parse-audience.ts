@@ -2,6 +2,7 @@ import {
   CRITERIA,
   criterionTakesLength,
   criterionTakesValue,
+  MAX_FILTERS,
   resolveCriterion,
   type Audience,
   type AudienceFilter,
@@ -44,6 +45,10 @@ export function parseAudienceFields(body: Record<string, unknown>, errors: Error
 
   const fields = filters.items;
   const n = fields.length;
+  if (n > MAX_FILTERS) {
+    errors.push({ path: 'audience_filters', message: `has ${n} filters`, expected: `at most ${MAX_FILTERS}` });
+    return undefined;
+  }
   fields.forEach((field, i) => {
     const bad = checkName(field, `audience_filters[${i}]`);
     if (bad) errors.push(bad);

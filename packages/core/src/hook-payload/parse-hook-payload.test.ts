@@ -1,4 +1,4 @@
-import { CRITERIA } from '../audience';
+import { CRITERIA, MAX_FILTERS } from '../audience';
 import { parseHookPayload } from './parse-hook-payload';
 import type { ParseOptions, TriggerRequest } from './types';
 
@@ -310,6 +310,13 @@ describe('parseHookPayload — rejected calls name each bad field', () => {
     const targets = Array.from({ length: 4 }, (_, i) => ({ user_id: String(i), bot_channel: 'web' }));
     expect(rejectPaths({ targets }, { requireValidFilter: true, maxTargets: 3 })).toEqual(['targets']);
     expect(accept({ targets }, { requireValidFilter: true, maxTargets: 4 })).toMatchObject({ mode: 'targets' });
+  });
+
+  it('refuses more filters than MAX_FILTERS, the bound the admin API sets', () => {
+    const filters = (n: number) => ({ audience_filters: Array(n).fill('tier'), audience_criteria: 'Equals', audience_values: Array(n).fill('gold'), audience_join: 'or' });
+    expect(accept(filters(MAX_FILTERS))).toMatchObject({ mode: 'audience' });
+    const result = parseHookPayload(filters(MAX_FILTERS + 1), STRICT);
+    expect(result).toEqual({ ok: false, errors: [{ path: 'audience_filters', message: `has ${MAX_FILTERS + 1} filters`, expected: `at most ${MAX_FILTERS}` }] });
   });
 
   it('summarises past 100 problems', () => {
