@@ -52,6 +52,7 @@ runHttpService({
         logger,
         producer,
         dispatchStuckAfterMs: config.DISPATCH_STUCK_AFTER_MS,
+        dispatchStatementTimeoutMs: config.DISPATCH_STATEMENT_TIMEOUT_MS,
         deliveryChunkSize: config.DELIVERY_CHUNK_SIZE,
         delivery,
         deliveryStalledAfterMs: config.DELIVERY_STALLED_AFTER_MS,

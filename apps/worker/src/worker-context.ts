@@ -11,6 +11,8 @@ export interface WorkerContext {
   producer: JobProducer;
   /** A dispatch whose heartbeat stopped this long ago is resumed by the reconciler. */
   dispatchStuckAfterMs: number;
+  /** Each statement applying a trigger is cancelled past this; the trigger is then `failed`. */
+  dispatchStatementTimeoutMs: number;
   /** Deliveries per `delivery.chunk` job handed to a channel queue. */
   deliveryChunkSize: number;
   /** The delivery stage: outbound client, shared throttles, in-flight limit, retry policy. */

@@ -50,6 +50,7 @@ export interface WorkerConfig extends CommonConfig {
   WORKER_CONCURRENCY: number;
   RECONCILE_INTERVAL_MS: number;
   DISPATCH_STUCK_AFTER_MS: number;
+  DISPATCH_STATEMENT_TIMEOUT_MS: number;
   WORKER_STALLED_INTERVAL_MS: number;
   DELIVERY_CHUNK_SIZE: number;
   WORKER_QUEUES: string[];
@@ -155,6 +156,10 @@ export const workerConfigSchema = Joi.object<WorkerConfig>({
   RECONCILE_INTERVAL_MS: Joi.number().integer().min(100).max(3_600_000).default(10_000),
   // A dispatch whose heartbeat (every quarter of this) stopped this long ago is resumed elsewhere.
   DISPATCH_STUCK_AFTER_MS: Joi.number().integer().min(1_000).max(86_400_000).default(120_000),
+  // Each statement applying a trigger is cancelled past this and the trigger marked failed, so
+  // no call can hold its broadcast's dispatch for good. Far above what a million-contact
+  // audience statement takes (about 10 s on 2 cores).
+  DISPATCH_STATEMENT_TIMEOUT_MS: Joi.number().integer().min(100).max(86_400_000).default(300_000),
   // A job whose worker died is retried by another after about this long (BullMQ lock and
   // stalled-check period).
   WORKER_STALLED_INTERVAL_MS: Joi.number().integer().min(1_000).max(600_000).default(30_000),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError, isAppError } from '@herald/core';
-import { isDatabaseUnavailable, isTransientConflict } from '@herald/db';
+import { AppError, isAppError, MAX_CONTACT_VARIABLES, MAX_CONTACT_VARIABLES_BYTES } from '@herald/core';
+import { isContactVariablesOverBound, isDatabaseUnavailable, isTransientConflict } from '@herald/db';
 import type { Logger } from '@herald/logger';
 
 /** Errors raised by Express's body parsers carry a `type`; these are the caller's fault. */
@@ -34,6 +34,11 @@ function fromDatabase(error: unknown): AppError | undefined {
   }
   if (isTransientConflict(error)) {
     return new AppError(409, 'conflict', 'The request collided with concurrent work on the same rows and was rolled back; retry it');
+  }
+  if (isContactVariablesOverBound(error)) {
+    return new AppError(400, 'validation_failed', 'A contact would have more variables than allowed; nothing was changed', [
+      { path: 'variables', message: 'would pass the bound of a contact after the merge', expected: `at most ${MAX_CONTACT_VARIABLES} variables and ${MAX_CONTACT_VARIABLES_BYTES} bytes as JSON` },
+    ]);
   }
   return undefined;
 }

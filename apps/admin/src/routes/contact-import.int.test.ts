@@ -69,6 +69,21 @@ describe('contact import', () => {
     expect(await contactsOf(bot.id)).toEqual([]);
   });
 
+  it("answers 400 and saves nothing when lines would take a contact past its variables bound together", async () => {
+    const bot = await createBotRow(database.current.db);
+    // Each line is within the per-call bound; the same contact twice is not.
+    const half = (from: number) => Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`v${from + i}`, i]));
+    const lines = [
+      JSON.stringify({ user_id: 'ok', bot_channel: 'telegram' }),
+      JSON.stringify({ user_id: 'u', bot_channel: 'telegram', variables: half(0) }),
+      JSON.stringify({ user_id: 'u', bot_channel: 'telegram', variables: half(300) }),
+    ];
+    const result = await upload(bot.id, 'application/x-ndjson', lines.join('\n'));
+    expect(result.status).toBe(400);
+    expect(result.body['error']).toMatchObject({ code: 'validation_failed', details: [expect.objectContaining({ path: 'variables' })] });
+    expect(await contactsOf(bot.id)).toEqual([]);
+  });
+
   it('lists the problems of every kind with their line numbers', async () => {
     const bot = await createBotRow(database.current.db);
     const body = [

@@ -1,4 +1,5 @@
-import { HOOK_FIELDS, parseHookPayload, type TriggerRequest } from '@herald/core';
+import { sql } from 'kysely';
+import { HOOK_FIELDS, MAX_CONTACT_VARIABLES, parseHookPayload, type TriggerRequest } from '@herald/core';
 import { toJson, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
 import { JobProducer } from '@herald/queue';
 import {
@@ -62,6 +63,7 @@ function useDispatchEnvironment() {
       producer: environment.producer,
       deliveryChunkSize: 2,
       dispatchStuckAfterMs: 60_000,
+      dispatchStatementTimeoutMs: 60_000,
       ...overrides,
     }),
   };
@@ -235,6 +237,77 @@ describe('dispatchBroadcast', () => {
     expect(await deliveredTo(run.id)).toEqual([]);
     expect(await variablesOf(bot.id, '1')).toEqual({});
   });
+  describe('a trigger the database refuses for good', () => {
+    /** A test-only database trigger on contacts, removed after the test: `body` is PL/pgSQL run before each write. */
+    async function withContactsTrigger<T>(body: string, run: () => Promise<T>): Promise<T> {
+      await sql.raw(`CREATE FUNCTION test_contacts_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body} RETURN NEW; END $$`).execute(db);
+      await sql`CREATE TRIGGER test_contacts_guard BEFORE INSERT OR UPDATE ON contacts FOR EACH ROW EXECUTE FUNCTION test_contacts_guard()`.execute(db);
+      try {
+        return await run();
+      } finally {
+        await sql`DROP TRIGGER test_contacts_guard ON contacts`.execute(db);
+        await sql`DROP FUNCTION test_contacts_guard()`.execute(db);
+      }
+    }
+
+    async function triggerRows(broadcastId: string) {
+      return db.selectFrom('triggers').select(['status', 'notes', 'run_id']).where('broadcast_id', '=', broadcastId).orderBy('seq').execute();
+    }
+
+    it('is marked failed with its error; the others are applied, the run delivers, a later call gets its own run', async () => {
+      const { broadcast } = await setup([contact('a'), contact('b')]);
+      await trigger(broadcast.id, { targets: [{ user_id: 'a', bot_channel: 'telegram' }] });
+      await trigger(broadcast.id, { targets: [{ user_id: 'poison', bot_channel: 'telegram' }] });
+      await trigger(broadcast.id, { targets: [{ user_id: 'b', bot_channel: 'telegram' }] });
+      const result = await withContactsTrigger(
+        `IF NEW.user_id = 'poison' THEN RAISE EXCEPTION 'poison contact refused' USING ERRCODE = 'check_violation'; END IF;`,
+        () => dispatchBroadcast(deps(), broadcast.id),
+      );
+      expect(result).toMatchObject({ outcome: 'dispatched', triggers: 2, failed: 1, targeted: 2 });
+      if (result.outcome !== 'dispatched') return;
+      expect(await deliveredTo(result.runId)).toEqual(['a', 'b']);
+      const rows = await triggerRows(broadcast.id);
+      expect(rows.map((r) => r.status)).toEqual(['dispatched', 'failed', 'dispatched']);
+      expect(rows[1]!.notes).toEqual([expect.stringMatching(/^not applied: the database refused it: poison contact refused \(SQLSTATE 23514\)$/)]);
+      const run = await db.selectFrom('runs').select('status').where('id', '=', result.runId).executeTakeFirstOrThrow();
+      expect(run.status).toBe('delivering');
+
+      // Nothing waits behind it: the next call makes a run of its own.
+      await trigger(broadcast.id, { targets: [{ user_id: 'a', bot_channel: 'telegram' }] });
+      const next = await dispatchBroadcast(deps(), broadcast.id);
+      expect(next).toMatchObject({ outcome: 'dispatched', triggers: 1, failed: 0, targeted: 1 });
+      expect(next.outcome === 'dispatched' && next.runId).not.toBe(result.runId);
+    });
+
+    it("fails a call that would take a contact past its variables bound, and keeps the contact's variables as they were", async () => {
+      const full = Object.fromEntries(Array.from({ length: MAX_CONTACT_VARIABLES - 2 }, (_, i) => [`v${i}`, i]));
+      const { bot, broadcast } = await setup([contact('a', full), contact('b')]);
+      const three = { set_variables: 'x;y;z', set_variables_values: '1;2;3' };
+      await trigger(broadcast.id, { targets: [{ user_id: 'a', bot_channel: 'telegram' }], ...three });
+      await trigger(broadcast.id, { targets: [{ user_id: 'b', bot_channel: 'telegram' }], ...three });
+      const result = await dispatchBroadcast(deps(), broadcast.id);
+      expect(result).toMatchObject({ outcome: 'dispatched', triggers: 1, failed: 1, targeted: 1 });
+      const rows = await triggerRows(broadcast.id);
+      expect(rows.map((r) => r.status)).toEqual(['failed', 'dispatched']);
+      expect(rows[0]!.notes).toEqual([expect.stringContaining('contacts_variables_bounded')]);
+      expect(await variablesOf(bot.id, 'a')).toEqual(full);
+      expect(await variablesOf(bot.id, 'b')).toEqual({ x: '1', y: '2', z: '3' });
+    });
+
+    it('fails a trigger whose statement outlasts the statement timeout', async () => {
+      const { broadcast } = await setup([contact('slow'), contact('b')]);
+      await trigger(broadcast.id, { targets: [{ user_id: 'slow', bot_channel: 'telegram' }] });
+      await trigger(broadcast.id, { targets: [{ user_id: 'b', bot_channel: 'telegram' }] });
+      const result = await withContactsTrigger(
+        `IF NEW.user_id = 'slow' THEN PERFORM pg_sleep(2); END IF;`,
+        () => dispatchBroadcast(deps({ dispatchStatementTimeoutMs: 200 }), broadcast.id),
+      );
+      expect(result).toMatchObject({ outcome: 'dispatched', triggers: 1, failed: 1, targeted: 1 });
+      const rows = await triggerRows(broadcast.id);
+      expect(rows[0]).toMatchObject({ status: 'failed', notes: [expect.stringContaining('statement timeout (SQLSTATE 57014)')] });
+    });
+  });
+
   it('keeps a live dispatch from looking stuck while one statement runs long (heartbeat)', async () => {
     const { broadcastsWithStuckDispatch } = await import('@herald/db');
     const { broadcast } = await setup([contact('1'), contact('2')]);

@@ -4,11 +4,15 @@ import {
   applyToContact,
   applyToContacts,
   claimRun,
+  describeRefusal,
   findBroadcast,
   findConversation,
   handOffPosition,
   finishDispatch,
+  isRefusedForGood,
+  limitStatementTime,
   markTriggerDispatched,
+  markTriggerFailed,
   nextTriggerToApply,
   touchRun,
   type Broadcast,
@@ -25,7 +29,7 @@ export type DispatchOutcome =
   | { outcome: 'cancelled'; runId: string }
   /** Another worker applied the triggers or finished the run first (a resumed run, a race). */
   | { outcome: 'done_elsewhere'; runId: string }
-  | { outcome: 'dispatched'; runId: string; resumed: boolean; triggers: number; targeted: number; chunks: number };
+  | { outcome: 'dispatched'; runId: string; resumed: boolean; triggers: number; failed: number; targeted: number; chunks: number };
 
 export interface DispatchDeps {
   db: Db;
@@ -39,6 +43,8 @@ export interface DispatchDeps {
    * dispatch beats (touches its run) four times as often, so a live one is never taken over.
    */
   dispatchStuckAfterMs: number;
+  /** Each statement applying a trigger is cancelled past this; the trigger is then `failed`. */
+  dispatchStatementTimeoutMs: number;
 }
 
 /**
@@ -94,6 +100,7 @@ async function dispatchRun(
 ): Promise<DispatchOutcome> {
   const { db } = deps;
   let applied = 0;
+  let failed = 0;
   let afterSeq: string | null = null;
   for (;;) {
     const trigger = await nextTriggerToApply(db, run.runId, afterSeq);
@@ -101,6 +108,7 @@ async function dispatchRun(
     afterSeq = trigger.seq;
     try {
       await db.transaction().execute(async (trx) => {
+        await limitStatementTime(trx, deps.dispatchStatementTimeoutMs);
         const notes = await applyTrigger(trx, {
           botId: broadcast.bot_id,
           runId: run.runId,
@@ -111,8 +119,16 @@ async function dispatchRun(
       });
       applied++;
     } catch (error) {
-      if (!(error instanceof TriggerCancelled)) throw error;
-      return stopped(db, run.runId, log);
+      if (error instanceof TriggerCancelled) return stopped(db, run.runId, log);
+      // Postgres unreachable, a lost race, a bug: thrown, so the job is retried and this
+      // trigger applied then. Refused for what it is: retrying would wedge the broadcast (every
+      // later call waits behind this run), so it fails alone and the run goes on.
+      if (!isRefusedForGood(error)) throw error;
+      const reason = describeRefusal(error);
+      const notes = [`not applied: the database refused it: ${reason}`];
+      if (!(await markTriggerFailed(db, trigger.id, notes))) return stopped(db, run.runId, log);
+      failed++;
+      log.warn('trigger refused by the database: marked failed, the run goes on without it', { triggerId: trigger.id, reason });
     }
   }
 
@@ -120,12 +136,13 @@ async function dispatchRun(
   if (handOff.outcome === 'stopped') return stopped(db, run.runId, log);
   const finished = await finishDispatch(db, run.runId);
   if (!finished) return stopped(db, run.runId, log);
-  log.info('dispatch done', { triggers: applied, targeted: finished.targeted, chunks: handOff.chunks, status: finished.status });
+  log.info('dispatch done', { triggers: applied, failed, targeted: finished.targeted, chunks: handOff.chunks, status: finished.status });
   return {
     outcome: 'dispatched',
     runId: run.runId,
     resumed: run.resumed,
     triggers: applied,
+    failed,
     targeted: finished.targeted,
     chunks: handOff.chunks,
   };

@@ -76,6 +76,7 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, q
         logger,
         producer,
         dispatchStuckAfterMs: 60_000,
+        dispatchStatementTimeoutMs: 60_000,
         deliveryChunkSize: 1_000,
         delivery,
         deliveryStalledAfterMs: 300_000,

@@ -6,6 +6,13 @@ import type { VariableValue, Variables } from './types';
 /** SPEC §2: 64 KiB per value and at most 512 variables per contact. */
 export const MAX_VALUE_BYTES = 64 * 1024;
 export const MAX_VARIABLES = 512;
+/**
+ * A contact's variables after every merge (the database enforces both, constraint
+ * contacts_variables_bounded, migration 0600): a call is checked against MAX_VARIABLES alone,
+ * but many calls add up.
+ */
+export const MAX_CONTACT_VARIABLES = MAX_VARIABLES;
+export const MAX_CONTACT_VARIABLES_BYTES = 1024 * 1024;
 
 /** A contact's identity: given per target or in set_conversation, never set in bulk. */
 export const IDENTITY_FIELDS = ['user_id', 'user_phone_number', 'bot_channel'] as const;

@@ -4,6 +4,7 @@ import * as isoInstantFunction from './2026-11-26T0200-iso-instant-function.migr
 import * as runHandOffProgress from './2026-11-26T0300-run-hand-off-progress.migration';
 import * as deliveryStage from './2026-11-26T0400-delivery-stage.migration';
 import * as deliveryLeases from './2026-11-26T0500-delivery-leases.migration';
+import * as contactVariablesBound from './2026-11-26T0600-contact-variables-bound.migration';
 
 /**
  * Every migration, by name. Names are timestamps so they sort in the order they were written;
@@ -16,4 +17,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '2026-11-26T0300-run-hand-off-progress': runHandOffProgress,
   '2026-11-26T0400-delivery-stage': deliveryStage,
   '2026-11-26T0500-delivery-leases': deliveryLeases,
+  '2026-11-26T0600-contact-variables-bound': contactVariablesBound,
 };

@@ -78,6 +78,30 @@ export async function markTriggerDispatched(db: Db, triggerId: string, notes: st
   return result.numUpdatedRows > 0n;
 }
 
+/**
+ * Marks a trigger the database refused for good as `failed`, noting why; its run goes on
+ * without it. False when it is no longer pending (cancelled meanwhile).
+ */
+export async function markTriggerFailed(db: Db, triggerId: string, notes: string[]): Promise<boolean> {
+  const result = await db
+    .updateTable('triggers')
+    .set({ status: 'failed', status_changed_at: new Date(), notes: sql`notes || ${JSON.stringify(notes)}::jsonb` })
+    .where('id', '=', triggerId)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/**
+ * Bounds every statement of the caller's transaction to `ms` (SET LOCAL: it ends with the
+ * transaction), so no trigger can hold its broadcast's dispatch, and its locks, for longer.
+ */
+export async function limitStatementTime(trx: Db, ms: number): Promise<void> {
+  if (!Number.isInteger(ms) || ms <= 0) throw new Error(`statement timeout must be a positive integer, got ${ms}`);
+  // SET takes no bind parameters: the value is a checked integer.
+  await sql.raw(`SET LOCAL statement_timeout = ${ms}`).execute(trx);
+}
+
 /** `SET first_name = …, variables = variables || …` for the writes given; null when there are none. */
 function contactSet(writes: ContactWrites, table: string): RawBuilder<unknown> | null {
   const parts: RawBuilder<unknown>[] = Object.entries(writes.columns).map(

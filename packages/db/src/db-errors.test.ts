@@ -1,0 +1,47 @@
+import { describeRefusal, isContactVariablesOverBound, isDatabaseUnavailable, isRefusedForGood, isTransientConflict } from './db-errors';
+
+/** An error as pg raises it: a message, a SQLSTATE or a Node network code, sometimes a constraint and a detail. */
+const pgError = (code: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(`failed with ${code}`), { code, ...extra });
+
+describe('database error classes', () => {
+  it.each([
+    ['23514', 'check violation'],
+    ['23505', 'unique violation'],
+    ['22P02', 'invalid text representation'],
+    ['54000', 'program limit exceeded (e.g. jsonb too large)'],
+    ['57014', 'statement timeout'],
+    ['08P01', 'protocol violation (e.g. more than 65,535 bind parameters)'],
+    ['P0001', 'raised by a database trigger'],
+  ])('%s (%s) is refused for good: retrying gives the same answer', (code) => {
+    expect(isRefusedForGood(pgError(code))).toBe(true);
+    expect(isDatabaseUnavailable(pgError(code))).toBe(false);
+  });
+
+  it.each([
+    ['ECONNREFUSED', 'Postgres not listening'],
+    ['57P01', 'admin shutdown'],
+    ['08006', 'connection failure'],
+    ['53300', 'too many connections'],
+    ['40P01', 'deadlock'],
+    ['40001', 'serialization failure'],
+  ])('%s (%s) is not: it is retried', (code) => {
+    expect(isRefusedForGood(pgError(code))).toBe(false);
+    expect(isDatabaseUnavailable(pgError(code)) || isTransientConflict(pgError(code))).toBe(true);
+  });
+
+  it('is not for an error without a SQLSTATE (a bug of ours, a lost connection)', () => {
+    expect(isRefusedForGood(new TypeError('x is undefined'))).toBe(false);
+    expect(isRefusedForGood(new Error('Connection terminated unexpectedly'))).toBe(false);
+    expect(isRefusedForGood(undefined)).toBe(false);
+  });
+
+  it("describes a refusal by message and SQLSTATE, never by the row in its detail", () => {
+    const error = pgError('23514', { detail: 'Failing row contains (secret@example.com, …)' });
+    expect(describeRefusal(error)).toBe('failed with 23514 (SQLSTATE 23514)');
+  });
+
+  it('tells a contact past its variables bound from other check violations', () => {
+    expect(isContactVariablesOverBound(pgError('23514', { constraint: 'contacts_variables_bounded' }))).toBe(true);
+    expect(isContactVariablesOverBound(pgError('23514', { constraint: 'runs_sent_check' }))).toBe(false);
+  });
+});
