@@ -46,6 +46,8 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
       SHUTDOWN_TIMEOUT_MS: '30000',
       // Dispatch only: the chunks stay in their queues for the test to check.
       WORKER_QUEUES: 'dispatch,maintenance',
+      // Ten calls in five transactions of two: a dispatch with batches to cut between and into.
+      DISPATCH_BATCH_TRIGGERS: '2',
       ...env,
     });
     processes.push(worker);
@@ -114,7 +116,7 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
     }
   }
 
-  /** Resolves once the dispatch has applied its first trigger (of ten): under way, not done. */
+  /** Resolves once the dispatch has applied its first batch (of five): under way, not done. */
   const dispatchUnderWay = (broadcastId: string) =>
     waitFor(async () => {
       const n = await dispatchedCount(broadcastId);

@@ -53,6 +53,7 @@ runHttpService({
         producer,
         dispatchStuckAfterMs: config.DISPATCH_STUCK_AFTER_MS,
         dispatchStatementTimeoutMs: config.DISPATCH_STATEMENT_TIMEOUT_MS,
+        dispatchBatchTriggers: config.DISPATCH_BATCH_TRIGGERS,
         deliveryChunkSize: config.DELIVERY_CHUNK_SIZE,
         delivery,
         deliveryStalledAfterMs: config.DELIVERY_STALLED_AFTER_MS,

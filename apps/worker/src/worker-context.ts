@@ -13,6 +13,8 @@ export interface WorkerContext {
   dispatchStuckAfterMs: number;
   /** Each statement applying a trigger is cancelled past this; the trigger is then `failed`. */
   dispatchStatementTimeoutMs: number;
+  /** Most triggers a dispatch applies in one transaction. */
+  dispatchBatchTriggers: number;
   /** Deliveries per `delivery.chunk` job handed to a channel queue. */
   deliveryChunkSize: number;
   /** The delivery stage: outbound client, shared throttles, in-flight limit, retry policy. */

@@ -51,6 +51,7 @@ export interface WorkerConfig extends CommonConfig {
   RECONCILE_INTERVAL_MS: number;
   DISPATCH_STUCK_AFTER_MS: number;
   DISPATCH_STATEMENT_TIMEOUT_MS: number;
+  DISPATCH_BATCH_TRIGGERS: number;
   WORKER_STALLED_INTERVAL_MS: number;
   DELIVERY_CHUNK_SIZE: number;
   WORKER_QUEUES: string[];
@@ -160,6 +161,8 @@ export const workerConfigSchema = Joi.object<WorkerConfig>({
   // no call can hold its broadcast's dispatch for good. Far above what a million-contact
   // audience statement takes (about 10 s on 2 cores).
   DISPATCH_STATEMENT_TIMEOUT_MS: Joi.number().integer().min(100).max(86_400_000).default(300_000),
+  // Triggers applied per transaction: many small calls cost one commit, not one each.
+  DISPATCH_BATCH_TRIGGERS: Joi.number().integer().min(1).max(10_000).default(500),
   // A job whose worker died is retried by another after about this long (BullMQ lock and
   // stalled-check period).
   WORKER_STALLED_INTERVAL_MS: Joi.number().integer().min(1_000).max(600_000).default(30_000),

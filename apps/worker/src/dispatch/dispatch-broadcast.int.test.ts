@@ -7,6 +7,7 @@ import {
   createBroadcastRow,
   createTriggerRow,
   GARBAGE_SEED,
+  type Random,
   garbageObject,
   garbageVariant,
   seededRandom,
@@ -64,6 +65,7 @@ function useDispatchEnvironment() {
       deliveryChunkSize: 2,
       dispatchStuckAfterMs: 60_000,
       dispatchStatementTimeoutMs: 60_000,
+      dispatchBatchTriggers: 500,
       ...overrides,
     }),
   };
@@ -182,6 +184,22 @@ describe('dispatchBroadcast', () => {
     expect(await variablesOf(bot.id, '1')).toEqual({ a: 1, b: 2, campaign: 'nov' });
     const created = await db.selectFrom('contacts').select(['user_phone_number', 'variables']).where('bot_id', '=', bot.id).where('user_id', '=', '393331111111').executeTakeFirstOrThrow();
     expect(created).toEqual({ user_phone_number: '393331111111', variables: { order: 'A-17', campaign: 'nov' } });
+  });
+
+  it('applies per-user calls in one batch: the last value of each variable wins, a later filter sees the earlier writes', async () => {
+    const { bot, broadcast } = await setup([contact('1'), contact('2')]);
+    for (const color of ['red', 'green', 'blue']) {
+      await trigger(broadcast.id, { targets: [{ user_id: '1', bot_channel: 'telegram', variables: { color } }] });
+    }
+    await trigger(broadcast.id, { targets: [{ user_id: '2', bot_channel: 'telegram', variables: { color: 'red', size: 'L' } }] });
+    // Filters on what the calls before it wrote: reaches 1 (blue), not 2 (red).
+    await trigger(broadcast.id, { audience_filters: 'color', audience_criteria: 'Equals', audience_values: 'blue', set_variables: 'seen', set_variables_values: 'yes' });
+    const result = await dispatchBroadcast(deps(), broadcast.id);
+    expect(result).toMatchObject({ outcome: 'dispatched', triggers: 5, failed: 0, targeted: 2 });
+    expect(await variablesOf(bot.id, '1')).toEqual({ color: 'blue', seen: 'yes' });
+    expect(await variablesOf(bot.id, '2')).toEqual({ color: 'red', size: 'L' });
+    const statuses = await db.selectFrom('triggers').select('status').where('broadcast_id', '=', broadcast.id).execute();
+    expect(statuses.every((t) => t.status === 'dispatched')).toBe(true);
   });
 
   it('makes no run when nothing is pending', async () => {
@@ -542,3 +560,94 @@ describe('dispatchBroadcast over whatever the hook accepted', () => {
     expect(result).toMatchObject({ outcome: 'dispatched', triggers: accepted });
   });
 });
+
+/**
+ * The batched dispatch against applying the same triggers one by one (a batch of one), on random
+ * mixes of the three modes over a few contacts, user ids, phones and variables, so that triggers
+ * of a batch overlap: later ones writing what earlier ones wrote, filtering on it, looking up
+ * contacts earlier ones created. Contacts, deliveries and trigger outcomes must be identical.
+ */
+describe('dispatchBroadcast in batches, against one trigger at a time', () => {
+  const { deps } = useDispatchEnvironment();
+  const seed = GARBAGE_SEED;
+  const USERS = ['u1', 'u2', 'u3', 'u4'];
+  const PHONES = ['+393330000001', '+393330000002', '+393330000003'];
+  const NAMES = ['a', 'b', 'first_name'];
+  const VALUES = ['x', 'y', 'z'];
+
+  function randomBody(random: Random): Record<string, unknown> {
+    const assignments = () => {
+      const names = [...new Set(Array.from({ length: 1 + random.int(2) }, () => random.pick(NAMES)))];
+      return { set_variables: names.join(';'), set_variables_values: names.map(() => random.pick(VALUES)).join(';') };
+    };
+    switch (random.int(3)) {
+      case 0: {
+        const targets = Array.from({ length: 1 + random.int(2) }, () => ({
+          user_id: random.pick(USERS),
+          bot_channel: random.chance(0.8) ? 'telegram' : 'messenger',
+          ...(random.chance(0.4) ? { user_phone_number: random.pick(PHONES) } : {}),
+          variables: { [random.pick(NAMES)]: random.pick(VALUES) },
+        }));
+        return { targets, ...(random.chance(0.3) ? assignments() : {}) };
+      }
+      case 1: {
+        const identity: [string, string][] = [];
+        if (random.chance(0.7)) identity.push(['user_id', random.pick(USERS)]);
+        if (identity.length === 0 || random.chance(0.4)) identity.push(['user_phone_number', random.pick(PHONES)]);
+        if (random.chance(0.6)) identity.push(['bot_channel', random.pick(['telegram', 'messenger'])]);
+        const more = assignments();
+        return {
+          set_conversation: true,
+          set_variables: [...identity.map(([n]) => n), more.set_variables].join(';'),
+          set_variables_values: [...identity.map(([, v]) => v), more.set_variables_values].join(';'),
+        };
+      }
+      default: {
+        const writes = random.chance(0.5) ? assignments() : {};
+        if (random.chance(0.4)) return writes; // the configured audience
+        return { audience_filters: 'a', audience_criteria: random.pick(['Equals', 'HasValue']), audience_values: random.pick(['x', 'y']), ...writes };
+      }
+    }
+  }
+
+  /** A bot with the given contacts and a broadcast holding `bodies` as pending triggers, dispatched with `batch`. */
+  async function dispatchedState(contacts: ContactUpsert[], bodies: Record<string, unknown>[], batch: number) {
+    const db = deps().db;
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id);
+    await upsertContacts(db, bot.id, contacts);
+    for (const body of bodies) await createTriggerRow(db, broadcast.id, { request: request(body) });
+    const result = await dispatchBroadcast(deps({ dispatchBatchTriggers: batch }), broadcast.id);
+    const state = await db
+      .selectFrom('contacts')
+      .select(['bot_channel', 'user_id', 'user_phone_number', 'first_name', 'variables'])
+      .where('bot_id', '=', bot.id)
+      .orderBy('bot_channel').orderBy('user_id')
+      .execute();
+    const delivered = result.outcome === 'dispatched'
+      ? (await db
+          .selectFrom('deliveries')
+          .innerJoin('contacts', 'contacts.id', 'deliveries.contact_id')
+          .select(['contacts.bot_channel', 'contacts.user_id'])
+          .where('deliveries.run_id', '=', result.runId)
+          .orderBy('contacts.bot_channel').orderBy('contacts.user_id')
+          .execute())
+      : [];
+    const triggers = await db.selectFrom('triggers').select(['status', 'notes']).where('broadcast_id', '=', broadcast.id).orderBy('seq').execute();
+    return { contacts: state, delivered, triggers };
+  }
+
+  it(`gives the same contacts, deliveries and trigger outcomes on random mixes (seed ${seed})`, async () => {
+    const random = seededRandom(seed);
+    for (let round = 0; round < 40; round++) {
+      const contacts = USERS.filter(() => random.chance(0.5)).map((user) =>
+        contact(user, { a: random.pick(VALUES) }, random.chance(0.5) ? { user_phone_number: random.pick(PHONES) } : {}),
+      );
+      const bodies = Array.from({ length: 14 }, () => randomBody(random));
+      const batched = await dispatchedState(contacts, bodies, 500);
+      const oneByOne = await dispatchedState(contacts, bodies, 1);
+      expect({ round, ...batched }).toEqual({ round, ...oneByOne });
+    }
+  });
+});
+

@@ -1,26 +1,22 @@
-import { splitAssignments, type Audience, type TriggerRequest } from '@herald/core';
+import type { Audience, TriggerRequest } from '@herald/core';
 import {
-  applyToAudience,
-  applyToContact,
-  applyToContacts,
   claimRun,
   describeRefusal,
   findBroadcast,
-  findConversation,
   handOffPosition,
   finishDispatch,
   isRefusedForGood,
   limitStatementTime,
-  markTriggerDispatched,
   markTriggerFailed,
-  nextTriggerToApply,
+  markTriggersDispatched,
+  nextTriggersToApply,
   touchRun,
   type Broadcast,
-  type ContactUpsert,
   type Db,
 } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import type { JobProducer } from '@herald/queue';
+import { applyBatch, type BatchContext, type BatchTrigger } from './apply-batch';
 import { handOffDeliveries } from './hand-off-deliveries';
 
 export type DispatchOutcome =
@@ -45,6 +41,8 @@ export interface DispatchDeps {
   dispatchStuckAfterMs: number;
   /** Each statement applying a trigger is cancelled past this; the trigger is then `failed`. */
   dispatchStatementTimeoutMs: number;
+  /** Most triggers applied in one transaction (a batch). */
+  dispatchBatchTriggers: number;
 }
 
 /**
@@ -55,10 +53,12 @@ class TriggerCancelled extends Error {}
 
 /**
  * The dispatch of a broadcast (SPEC §3.2): every pending trigger goes into one run, applied in
- * arrival order, each in its own transaction (its contact writes, its deliveries, and its
- * `dispatched` mark commit together). A crash anywhere leaves a run that the next attempt
- * resumes from the first trigger not yet marked; the unique (run, contact) key makes the
- * repeated statements harmless. A cancel between two triggers stops the run there.
+ * arrival order, in batches (apply-batch.ts): a batch's contact writes, its deliveries and its
+ * triggers' `dispatched` marks commit together, in set-based statements. A crash anywhere
+ * leaves a run that the next attempt resumes from the first trigger not yet marked; the unique
+ * (run, contact) key makes the repeated statements harmless. A cancel between two batches
+ * stops the run there. A batch the database refuses is applied again one trigger at a time,
+ * and the trigger it refuses is marked `failed` (applyOne).
  * Once every trigger is applied, the deliveries are handed to the channel queues; only then
  * does the run leave `dispatching`, so a crash during the hand-off is resumed like any other.
  */
@@ -99,37 +99,34 @@ async function dispatchRun(
   log: Logger,
 ): Promise<DispatchOutcome> {
   const { db } = deps;
+  const context = { botId: broadcast.bot_id, runId: run.runId, configuredAudience: broadcast.audience as Audience };
   let applied = 0;
   let failed = 0;
   let afterSeq: string | null = null;
   for (;;) {
-    const trigger = await nextTriggerToApply(db, run.runId, afterSeq);
-    if (!trigger) break;
-    afterSeq = trigger.seq;
+    const batch = cutBatch(await nextTriggersToApply(db, { runId: run.runId, broadcastId: broadcast.id }, afterSeq, deps.dispatchBatchTriggers));
+    if (batch.length === 0) break;
     try {
+      // The batch's writes and its triggers' `dispatched` marks commit together; a cancel
+      // (which marks triggers cancelled) takes effect between batches.
       await db.transaction().execute(async (trx) => {
         await limitStatementTime(trx, deps.dispatchStatementTimeoutMs);
-        const notes = await applyTrigger(trx, {
-          botId: broadcast.bot_id,
-          runId: run.runId,
-          configuredAudience: broadcast.audience as Audience,
-          request: trigger.request as TriggerRequest,
-        });
-        if (!(await markTriggerDispatched(trx, trigger.id, notes))) throw new TriggerCancelled();
+        const notes = await applyBatch(trx, context, batch);
+        if (!(await markTriggersDispatched(trx, batch.map(({ id }) => ({ id, notes: notes.get(id) ?? [] }))))) throw new TriggerCancelled();
       });
-      applied++;
+      applied += batch.length;
     } catch (error) {
       if (error instanceof TriggerCancelled) return stopped(db, run.runId, log);
-      // Postgres unreachable, a lost race, a bug: thrown, so the job is retried and this
-      // trigger applied then. Refused for what it is: retrying would wedge the broadcast (every
-      // later call waits behind this run), so it fails alone and the run goes on.
-      if (!isRefusedForGood(error)) throw error;
-      const reason = describeRefusal(error);
-      const notes = [`not applied: the database refused it: ${reason}`];
-      if (!(await markTriggerFailed(db, trigger.id, notes))) return stopped(db, run.runId, log);
-      failed++;
-      log.warn('trigger refused by the database: marked failed, the run goes on without it', { triggerId: trigger.id, reason });
+      if (!isRefusedForGood(error) || batch.length === 1) throw error;
+      // Refused for what one of them is: one at a time, so that one fails alone.
+      for (const trigger of batch) {
+        const outcome = await applyOne(deps, context, trigger, log);
+        if (outcome === 'cancelled') return stopped(db, run.runId, log);
+        if (outcome === 'applied') applied++;
+        else failed++;
+      }
     }
+    afterSeq = batch.at(-1)!.seq;
   }
 
   const handOff = await handOffDeliveries({ db, producer: deps.producer, runId: run.runId, chunkSize: deps.deliveryChunkSize });
@@ -159,76 +156,47 @@ async function stopped(db: Db, runId: string, log: Logger): Promise<DispatchOutc
   return { outcome, runId };
 }
 
-interface TriggerStep {
-  botId: string;
-  runId: string;
-  configuredAudience: Audience;
-  request: TriggerRequest;
-}
-
-/** Applies one trigger; returns its outcome notes (e.g. why a conversation was not created). */
-async function applyTrigger(db: Db, { botId, runId, configuredAudience, request }: TriggerStep): Promise<string[]> {
-  switch (request.mode) {
-    case 'audience': {
-      await applyToAudience(db, {
-        botId,
-        runId,
-        audience: request.audience ?? configuredAudience,
-        writes: splitAssignments(request.set_variables),
-      });
-      return [];
-    }
-    case 'set_conversation': {
-      const writes = splitAssignments(request.set_variables);
-      const found = await findConversation(db, {
-        botId,
-        userId: request.user_id,
-        phone: request.user_phone_number,
-        channel: request.bot_channel,
-      });
-      if (found) {
-        await applyToContact(db, { runId, contact: found, writes });
-        return [];
-      }
-      if (!request.bot_channel || !request.user_id) {
-        return [`contact not created: ${request.bot_channel ? 'user_id' : 'bot_channel'} missing`];
-      }
-      await applyToContacts(db, {
-        botId,
-        runId,
-        contacts: [
-          {
-            bot_channel: request.bot_channel,
-            user_id: request.user_id,
-            user_phone_number: request.user_phone_number,
-            ...nullColumns(),
-            ...writes.columns,
-            variables: writes.variables,
-          },
-        ],
-      });
-      return [];
-    }
-    case 'targets': {
-      // Top-level set_variables apply to every target; a target's own ones win.
-      const contacts: ContactUpsert[] = request.targets.map((target) => {
-        const writes = splitAssignments({ ...request.set_variables, ...target.variables });
-        return {
-          bot_channel: target.bot_channel,
-          user_id: target.user_id,
-          user_phone_number: target.user_phone_number,
-          ...nullColumns(),
-          ...writes.columns,
-          variables: writes.variables,
-        };
-      });
-      await applyToContacts(db, { botId, runId, contacts });
-      return [];
-    }
+/**
+ * Applies one trigger in its own transaction. Refused by the database for good (a constraint,
+ * a limit, the statement timeout), it is marked `failed` with the error: retrying would wedge
+ * the broadcast, every later call waiting behind this run. Postgres unreachable, a lost race, a
+ * bug: thrown, so the job is retried and the trigger applied then.
+ */
+async function applyOne(deps: DispatchDeps, context: BatchContext, trigger: PendingTrigger, log: Logger): Promise<'applied' | 'failed' | 'cancelled'> {
+  const { db } = deps;
+  try {
+    await db.transaction().execute(async (trx) => {
+      await limitStatementTime(trx, deps.dispatchStatementTimeoutMs);
+      const notes = await applyBatch(trx, context, [trigger]);
+      if (!(await markTriggersDispatched(trx, [{ id: trigger.id, notes: notes.get(trigger.id) ?? [] }]))) throw new TriggerCancelled();
+    });
+    return 'applied';
+  } catch (error) {
+    if (error instanceof TriggerCancelled) return 'cancelled';
+    if (!isRefusedForGood(error)) throw error;
+    const reason = describeRefusal(error);
+    if (!(await markTriggerFailed(db, trigger.id, [`not applied: the database refused it: ${reason}`]))) return 'cancelled';
+    log.warn('trigger refused by the database: marked failed, the run goes on without it', { triggerId: trigger.id, reason });
+    return 'failed';
   }
 }
 
-/** Unset columns of an upserted contact: the upsert keeps what the contact already had. */
-function nullColumns() {
-  return { first_name: null, last_name: null, user_name: null, locale: null };
+interface PendingTrigger extends BatchTrigger {
+  seq: string;
+}
+
+/** Most targets one batch applies: a call may carry up to MAX_TARGETS_PER_CALL, a batch starts with one in any case. */
+const MAX_BATCH_TARGETS = 10_000;
+
+/** The longest prefix of `triggers` within MAX_BATCH_TARGETS (at least one trigger). */
+function cutBatch(triggers: readonly { id: string; seq: string; request: unknown }[]): PendingTrigger[] {
+  const batch: PendingTrigger[] = [];
+  let targets = 0;
+  for (const trigger of triggers) {
+    const request = trigger.request as TriggerRequest;
+    targets += request.mode === 'targets' ? request.targets.length : 1;
+    if (batch.length > 0 && targets > MAX_BATCH_TARGETS) break;
+    batch.push({ id: trigger.id, seq: trigger.seq, request });
+  }
+  return batch;
 }

@@ -77,6 +77,7 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, q
         producer,
         dispatchStuckAfterMs: 60_000,
         dispatchStatementTimeoutMs: 60_000,
+        dispatchBatchTriggers: 500,
         deliveryChunkSize: 1_000,
         delivery,
         deliveryStalledAfterMs: 300_000,

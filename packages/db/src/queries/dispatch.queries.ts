@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { Audience, WritableColumn } from '@herald/core';
+import { WRITABLE_COLUMNS, type Audience, type WritableColumn } from '@herald/core';
 import { audienceCondition } from '../audience-sql';
 import type { Db } from '../create-db';
 import type { ChannelColumn, VariableValue } from '../schema';
@@ -61,6 +61,37 @@ export async function nextTriggerToApply(db: Db, runId: string, afterSeq: string
     .limit(1);
   if (afterSeq !== null) query = query.where('seq', '>', afterSeq);
   return query.executeTakeFirst();
+}
+
+/**
+ * The next `limit` triggers of the run still to apply, in arrival order (keyset on seq). Walks
+ * the broadcast's pending triggers (triggers_pending_idx) from `afterSeq`, so each batch reads
+ * its own rows only, not the whole run's.
+ */
+export async function nextTriggersToApply(db: Db, run: { runId: string; broadcastId: string }, afterSeq: string | null, limit: number) {
+  let query = db
+    .selectFrom('triggers')
+    .select(['id', 'seq', 'request'])
+    .where('broadcast_id', '=', run.broadcastId)
+    .where('run_id', '=', run.runId)
+    .where('status', '=', 'pending')
+    .orderBy('seq')
+    .limit(limit);
+  if (afterSeq !== null) query = query.where('seq', '>', afterSeq);
+  return query.execute();
+}
+
+/**
+ * Marks a batch of triggers applied, each with its notes, in one statement; false when any of
+ * them is no longer pending (cancelled meanwhile): the caller rolls the whole batch back.
+ */
+export async function markTriggersDispatched(db: Db, triggers: readonly { id: string; notes: string[] }[]): Promise<boolean> {
+  if (triggers.length === 0) return true;
+  const result = await sql`
+    UPDATE triggers t SET status = 'dispatched', status_changed_at = now(), notes = t.notes || i.notes
+    FROM jsonb_to_recordset(${JSON.stringify(triggers)}::jsonb) AS i(id uuid, notes jsonb)
+    WHERE t.id = i.id AND t.status = 'pending'`.execute(db);
+  return Number(result.numAffectedRows ?? 0n) === triggers.length;
 }
 
 /** Marks a trigger applied; false when it is no longer pending (cancelled meanwhile). */
@@ -171,6 +202,64 @@ export async function findConversation(
     if (found) return found;
   }
   return undefined;
+}
+
+/**
+ * Many set_conversation look-ups at once, each as findConversation does it (by user id, its
+ * channel first; else by phone), over the same state: the caller makes sure no look-up of the
+ * batch depends on a write of the batch. Answers in the order asked; undefined when not found.
+ */
+export async function findConversations(
+  db: Db,
+  botId: string,
+  lookups: readonly { userId: string | null; phone: string | null; channel: ChannelColumn | null }[],
+): Promise<({ id: string; bot_channel: ChannelColumn } | undefined)[]> {
+  if (lookups.length === 0) return [];
+  const input = lookups.map((lookup, n) => ({ n, user_id: lookup.userId, phone: lookup.phone, channel: lookup.channel }));
+  const { rows } = await sql<{ n: number; id: string | null; bot_channel: ChannelColumn | null }>`
+    SELECT i.n, f.id, f.bot_channel
+    FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS i(n int, user_id text, phone text, channel text)
+    LEFT JOIN LATERAL (
+      SELECT id, bot_channel FROM (
+        (SELECT id, bot_channel, 0 AS pass FROM contacts
+         WHERE bot_id = ${botId} AND i.user_id IS NOT NULL AND user_id = i.user_id
+         ORDER BY bot_channel = coalesce(i.channel, '') DESC, id LIMIT 1)
+        UNION ALL
+        (SELECT id, bot_channel, 1 AS pass FROM contacts
+         WHERE bot_id = ${botId} AND i.phone IS NOT NULL AND user_phone_number = i.phone
+         ORDER BY bot_channel = coalesce(i.channel, '') DESC, id LIMIT 1)
+      ) AS candidates ORDER BY pass LIMIT 1
+    ) AS f ON true`.execute(db);
+  const found = new Array<{ id: string; bot_channel: ChannelColumn } | undefined>(lookups.length);
+  for (const row of rows) if (row.id !== null) found[row.n] = { id: row.id, bot_channel: row.bot_channel! };
+  return found;
+}
+
+/**
+ * Known contacts get their writes and a delivery, in one statement: what applyToContact does
+ * for one, for many. A column named in `columns` is set (null included); the others are kept.
+ */
+export async function applyToKnownContacts(
+  db: Db,
+  step: { runId: string; contacts: readonly { id: string; bot_channel: ChannelColumn; writes: ContactWrites }[] },
+): Promise<void> {
+  if (step.contacts.length === 0) return;
+  const input = step.contacts.map((c) => ({ id: c.id, bot_channel: c.bot_channel, columns: c.writes.columns, variables: c.writes.variables }));
+  // Column names come from WRITABLE_COLUMNS (an allow-list); values are bound in the JSON.
+  const columns = WRITABLE_COLUMNS.map(
+    (column) => sql`${sql.ref(column)} = CASE WHEN i.columns ? ${column} THEN i.columns->>${column} ELSE ${sql.ref(`c.${column}`)} END`,
+  );
+  await sql`
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS i(id bigint, bot_channel text, columns jsonb, variables jsonb)
+    ), written AS (
+      UPDATE contacts c SET ${sql.join(columns)}, variables = c.variables || i.variables, updated_at = now()
+      FROM input i
+      WHERE c.id = i.id AND (i.columns <> '{}'::jsonb OR i.variables <> '{}'::jsonb)
+    )
+    INSERT INTO deliveries (run_id, contact_id, channel)
+    SELECT ${step.runId}, id, bot_channel FROM input
+    ON CONFLICT (run_id, contact_id) DO NOTHING`.execute(db);
 }
 
 /** One known contact gets `writes` and a delivery. */
