@@ -5,6 +5,7 @@
 // 2. a fixed offered rate below saturation (BENCH_RATE, default 1000 calls/s) → tail latency,
 //    where queueing in the load generator does not dominate (see NOTES.md);
 // then checks that every 200 left exactly one trigger row: nothing accepted was lost.
+// BENCH_BODY=per-user sends a one-target call instead of the SPEC's audience example.
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, migrate, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
@@ -14,15 +15,22 @@ const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const CONNECTIONS = 64;
 const DB_NAME = `herald_bench_${randomBytes(3).toString('hex')}`;
 const PREFIX = `herald-bench-${randomBytes(3).toString('hex')}`;
-// A realistic call: the SPEC's two-filter example.
-const BODY = JSON.stringify({
-  audience_filters: 'user_id;favorite_color',
-  audience_criteria: 'Equals;Equals',
-  audience_values: '3030391;red',
-  audience_join: 'AND',
-  set_variables: 'new_favorite_color;discount',
-  set_variables_values: 'magenta;10',
-});
+// A realistic call: the SPEC's two-filter example; or, with BENCH_BODY=per-user, the commonest
+// high-volume use of a hook: one call per end user, with `targets` for that one contact.
+const BODIES = {
+  audience: {
+    audience_filters: 'user_id;favorite_color',
+    audience_criteria: 'Equals;Equals',
+    audience_values: '3030391;red',
+    audience_join: 'AND',
+    set_variables: 'new_favorite_color;discount',
+    set_variables_values: 'magenta;10',
+  },
+  'per-user': { targets: [{ user_id: '3030391', bot_channel: 'telegram', variables: { order: 'A-17', total: '42.50' } }] },
+};
+const BODY_KIND = process.env.BENCH_BODY ?? 'audience';
+if (!BODIES[BODY_KIND]) throw new Error(`BENCH_BODY must be one of ${Object.keys(BODIES).join(', ')}`);
+const BODY = JSON.stringify(BODIES[BODY_KIND]);
 
 async function seedBroadcast(url) {
   const client = new pg.Client({ connectionString: url });

@@ -113,13 +113,21 @@ function scheduledBody(trigger: TriggerToRecord, triggerId: string, receivedAt: 
   };
 }
 
+/** Most targets, and most bytes of request, a call may carry and still share a batch INSERT. */
+export const BATCHED_CALL_LIMITS = { targets: 100, requestBytes: 16 * 1024 } as const;
+
 /**
- * Small calls share batch INSERTs. Calls that carry targets or a free payload (up to the body
- * limit each) go alone, so no statement grows with the load; so do broadcasts whose delay a
+ * Small calls share batch INSERTs — plain calls and per-user calls alike (`targets` or
+ * `set_conversation` for one contact: the commonest high-volume use of a hook). A call with
+ * many targets, a large request or a free payload (up to the body limit each) goes alone, so a
+ * batch statement stays under 500 × 16 KiB whatever the load; so do broadcasts whose delay a
  * max_delay_ms may shorten (that needs the oldest pending trigger, read with the insert).
  */
 export function batchable({ broadcast, parsed }: TriggerToRecord): boolean {
-  return broadcast.max_delay_ms === null && parsed.request.mode !== 'targets' && parsed.request.payload === null;
+  const { request } = parsed;
+  if (broadcast.max_delay_ms !== null || request.payload !== null) return false;
+  if (request.mode === 'targets' && request.targets.length > BATCHED_CALL_LIMITS.targets) return false;
+  return Buffer.byteLength(JSON.stringify(request)) <= BATCHED_CALL_LIMITS.requestBytes;
 }
 
 /** The hot path: the row joins the turn's batch INSERT; the delay is the broadcast's own. */
