@@ -1,0 +1,179 @@
+// pnpm bench:triggers — does the dispatch keep pace with the hook? One real ingress and one
+// real worker process (dispatch and maintenance queues: deliveries are handed off, not sent).
+//
+// 1. per-user: autocannon floods one broadcast for BENCH_SECONDS (default 10) with one call per
+//    end user — `targets` for one new contact, with one variable of its own;
+// 2. plain: autocannon floods 20 broadcasts (100 contacts each) with plain GET calls.
+// For each: accepted/s (200s over the flood), then, once every trigger is applied, applied/s
+// (triggers over the time from the first run's start to the last trigger marked dispatched) and
+// their ratio: ≥ 1 means the dispatch keeps pace. Checked on the way: every 200 left one
+// trigger, every trigger ended `dispatched`, every per-user contact holds its own call's value.
+// The timers' delay is 1 s, so a dispatch starts one second after its broadcast's last call.
+import { createHash, randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, migrate, peakRssMb, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = 64;
+const PLAIN_BROADCASTS = 20;
+const DB_NAME = `herald_bench_${randomBytes(3).toString('hex')}`;
+const PREFIX = `herald-bench-${randomBytes(3).toString('hex')}`;
+const sha = (s) => createHash('sha256').update(s).digest();
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function seedBroadcast(client, contacts) {
+  const token = randomBytes(32).toString('base64url');
+  const { rows: [bot] } = await client.query('INSERT INTO bots (name, api_token_sha256) VALUES ($1, $2) RETURNING id', ['bench', sha(randomBytes(16).toString('hex'))]);
+  const { rows: [broadcast] } = await client.query(
+    `INSERT INTO broadcasts (bot_id, name, message, delay_ms, hook_token, hook_token_sha256)
+     VALUES ($1, 'bench', '{"text":"hi"}', 1000, $2, $3) RETURNING id`,
+    [bot.id, token, sha(token)],
+  );
+  if (contacts > 0) {
+    await client.query(
+      `INSERT INTO contacts (bot_id, bot_channel, user_id) SELECT $1, 'TelegramChannel', 'c' || i FROM generate_series(1, $2) AS i`,
+      [bot.id, contacts],
+    );
+  }
+  return { id: broadcast.id, botId: bot.id, token };
+}
+
+/** Waits until no trigger of `broadcastIds` is pending and no run of theirs is dispatching. */
+async function waitApplied(client, broadcastIds) {
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    const { rows: [left] } = await client.query(
+      `SELECT (SELECT count(*) FROM triggers WHERE broadcast_id = ANY($1) AND status = 'pending')::int AS pending,
+              (SELECT count(*) FROM runs WHERE broadcast_id = ANY($1) AND status = 'dispatching')::int AS dispatching`,
+      [broadcastIds],
+    );
+    if (left.pending === 0 && left.dispatching === 0) return;
+    if (Date.now() > deadline) throw new Error(`triggers still pending after 15 min: ${JSON.stringify(left)}`);
+    await sleep(200);
+  }
+}
+
+/** Triggers of the broadcasts by status, and the time from the first run's start to the last trigger applied. */
+async function appliedStats(client, broadcastIds) {
+  const { rows: [stats] } = await client.query(
+    `SELECT count(*) FILTER (WHERE t.status = 'dispatched')::int AS dispatched,
+            count(*) FILTER (WHERE t.status <> 'dispatched')::int AS other,
+            extract(epoch FROM max(t.status_changed_at) - min(r.created_at)) AS seconds,
+            count(DISTINCT r.id)::int AS runs
+     FROM triggers t LEFT JOIN runs r ON r.id = t.run_id WHERE t.broadcast_id = ANY($1)`,
+    [broadcastIds],
+  );
+  return { ...stats, seconds: Number(stats.seconds) };
+}
+
+async function flood(options) {
+  return summarise(await runAutocannon({ connections: CONNECTIONS, duration: SECONDS, ...options }));
+}
+
+async function perUser(client, ingressUrl) {
+  const broadcast = await seedBroadcast(client, 0);
+  let n = 0;
+  const result = await flood({
+    url: `${ingressUrl}/hooks/${broadcast.token}`,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        // Each call for a contact of its own, as an order-shipped or sign-up hook calls.
+        setupRequest: (request) => {
+          n++;
+          return { ...request, body: JSON.stringify({ targets: [{ user_id: `u${n}`, bot_channel: 'telegram', variables: { order: `o${n}` } }] }) };
+        },
+      },
+    ],
+  });
+  await waitApplied(client, [broadcast.id]);
+  const applied = await appliedStats(client, [broadcast.id]);
+  const { rows: [check] } = await client.query(
+    `SELECT count(*)::int AS contacts, count(*) FILTER (WHERE variables->>'order' <> 'o' || substr(user_id, 2))::int AS wrong
+     FROM contacts WHERE bot_id = $1`,
+    [broadcast.botId],
+  );
+  const { rows: [deliveries] } = await client.query(
+    'SELECT count(*)::int AS n FROM deliveries d JOIN runs r ON r.id = d.run_id WHERE r.broadcast_id = $1',
+    [broadcast.id],
+  );
+  return { result, applied, check: { ...check, deliveries: deliveries.n } };
+}
+
+async function plain(client, ingressUrl) {
+  const broadcasts = [];
+  for (let i = 0; i < PLAIN_BROADCASTS; i++) broadcasts.push(await seedBroadcast(client, 100));
+  let n = 0;
+  const result = await flood({
+    url: ingressUrl,
+    requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/hooks/${broadcasts[n++ % broadcasts.length].token}` }) }],
+  });
+  const ids = broadcasts.map((b) => b.id);
+  await waitApplied(client, ids);
+  return { result, applied: await appliedStats(client, ids) };
+}
+
+function report(name, { result, applied }) {
+  const acceptedPerSecond = result.ok2xx / SECONDS;
+  const appliedPerSecond = applied.dispatched / applied.seconds;
+  console.log(
+    `| ${name} | ${Math.round(acceptedPerSecond).toLocaleString('en-US')} | ${Math.round(appliedPerSecond).toLocaleString('en-US')} | ` +
+      `${(appliedPerSecond / acceptedPerSecond).toFixed(2)} | ${applied.dispatched.toLocaleString('en-US')} in ${applied.runs} run(s), ${applied.seconds.toFixed(1)} s |`,
+  );
+  const problems = [];
+  if (result.non2xx || result.errors) problems.push(`${name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  // autocannon counts the answers within the flood; the calls in flight when it ends (one per
+  // connection at most) are answered and recorded too.
+  if (applied.other !== 0 || applied.dispatched < result.ok2xx || applied.dispatched > result.ok2xx + CONNECTIONS) {
+    problems.push(`${name}: ${result.ok2xx} calls accepted but ${applied.dispatched} triggers dispatched (${applied.other} other)`);
+  }
+  return problems;
+}
+
+async function main() {
+  const url = databaseUrl(DB_NAME);
+  if ((await migrate(url)) !== 0) throw new Error('migrations failed');
+  const started = [];
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const common = { DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: PREFIX, HOST: '127.0.0.1' };
+    const ingressPort = await freePort();
+    started.push(await startProcess('apps/ingress/dist/main.js', { ...common, INGRESS_PORT: String(ingressPort) }, ingressPort));
+    const workerPort = await freePort();
+    const worker = await startProcess('apps/worker/dist/main.js', { ...common, WORKER_PORT: String(workerPort), WORKER_QUEUES: 'dispatch,maintenance' }, workerPort);
+    started.push(worker);
+    const ingressUrl = `http://127.0.0.1:${ingressPort}`;
+    // Warm-up on a broadcast of its own (JIT, pools, caches), left out of the figures.
+    const warmUp = await seedBroadcast(client, 0);
+    await runAutocannon({ url: `${ingressUrl}/hooks/${warmUp.token}`, connections: CONNECTIONS, duration: 2 });
+    await waitApplied(client, [warmUp.id]);
+
+    const user = await perUser(client, ingressUrl);
+    const plainCalls = await plain(client, ingressUrl);
+
+    console.log(`\n| bench:triggers (${SECONDS} s floods, ${CONNECTIONS} connections) | accepted/s | applied/s | applied/accepted | applied |`);
+    console.log('|---|---|---|---|---|');
+    const problems = [...report('per-user calls, one broadcast', user), ...report(`plain calls, ${PLAIN_BROADCASTS} broadcasts`, plainCalls)];
+    console.log(`\nper-user contacts: ${user.check.contacts.toLocaleString('en-US')} created, ${user.check.wrong} with another call's value; ${user.check.deliveries.toLocaleString('en-US')} deliveries`);
+    console.log(`worker peak RSS (VmHWM): ${peakRssMb(worker.child.pid)} MB`);
+    if (user.check.wrong !== 0 || user.check.contacts !== user.applied.dispatched || user.check.deliveries !== user.applied.dispatched) {
+      problems.push('per-user: contacts or deliveries do not match the calls accepted');
+    }
+    if (problems.length) {
+      console.error(`\nPROBLEMS:\n${problems.join('\n')}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await client.end();
+    for (const child of started.reverse()) await child.stop();
+    await adminQuery(`DROP DATABASE IF EXISTS "${DB_NAME}" WITH (FORCE)`);
+    await deleteRedisPrefix(PREFIX);
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
