@@ -255,4 +255,40 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
       expect(await dispatchedCount(broadcast.id)).toBe(SEGMENTS);
     });
   }, 120_000);
+
+  it('killed with kill -9 in the middle of 100,000 per-user triggers, resumes: every trigger applied once, one delivery each', async () => {
+    const { db } = database.current;
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: 0 });
+    // 100,000 calls as the ingress records them: one target each, a contact of its own, one variable.
+    const request = { mode: 'targets', set_variables: {}, payload: null, targets: [{ user_id: 'X', user_phone_number: null, bot_channel: 'TelegramChannel', variables: { order: 'X' } }] };
+    await sql`
+      INSERT INTO triggers (broadcast_id, method, request)
+      SELECT ${broadcast.id}, 'POST', replace(${JSON.stringify(request)}, '"X"', '"p' || i || '"')::jsonb
+      FROM generate_series(1, ${CONTACTS}) AS i`.execute(db);
+    const first = await startWorker({ DISPATCH_BATCH_TRIGGERS: '500' });
+    await withQueues(async (redis, producer) => {
+      await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
+      const applied = await waitFor(
+        async () => {
+          const n = await dispatchedCount(broadcast.id);
+          return n >= 5_000 ? n : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 20, what: 'a few batches to be applied' },
+      );
+      await first.stop('SIGKILL');
+      expect(applied).toBeLessThan(CONTACTS);
+
+      await startWorker({ DISPATCH_BATCH_TRIGGERS: '500' });
+      const run = await finishedRun(broadcast.id, 'the run to finish after the restart');
+      expect(run).toMatchObject({ status: 'delivering', targeted: CONTACTS });
+      expect(await dispatchedCount(broadcast.id)).toBe(CONTACTS);
+      const { rows } = await sql<{ deliveries: string; contacts: string; wrong: string }>`
+        SELECT (SELECT count(*) FROM deliveries WHERE run_id = ${run.id}) AS deliveries,
+               (SELECT count(*) FROM contacts WHERE bot_id = ${bot.id}) AS contacts,
+               (SELECT count(*) FROM contacts WHERE bot_id = ${bot.id} AND variables->>'order' <> user_id) AS wrong`.execute(db);
+      expect(rows[0]).toEqual({ deliveries: String(CONTACTS), contacts: String(CONTACTS), wrong: '0' });
+      expect(await chunkCoverage(redis, run.id)).toEqual({ chunks: CONTACTS / 1_000, inChunk: CONTACTS, inNone: 0, overlapping: 0 });
+    });
+  }, 150_000);
 });
