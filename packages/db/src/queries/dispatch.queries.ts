@@ -50,19 +50,6 @@ export async function claimRun(db: Db, broadcastId: string): Promise<{ runId: st
   });
 }
 
-/** The next trigger of the run still to apply, in arrival order (keyset on seq). */
-export async function nextTriggerToApply(db: Db, runId: string, afterSeq: string | null) {
-  let query = db
-    .selectFrom('triggers')
-    .select(['id', 'seq', 'request'])
-    .where('run_id', '=', runId)
-    .where('status', '=', 'pending')
-    .orderBy('seq')
-    .limit(1);
-  if (afterSeq !== null) query = query.where('seq', '>', afterSeq);
-  return query.executeTakeFirst();
-}
-
 /**
  * The next `limit` triggers of the run still to apply, in arrival order (keyset on seq). Walks
  * the broadcast's pending triggers (triggers_pending_idx) from `afterSeq`, so each batch reads
@@ -92,21 +79,6 @@ export async function markTriggersDispatched(db: Db, triggers: readonly { id: st
     FROM jsonb_to_recordset(${JSON.stringify(triggers)}::jsonb) AS i(id uuid, notes jsonb)
     WHERE t.id = i.id AND t.status = 'pending'`.execute(db);
   return Number(result.numAffectedRows ?? 0n) === triggers.length;
-}
-
-/** Marks a trigger applied; false when it is no longer pending (cancelled meanwhile). */
-export async function markTriggerDispatched(db: Db, triggerId: string, notes: string[]): Promise<boolean> {
-  const result = await db
-    .updateTable('triggers')
-    .set({
-      status: 'dispatched',
-      status_changed_at: new Date(),
-      notes: sql`notes || ${JSON.stringify(notes)}::jsonb`,
-    })
-    .where('id', '=', triggerId)
-    .where('status', '=', 'pending')
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
 }
 
 /**
@@ -180,33 +152,9 @@ export async function applyToContacts(db: Db, step: { botId: string; runId: stri
     ON CONFLICT (run_id, contact_id) DO NOTHING`.execute(db);
 }
 
-/** set_conversation's look-up: by user id (the given channel first), else by phone. */
-export async function findConversation(
-  db: Db,
-  lookup: { botId: string; userId: string | null; phone: string | null; channel: ChannelColumn | null },
-): Promise<{ id: string; bot_channel: ChannelColumn } | undefined> {
-  for (const [column, value] of [
-    ['user_id', lookup.userId],
-    ['user_phone_number', lookup.phone],
-  ] as const) {
-    if (value === null) continue;
-    const found = await db
-      .selectFrom('contacts')
-      .select(['id', 'bot_channel'])
-      .where('bot_id', '=', lookup.botId)
-      .where(column, '=', value)
-      .orderBy(sql`bot_channel = ${lookup.channel ?? ''}`, 'desc')
-      .orderBy('id')
-      .limit(1)
-      .executeTakeFirst();
-    if (found) return found;
-  }
-  return undefined;
-}
-
 /**
- * Many set_conversation look-ups at once, each as findConversation does it (by user id, its
- * channel first; else by phone), over the same state: the caller makes sure no look-up of the
+ * set_conversation's look-ups, many at once, each by user id (the given channel first), else
+ * by phone, over the same state: the caller makes sure no look-up of the
  * batch depends on a write of the batch. Answers in the order asked; undefined when not found.
  */
 export async function findConversations(
@@ -236,8 +184,8 @@ export async function findConversations(
 }
 
 /**
- * Known contacts get their writes and a delivery, in one statement: what applyToContact does
- * for one, for many. A column named in `columns` is set (null included); the others are kept.
+ * Known contacts (found by set_conversation) get their writes and a delivery, in one
+ * statement. A column named in `columns` is set (null included); the others are kept.
  */
 export async function applyToKnownContacts(
   db: Db,
@@ -260,20 +208,6 @@ export async function applyToKnownContacts(
     INSERT INTO deliveries (run_id, contact_id, channel)
     SELECT ${step.runId}, id, bot_channel FROM input
     ON CONFLICT (run_id, contact_id) DO NOTHING`.execute(db);
-}
-
-/** One known contact gets `writes` and a delivery. */
-export async function applyToContact(
-  db: Db,
-  step: { runId: string; contact: { id: string; bot_channel: ChannelColumn }; writes: ContactWrites },
-): Promise<void> {
-  const set = contactSet(step.writes, 'contacts');
-  if (set) await sql`UPDATE contacts SET ${set} WHERE id = ${step.contact.id}`.execute(db);
-  await db
-    .insertInto('deliveries')
-    .values({ run_id: step.runId, contact_id: step.contact.id, channel: step.contact.bot_channel })
-    .onConflict((oc) => oc.columns(['run_id', 'contact_id']).doNothing())
-    .execute();
 }
 
 /**
