@@ -40,16 +40,26 @@ export function isTransientConflict(error: unknown): boolean {
 }
 
 /**
- * Whether Postgres refused a statement for what it is — a constraint, a value, a limit, a
- * statement timeout — so that sending it again gives the same answer: the error carries a
- * SQLSTATE and is neither "Postgres unreachable" nor a lost race. Anything else (a network
- * failure, a bug in our code) is not: the caller retries, or fails loudly.
+ * Whether Postgres refused a statement for what it is, so that sending it again gives the same
+ * answer. An allow-list, because marking a trigger failed loses its call for good: a value or
+ * a constraint (classes 21, 22, 23), a limit (54: too many parameters, a row too big), an
+ * error raised by a database trigger (P0001), the statement timeout (57014 — not a cancel by
+ * an operator, which shares the code), and a bind message the server cannot take (08P01 with
+ * "bind message", e.g. more than 65,535 parameters). Anything else — Postgres unreachable or
+ * short of resources, a lost race, a table missing during a deploy, a bug of ours — is not:
+ * the caller retries, or fails loudly.
  */
+const REFUSED_CLASSES = new Set(['21', '22', '23', '54']);
+
 export function isRefusedForGood(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return false;
-  return !isDatabaseUnavailable(error) && !isTransientConflict(error);
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code !== 'string') return false;
+  const text = typeof message === 'string' ? message : '';
+  if (REFUSED_CLASSES.has(code.slice(0, 2)) || code === 'P0001') return true;
+  if (code === '57014') return /statement timeout/i.test(text);
+  if (code === '08P01') return /bind message/i.test(text);
+  return false;
 }
 
 /** A refused statement's error in a line for an operator: its message and SQLSTATE, never its `detail` (which can hold a whole row). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { createBotRow, createBroadcastRow, testLogger, useTestDatabase } from '@herald/testing';
-import { finishDeliveries } from '@herald/db';
+import { finishDeliveries, releaseExpiredClaims } from '@herald/db';
 import { MAX_UNWRITTEN_OUTCOMES, OutcomeRecorder } from './outcome-recorder';
 
 /** The outcome writer's bound on what a crash could send again, against a real Postgres. */
@@ -114,4 +114,19 @@ describe('OutcomeRecorder', () => {
       db.updateTable('deliveries').set({ status: 'sent' }).where('id', '=', rows[2]!.id).execute(),
     ).rejects.toThrow(/deliveries_claim_held_while_sending/);
   });
+
+  it('releases expired claims through more leases than one statement takes, in one call', async () => {
+    const { db } = database.current;
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id);
+    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'delivering' }).returning('id').executeTakeFirstOrThrow();
+    // A busy stretch of delivery: 12,000 claims that ended normally, their leases expired.
+    await sql`
+      INSERT INTO delivery_leases (claim_id, run_id, first_id, last_id, lease_until)
+      SELECT gen_random_uuid(), ${run.id}, 1, 1, now() - interval '1 second' FROM generate_series(1, 12000)`.execute(db);
+    expect(await releaseExpiredClaims(db, 5_000)).toEqual([]);
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM delivery_leases WHERE run_id = ${run.id}`.execute(db);
+    expect(rows[0]!.n).toBe(0);
+  });
 });
+

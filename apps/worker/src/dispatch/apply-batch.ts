@@ -26,6 +26,9 @@ import {
  *   earlier trigger of the step named starts a new step.
  * - `audience` triggers: one statement each, except that triggers in a row with the same
  *   audience and nothing to set reach the same contacts and are applied once.
+ * One difference is left: the bound on a contact's variables (migration 0600) judges a step's
+ * end state, so a value past the 1 MiB bound that a later trigger of the same step shrinks
+ * again passes here and fails one by one. (The count cannot shrink: it is judged the same.)
  */
 
 export interface BatchTrigger {

@@ -297,6 +297,22 @@ describe('dispatchBroadcast', () => {
       expect(next.outcome === 'dispatched' && next.runId).not.toBe(result.runId);
     });
 
+    it('is marked failed when it is alone in its run, and when it is one of many (found by halving the batch)', async () => {
+      const guard = `IF NEW.user_id = 'poison' THEN RAISE EXCEPTION 'poison contact refused' USING ERRCODE = 'check_violation'; END IF;`;
+      const { broadcast } = await setup([]);
+      await trigger(broadcast.id, { targets: [{ user_id: 'poison', bot_channel: 'telegram' }] });
+      const alone = await withContactsTrigger(guard, () => dispatchBroadcast(deps(), broadcast.id));
+      expect(alone).toMatchObject({ outcome: 'dispatched', triggers: 0, failed: 1, targeted: 0 });
+      expect((await triggerRows(broadcast.id)).map((r) => r.status)).toEqual(['failed']);
+
+      const users = Array.from({ length: 11 }, (_, i) => (i === 7 ? 'poison' : `m${i}`));
+      for (const user of users) await trigger(broadcast.id, { targets: [{ user_id: user, bot_channel: 'telegram' }] });
+      const many = await withContactsTrigger(guard, () => dispatchBroadcast(deps(), broadcast.id));
+      expect(many).toMatchObject({ outcome: 'dispatched', triggers: 10, failed: 1, targeted: 10 });
+      const rows = await triggerRows(broadcast.id);
+      expect(rows.slice(1).map((r) => r.status)).toEqual(users.map((u) => (u === 'poison' ? 'failed' : 'dispatched')));
+    });
+
     it("fails a call that would take a contact past its variables bound, and keeps the contact's variables as they were", async () => {
       const full = Object.fromEntries(Array.from({ length: MAX_CONTACT_VARIABLES - 2 }, (_, i) => [`v${i}`, i]));
       const { bot, broadcast } = await setup([contact('a', full), contact('b')]);

@@ -57,8 +57,8 @@ class TriggerCancelled extends Error {}
  * triggers' `dispatched` marks commit together, in set-based statements. A crash anywhere
  * leaves a run that the next attempt resumes from the first trigger not yet marked; the unique
  * (run, contact) key makes the repeated statements harmless. A cancel between two batches
- * stops the run there. A batch the database refuses is applied again one trigger at a time,
- * and the trigger it refuses is marked `failed` (applyOne).
+ * stops the run there. A trigger the database refuses for good is marked `failed`, and the
+ * run goes on without it (applyTriggers).
  * Once every trigger is applied, the deliveries are handed to the channel queues; only then
  * does the run leave `dispatching`, so a crash during the hand-off is resumed like any other.
  */
@@ -106,26 +106,10 @@ async function dispatchRun(
   for (;;) {
     const batch = cutBatch(await nextTriggersToApply(db, { runId: run.runId, broadcastId: broadcast.id }, afterSeq, deps.dispatchBatchTriggers));
     if (batch.length === 0) break;
-    try {
-      // The batch's writes and its triggers' `dispatched` marks commit together; a cancel
-      // (which marks triggers cancelled) takes effect between batches.
-      await db.transaction().execute(async (trx) => {
-        await limitStatementTime(trx, deps.dispatchStatementTimeoutMs);
-        const notes = await applyBatch(trx, context, batch);
-        if (!(await markTriggersDispatched(trx, batch.map(({ id }) => ({ id, notes: notes.get(id) ?? [] }))))) throw new TriggerCancelled();
-      });
-      applied += batch.length;
-    } catch (error) {
-      if (error instanceof TriggerCancelled) return stopped(db, run.runId, log);
-      if (!isRefusedForGood(error) || batch.length === 1) throw error;
-      // Refused for what one of them is: one at a time, so that one fails alone.
-      for (const trigger of batch) {
-        const outcome = await applyOne(deps, context, trigger, log);
-        if (outcome === 'cancelled') return stopped(db, run.runId, log);
-        if (outcome === 'applied') applied++;
-        else failed++;
-      }
-    }
+    const outcome = await applyTriggers(deps, context, batch, log);
+    if (outcome === 'cancelled') return stopped(db, run.runId, log);
+    applied += outcome.applied;
+    failed += outcome.failed;
     afterSeq = batch.at(-1)!.seq;
   }
 
@@ -157,27 +141,47 @@ async function stopped(db: Db, runId: string, log: Logger): Promise<DispatchOutc
 }
 
 /**
- * Applies one trigger in its own transaction. Refused by the database for good (a constraint,
- * a limit, the statement timeout), it is marked `failed` with the error: retrying would wedge
- * the broadcast, every later call waiting behind this run. Postgres unreachable, a lost race, a
- * bug: thrown, so the job is retried and the trigger applied then.
+ * Applies `triggers` (consecutive, in arrival order) in one transaction: their writes, their
+ * deliveries and their `dispatched` marks commit together, and a cancel (which marks triggers
+ * cancelled) takes effect between two such transactions.
+ * Refused by the database for what one of them is (a constraint, a limit, the statement
+ * timeout), the batch is halved and each half applied in turn, down to the trigger refused,
+ * which is marked `failed` with the error: retrying it would wedge the broadcast, every later
+ * call waiting behind this run. Halving finds it in about 2·log2(n) transactions, so a
+ * recurring bad call does not drop a batch to one transaction per trigger.
+ * Postgres unreachable, a lost race, a bug: thrown, so the job is retried and the triggers
+ * applied then.
  */
-async function applyOne(deps: DispatchDeps, context: BatchContext, trigger: PendingTrigger, log: Logger): Promise<'applied' | 'failed' | 'cancelled'> {
+async function applyTriggers(
+  deps: DispatchDeps,
+  context: BatchContext,
+  triggers: readonly PendingTrigger[],
+  log: Logger,
+): Promise<{ applied: number; failed: number } | 'cancelled'> {
   const { db } = deps;
   try {
     await db.transaction().execute(async (trx) => {
       await limitStatementTime(trx, deps.dispatchStatementTimeoutMs);
-      const notes = await applyBatch(trx, context, [trigger]);
-      if (!(await markTriggersDispatched(trx, [{ id: trigger.id, notes: notes.get(trigger.id) ?? [] }]))) throw new TriggerCancelled();
+      const notes = await applyBatch(trx, context, triggers);
+      if (!(await markTriggersDispatched(trx, triggers.map(({ id }) => ({ id, notes: notes.get(id) ?? [] }))))) throw new TriggerCancelled();
     });
-    return 'applied';
+    return { applied: triggers.length, failed: 0 };
   } catch (error) {
     if (error instanceof TriggerCancelled) return 'cancelled';
     if (!isRefusedForGood(error)) throw error;
+    if (triggers.length > 1) {
+      const half = Math.ceil(triggers.length / 2);
+      const first = await applyTriggers(deps, context, triggers.slice(0, half), log);
+      if (first === 'cancelled') return first;
+      const second = await applyTriggers(deps, context, triggers.slice(half), log);
+      if (second === 'cancelled') return second;
+      return { applied: first.applied + second.applied, failed: first.failed + second.failed };
+    }
+    const [trigger] = triggers;
     const reason = describeRefusal(error);
-    if (!(await markTriggerFailed(db, trigger.id, [`not applied: the database refused it: ${reason}`]))) return 'cancelled';
-    log.warn('trigger refused by the database: marked failed, the run goes on without it', { triggerId: trigger.id, reason });
-    return 'failed';
+    if (!(await markTriggerFailed(db, trigger!.id, [`not applied: the database refused it: ${reason}`]))) return 'cancelled';
+    log.warn('trigger refused by the database: marked failed, the run goes on without it', { triggerId: trigger!.id, reason });
+    return { applied: 0, failed: 1 };
   }
 }
 

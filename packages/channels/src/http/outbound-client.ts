@@ -57,13 +57,13 @@ export function createOutboundClient(options: OutboundClientOptions = {}): Outbo
   // the hot path of a large run does not re-parse the same literal address per message.
   const checkedOrigins = new BoundedSet(1_000);
 
-  function request(outbound: OutboundRequest): Promise<OutboundResponse> {
+  async function request(outbound: OutboundRequest): Promise<OutboundResponse> {
     // 1. The static policy (scheme, credentials, literal IP, denied hostname), before anything is sent.
     const url = parseUrl(outbound.url);
     const cacheable = url.username === '' && url.password === '';
     if (!cacheable || !checkedOrigins.has(url.origin)) {
       const check = policy.checkUrl(url);
-      if (!check.ok) return Promise.reject(new OutboundError('refused', `destination refused: ${check.reason} (${redactUrl(url.href)})`));
+      if (!check.ok) throw new OutboundError('refused', `destination refused: ${check.reason} (${redactUrl(url.href)})`);
       if (cacheable) checkedOrigins.add(url.origin);
     }
 
@@ -153,6 +153,8 @@ class Exchange implements Dispatcher.DispatchHandlers {
 
   onComplete(): void {
     this.text += this.decoder.end();
+    // Complete: no deadline applies any more, while the answer waits for the next turn below.
+    this.clearTimers();
     // undici gives the connection back to its pool one turn after this (setImmediate); answering
     // sooner hands the caller's next request a second, idle connection instead of this one.
     process.nextTick(() => setImmediate(() => this.succeed()));
@@ -177,6 +179,10 @@ class Exchange implements Dispatcher.DispatchHandlers {
 
   private settle(): void {
     this.settled = true;
+    this.clearTimers();
+  }
+
+  private clearTimers(): void {
     clearTimeout(this.hardCap);
     clearTimeout(this.responseClock);
   }

@@ -14,8 +14,9 @@ import { sql, type Kysely } from 'kysely';
  * - A delivery holds a claim exactly while it is being sent: `claim_id` is set with
  *   `status = 'sending'` and cleared by every statement that moves it on. The outcome statement
  *   finds its rows by `(id, claim_id)` alone and relies on this to know they are still `sending`.
- *   Added NOT VALID and validated after, so a large table is not locked against writes while the
- *   existing rows are checked.
+ * Run it with the workers stopped (README, Operations): the migrator applies migrations in one
+ * transaction, so `deliveries` is locked while its rows are checked, and a worker of the
+ * previous version would claim without journaling a lease, its claims then never released.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
@@ -39,8 +40,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await sql`
     ALTER TABLE deliveries ADD CONSTRAINT deliveries_claim_held_while_sending
-      CHECK ((claim_id IS NOT NULL) = (status = 'sending')) NOT VALID`.execute(db);
-  await sql`ALTER TABLE deliveries VALIDATE CONSTRAINT deliveries_claim_held_while_sending`.execute(db);
+      CHECK ((claim_id IS NOT NULL) = (status = 'sending'))`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

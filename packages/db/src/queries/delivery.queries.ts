@@ -302,28 +302,38 @@ export async function closeExpiredClaimsOfStoppedRuns(db: Db): Promise<number> {
 /**
  * Claims whose worker died (lease expired) in runs still delivering: their deliveries go back
  * to `queued`, to be sent again (at-least-once: the provider may have accepted the message
- * before the worker died). Every expired lease of such a run goes, including those of claims
- * that finished normally (which release nothing). Returns the released deliveries per run and
- * channel with their id span, so the caller can add a chunk job over them.
+ * before the worker died). Every expired lease of such a run goes, oldest first, `perStatement`
+ * at a time and at most `maxStatements` times — most are of claims that finished normally and
+ * release nothing, and a busy minute of delivery leaves thousands. Returns the released
+ * deliveries per run and channel with their id span, so the caller can add a chunk job over them.
  */
-export async function releaseExpiredClaims(db: Db, limit = 1_000): Promise<ChunkRange[]> {
-  const { rows } = await sql<ChunkRange>`
-    WITH expired AS (
-      DELETE FROM delivery_leases l WHERE l.claim_id IN (
-        SELECT l2.claim_id FROM delivery_leases l2 JOIN runs r ON r.id = l2.run_id
-        WHERE l2.lease_until < now() AND r.status IN ('dispatching', 'delivering')
-        ORDER BY l2.lease_until LIMIT ${limit} FOR UPDATE OF l2 SKIP LOCKED)
-      RETURNING l.claim_id, l.first_id, l.last_id
-    ), released AS (
-      -- By primary key and claim: a claim's rows hold its id exactly while they are being sent.
-      UPDATE deliveries d SET status = 'queued', claim_id = NULL, lease_until = NULL, next_attempt_at = NULL, updated_at = now()
-      FROM expired e
-      WHERE d.id BETWEEN e.first_id AND e.last_id AND d.claim_id = e.claim_id
-      RETURNING d.run_id, d.channel, d.id
-    )
-    SELECT run_id AS "runId", channel, min(id)::text AS "firstId", max(id)::text AS "lastId"
-    FROM released GROUP BY run_id, channel`.execute(db);
-  return rows;
+export async function releaseExpiredClaims(db: Db, perStatement = 5_000, maxStatements = 20): Promise<ChunkRange[]> {
+  const released: ChunkRange[] = [];
+  for (let statement = 0; statement < maxStatements; statement++) {
+    const { rows } = await sql<ChunkRange & { leases: number }>`
+      WITH expired AS (
+        DELETE FROM delivery_leases l WHERE l.claim_id IN (
+          SELECT l2.claim_id FROM delivery_leases l2 JOIN runs r ON r.id = l2.run_id
+          WHERE l2.lease_until < now() AND r.status IN ('dispatching', 'delivering')
+          ORDER BY l2.lease_until LIMIT ${perStatement} FOR UPDATE OF l2 SKIP LOCKED)
+        RETURNING l.claim_id, l.first_id, l.last_id
+      ), released AS (
+        -- By primary key and claim: a claim's rows hold its id exactly while they are being sent.
+        UPDATE deliveries d SET status = 'queued', claim_id = NULL, lease_until = NULL, next_attempt_at = NULL, updated_at = now()
+        FROM expired e
+        WHERE d.id BETWEEN e.first_id AND e.last_id AND d.claim_id = e.claim_id
+        RETURNING d.run_id, d.channel, d.id
+      ), spans AS (
+        SELECT run_id AS "runId", channel, min(id)::text AS "firstId", max(id)::text AS "lastId"
+        FROM released GROUP BY run_id, channel
+      )
+      -- One row even when nothing was released, to carry how many leases went.
+      SELECT spans.*, (SELECT count(*) FROM expired)::int AS leases
+      FROM (SELECT 1) AS one LEFT JOIN spans ON true`.execute(db);
+    for (const { runId, channel, firstId, lastId } of rows) if (runId !== null) released.push({ runId, channel, firstId, lastId });
+    if ((rows[0]?.leases ?? 0) < perStatement) break;
+  }
+  return released;
 }
 
 /**

@@ -215,14 +215,14 @@ export async function applyToKnownContacts(
  * `delivering` while deliveries wait, `completed` when there are none or when every one was
  * already made final (chunks are delivered as soon as they are handed off, so a small run can
  * be done before its dispatch is). Keeps what `{{payload.…}}` renders: the body of the run's
- * last trigger that carries one. Null when the run was cancelled meanwhile.
+ * last applied trigger that carries one. Null when the run was cancelled meanwhile.
  */
 export async function finishDispatch(db: Db, runId: string): Promise<{ targeted: number; status: 'delivering' | 'completed' } | null> {
   const row = await sql<{ targeted: number; status: 'delivering' | 'completed' }>`
     WITH counted AS (SELECT count(*)::int AS n FROM deliveries WHERE run_id = ${runId}),
     last_payload AS (
       SELECT request->'payload' AS payload FROM triggers
-      WHERE run_id = ${runId} AND jsonb_typeof(request->'payload') = 'object'
+      WHERE run_id = ${runId} AND status = 'dispatched' AND jsonb_typeof(request->'payload') = 'object'
       ORDER BY seq DESC LIMIT 1
     )
     -- The counters are read from the row being updated (its latest version, should an outcome
