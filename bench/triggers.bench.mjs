@@ -1,6 +1,9 @@
 // pnpm bench:triggers — does the dispatch keep pace with the hook? One real ingress and one
 // real worker process (dispatch and maintenance queues: deliveries are handed off, not sent).
 //
+// 0. a backlog: BENCH_TRIGGERS (default 100,000) per-user calls recorded as the ingress records
+//    them, then one dispatch: its time, triggers/s and the worker's peak RSS (floor: ≥ 10,000/s,
+//    ≤ 300 MB), every contact holding its own call's value;
 // 1. per-user: autocannon floods one broadcast for BENCH_SECONDS (default 10) with one call per
 //    end user — `targets` for one new contact, with one variable of its own;
 // 2. plain: autocannon floods 20 broadcasts (100 contacts each) with plain GET calls.
@@ -11,9 +14,13 @@
 // The timers' delay is 1 s, so a dispatch starts one second after its broadcast's last call.
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { Redis } from 'ioredis';
+import queue from '../packages/queue/dist/index.js';
 import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, migrate, peakRssMb, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const BACKLOG = Number(process.env.BENCH_TRIGGERS ?? 100_000);
+const FLOOR = { perSecond: 10_000, rssMb: 300 };
 const CONNECTIONS = 64;
 const PLAIN_BROADCASTS = 20;
 const DB_NAME = `herald_bench_${randomBytes(3).toString('hex')}`;
@@ -101,6 +108,35 @@ async function perUser(client, ingressUrl) {
   return { result, applied, check: { ...check, deliveries: deliveries.n } };
 }
 
+/** 0: BACKLOG one-target triggers in Postgres, then their dispatch, timed from the timer's arming to the run leaving `dispatching`. */
+async function backlog(client, worker) {
+  const broadcast = await seedBroadcast(client, 0);
+  const request = { mode: 'targets', set_variables: {}, payload: null, targets: [{ user_id: 'X', user_phone_number: null, bot_channel: 'TelegramChannel', variables: { order: 'X' } }] };
+  await client.query(
+    `INSERT INTO triggers (broadcast_id, method, request)
+     SELECT $1, 'POST', replace($2, '"X"', '"b' || i || '"')::jsonb FROM generate_series(1, $3) AS i`,
+    [broadcast.id, JSON.stringify(request), BACKLOG],
+  );
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const producer = new queue.JobProducer(redis, PREFIX);
+  const armedAt = Date.now();
+  try {
+    await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
+    await waitApplied(client, [broadcast.id]);
+  } finally {
+    await producer.close();
+    redis.disconnect();
+  }
+  const seconds = (Date.now() - armedAt) / 1000;
+  const { rows: [check] } = await client.query(
+    `SELECT (SELECT count(*) FROM deliveries d JOIN runs r ON r.id = d.run_id WHERE r.broadcast_id = $1)::int AS deliveries,
+            (SELECT count(*) FROM triggers WHERE broadcast_id = $1 AND status = 'dispatched')::int AS dispatched,
+            (SELECT count(*) FROM contacts WHERE bot_id = $2 AND variables->>'order' = user_id)::int AS right`,
+    [broadcast.id, broadcast.botId],
+  );
+  return { seconds, perSecond: BACKLOG / seconds, rssMb: peakRssMb(worker.child.pid), ...check };
+}
+
 async function plain(client, ingressUrl) {
   const broadcasts = [];
   for (let i = 0; i < PLAIN_BROADCASTS; i++) broadcasts.push(await seedBroadcast(client, 100));
@@ -150,6 +186,8 @@ async function main() {
     await runAutocannon({ url: `${ingressUrl}/hooks/${warmUp.token}`, connections: CONNECTIONS, duration: 2 });
     await waitApplied(client, [warmUp.id]);
 
+    // First, so that the worker's peak RSS is this dispatch's.
+    const preloaded = await backlog(client, worker);
     const user = await perUser(client, ingressUrl);
     const plainCalls = await plain(client, ingressUrl);
 
@@ -157,7 +195,17 @@ async function main() {
     console.log('|---|---|---|---|---|');
     const problems = [...report('per-user calls, one broadcast', user), ...report(`plain calls, ${PLAIN_BROADCASTS} broadcasts`, plainCalls)];
     console.log(`\nper-user contacts: ${user.check.contacts.toLocaleString('en-US')} created, ${user.check.wrong} with another call's value; ${user.check.deliveries.toLocaleString('en-US')} deliveries`);
-    console.log(`worker peak RSS (VmHWM): ${peakRssMb(worker.child.pid)} MB`);
+    console.log(
+      `\nbacklog of ${BACKLOG.toLocaleString('en-US')} per-user triggers: dispatched in ${preloaded.seconds.toFixed(1)} s = **${Math.round(preloaded.perSecond).toLocaleString('en-US')} triggers/s**; ` +
+        `worker peak RSS ${preloaded.rssMb} MB; ${preloaded.deliveries.toLocaleString('en-US')} deliveries, ${preloaded.dispatched.toLocaleString('en-US')} triggers dispatched, ` +
+        `${preloaded.right.toLocaleString('en-US')} contacts holding their own call's value`,
+    );
+    if (preloaded.deliveries !== BACKLOG || preloaded.dispatched !== BACKLOG || preloaded.right !== BACKLOG) problems.push('backlog: deliveries, triggers or contacts do not add up');
+    const misses = [];
+    if (preloaded.perSecond < FLOOR.perSecond) misses.push(`${Math.round(preloaded.perSecond)} triggers/s is below the floor of ${FLOOR.perSecond}/s`);
+    if (preloaded.rssMb > FLOOR.rssMb) misses.push(`worker peak RSS ${preloaded.rssMb} MB is above ${FLOOR.rssMb} MB`);
+    console.log(misses.length ? `FLOOR MISSED: ${misses.join('; ')}` : `floor (≥ ${FLOOR.perSecond}/s, ≤ ${FLOOR.rssMb} MB): met`);
+    if (misses.length) process.exitCode = 1;
     if (user.check.wrong !== 0 || user.check.contacts !== user.applied.dispatched || user.check.deliveries !== user.applied.dispatched) {
       problems.push('per-user: contacts or deliveries do not match the calls accepted');
     }
