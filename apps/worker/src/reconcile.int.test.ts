@@ -1,4 +1,4 @@
-import { toJson, upsertContacts } from '@herald/db';
+import { broadcastsWithPendingTriggers, toJson, upsertContacts } from '@herald/db';
 import { JobProducer } from '@herald/queue';
 import {
   createBotRow,
@@ -63,6 +63,15 @@ describe('the reconciler', () => {
     const { broadcast } = await accepted(200);
     expect(await producer.isTimerArmed('broadcast.dispatch', { broadcastId: broadcast.id })).toBe(false);
     await waitFor(async () => (await runsOf(broadcast.id)).length === 1, { timeoutMs: 10_000, what: 'the run' });
+  });
+
+  it('counts a broadcast as needing a timer only once its last call is 2 s old (the ingress arms the newer ones)', async () => {
+    const { db } = database.current;
+    const { broadcast, trigger } = await accepted(60_000);
+    const listed = async () => (await broadcastsWithPendingTriggers(db, 2_000)).some((b) => b.broadcast_id === broadcast.id);
+    expect(await listed()).toBe(false);
+    await db.updateTable('triggers').set({ received_at: new Date(Date.now() - 3_000) }).where('id', '=', trigger.id).execute();
+    expect(await listed()).toBe(true);
   });
 
   it('leaves an armed timer alone: the reconciler never postpones a dispatch', async () => {

@@ -13,6 +13,9 @@ import type { JobPayload } from '@herald/queue';
 import { replayHandOff } from '../dispatch/hand-off-deliveries';
 import type { WorkerContext } from '../worker-context';
 
+/** A broadcast called within this is being armed by the ingress itself (see broadcastsWithPendingTriggers). */
+const QUIET_FOR_MS = 2_000;
+
 /**
  * `maintenance.reconcile`, every RECONCILE_INTERVAL_MS (SPEC §7): Postgres is the source of
  * truth, so whatever Redis lost is rebuilt from it.
@@ -44,7 +47,7 @@ export async function maintenanceReconcileProcessor(
   }
 
   let rearmed = 0;
-  for (const pending of await broadcastsWithPendingTriggers(db)) {
+  for (const pending of await broadcastsWithPendingTriggers(db, QUIET_FOR_MS)) {
     const sinceLast = pending.now.getTime() - pending.last_at.getTime();
     const delayMs = dispatchDelayMs({
       delayMs: Math.max(0, pending.delay_ms - sinceLast),

@@ -13,14 +13,21 @@ export interface PendingBroadcast {
   now: Date;
 }
 
-/** Broadcasts with accepted triggers not yet in a run: each needs an armed timer. */
-export async function broadcastsWithPendingTriggers(db: Db): Promise<PendingBroadcast[]> {
+/**
+ * Broadcasts with accepted triggers not yet in a run, the last of them at least `quietForMs`
+ * old: each needs an armed timer. A broadcast called more recently is left out: the ingress
+ * arms the timer right after committing a call, so a pass in between would "re-arm" a timer
+ * that was never lost; and if that arm failed (Redis down), the broadcast's next call arms it,
+ * or the next pass once the calls stop.
+ */
+export async function broadcastsWithPendingTriggers(db: Db, quietForMs: number): Promise<PendingBroadcast[]> {
   const { rows } = await sql<PendingBroadcast>`
     SELECT t.broadcast_id, b.delay_ms, b.max_delay_ms,
            min(t.received_at) AS first_at, max(t.received_at) AS last_at, now() AS now
     FROM triggers t JOIN broadcasts b ON b.id = t.broadcast_id
     WHERE t.status = 'pending' AND t.run_id IS NULL
-    GROUP BY t.broadcast_id, b.delay_ms, b.max_delay_ms`.execute(db);
+    GROUP BY t.broadcast_id, b.delay_ms, b.max_delay_ms
+    HAVING max(t.received_at) < now() - ${quietForMs} * interval '1 millisecond'`.execute(db);
   return rows;
 }
 
