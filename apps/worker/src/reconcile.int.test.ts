@@ -143,7 +143,9 @@ describe('the reconciler', () => {
 
     await deleteKeysWithPrefix(redis.current.redis, redis.current.prefix);
     expect(await chunksInRedis()).toEqual([]);
-    await waitFor(async () => (await chunksInRedis()).length >= before.length, { timeoutMs: 10_000, what: 'the chunks to come back' });
+    // A Worker blocked on a queue marker that was just deleted only looks again after BullMQ's
+    // drain delay (5 s): under the full suite's load the replay took more than 10 s once.
+    await waitFor(async () => (await chunksInRedis()).length >= before.length, { timeoutMs: 20_000, what: 'the chunks to come back' });
     expect(await chunksInRedis()).toEqual(before);
     // Once restored, Redis is marked intact, so later passes do not walk the runs again.
     await waitFor(() => producer.isRedisIntact(), { timeoutMs: 5_000, what: 'the marker' });
