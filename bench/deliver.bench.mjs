@@ -15,11 +15,11 @@
 //
 // Floor (exit 1 when missed): ≥ 5,000 deliveries/s and worker peak RSS ≤ 300 MB.
 // Goal (reported): ≥ 10,000 deliveries/s and ≥ 0.5 of the baseline.
-import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';
 import pg from 'pg';
 import {
-  adminQuery, cpuSeconds, cpuSecondsMatching, databaseUrl, deleteRedisPrefix, freePort, machineCpuSeconds, migrate, peakRssMb,
+  adminQuery, cpuSeconds, insertBroadcast, cpuSecondsMatching, databaseUrl, deleteRedisPrefix, freePort, machineCpuSeconds, migrate, peakRssMb,
   REDIS_URL, runAutocannon, startProcess, summarise,
 } from './support.mjs';
 
@@ -48,31 +48,24 @@ async function seed(url, connection) {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const sha = (s) => createHash('sha256').update(s).digest();
-    const token = randomBytes(32).toString('base64url');
-    const { rows: [bot] } = await client.query('INSERT INTO bots (name, api_token_sha256) VALUES ($1, $2) RETURNING id', ['bench', sha(randomBytes(16).toString('hex'))]);
+    const { botId, broadcastId } = await insertBroadcast(client, { message: { text: 'Hello {{first_name}}' }, delayMs: 0 });
     await client.query(
       `INSERT INTO channel_connections (bot_id, channel, provider, credentials, base_url, rate_limit_per_second)
        VALUES ($1, 'CustomChannel', 'custom', $2, $3, NULL)`,
-      [bot.id, JSON.stringify(connection.credentials), connection.baseUrl],
-    );
-    const { rows: [broadcast] } = await client.query(
-      `INSERT INTO broadcasts (bot_id, name, message, delay_ms, hook_token, hook_token_sha256)
-       VALUES ($1, 'bench', '{"text":"Hello {{first_name}}"}', 0, $2, $3) RETURNING id`,
-      [bot.id, token, sha(token)],
+      [botId, JSON.stringify(connection.credentials), connection.baseUrl],
     );
     const started = Date.now();
     await client.query(
       `INSERT INTO contacts (bot_id, bot_channel, user_id, first_name, variables)
        SELECT $1, 'CustomChannel', 'u' || i, 'Name ' || i, jsonb_build_object('city', 'City ' || (i % 100))
        FROM generate_series(1, $2) AS i`,
-      [bot.id, DELIVERIES],
+      [botId, DELIVERIES],
     );
     await client.query('ANALYZE contacts');
     console.log(`seeded ${DELIVERIES} contacts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     // The token is read back from the row, as a user would copy it from the admin API.
-    const { rows: [row] } = await client.query('SELECT hook_token FROM broadcasts WHERE id = $1', [broadcast.id]);
-    return { broadcastId: broadcast.id, token: row.hook_token };
+    const { rows: [row] } = await client.query('SELECT hook_token FROM broadcasts WHERE id = $1', [broadcastId]);
+    return { broadcastId, token: row.hook_token };
   } finally {
     await client.end();
   }

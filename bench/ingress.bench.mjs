@@ -6,9 +6,9 @@
 //    where queueing in the load generator does not dominate (see NOTES.md);
 // then checks that every 200 left exactly one trigger row: nothing accepted was lost.
 // BENCH_BODY=per-user sends a one-target call instead of the SPEC's audience example.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, migrate, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
+import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -35,15 +35,11 @@ const BODY = JSON.stringify(BODIES[BODY_KIND]);
 async function seedBroadcast(url) {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  const token = randomBytes(32).toString('base64url');
-  const sha = (s) => createHash('sha256').update(s).digest();
-  const { rows: [bot] } = await client.query('INSERT INTO bots (name, api_token_sha256) VALUES ($1, $2) RETURNING id', ['bench', sha(randomBytes(16).toString('hex'))]);
-  await client.query(
-    `INSERT INTO broadcasts (bot_id, name, message, hook_token, hook_token_sha256) VALUES ($1, 'bench', '{"text":"hi"}', $2, $3)`,
-    [bot.id, token, sha(token)],
-  );
-  await client.end();
-  return token;
+  try {
+    return (await insertBroadcast(client)).token;
+  } finally {
+    await client.end();
+  }
 }
 
 async function load(port, path, extra = {}) {

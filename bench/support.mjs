@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: scratch database and queue prefix, real child processes,
 // autocannon runs. Benchmarks use the built code (`pnpm build` first) and the local services.
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,22 @@ export async function adminQuery(sql) {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A bot and one broadcast of it, as the admin API would make them, on an open pg client:
+ * `message` and `delayMs` are the broadcast's. Returns their ids and the hook token.
+ */
+export async function insertBroadcast(client, { message = { text: 'hi' }, delayMs = 10_000 } = {}) {
+  const sha = (s) => createHash('sha256').update(s).digest();
+  const token = randomBytes(32).toString('base64url');
+  const { rows: [bot] } = await client.query('INSERT INTO bots (name, api_token_sha256) VALUES ($1, $2) RETURNING id', ['bench', sha(randomBytes(16).toString('hex'))]);
+  const { rows: [broadcast] } = await client.query(
+    `INSERT INTO broadcasts (bot_id, name, message, delay_ms, hook_token, hook_token_sha256)
+     VALUES ($1, 'bench', $2, $3, $4, $5) RETURNING id`,
+    [bot.id, JSON.stringify(message), delayMs, token, sha(token)],
+  );
+  return { botId: bot.id, broadcastId: broadcast.id, token };
 }
 
 /** Applies the migrations to `url` (creating the database) with the real migrate command. */

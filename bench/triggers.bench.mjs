@@ -12,11 +12,11 @@
 // their ratio: ≥ 1 means the dispatch keeps pace. Checked on the way: every 200 left one
 // trigger, every trigger ended `dispatched`, every per-user contact holds its own call's value.
 // The timers' delay is 1 s, so a dispatch starts one second after its broadcast's last call.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import queue from '../packages/queue/dist/index.js';
-import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, migrate, peakRssMb, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
+import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, peakRssMb, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BACKLOG = Number(process.env.BENCH_TRIGGERS ?? 100_000);
@@ -25,24 +25,18 @@ const CONNECTIONS = 64;
 const PLAIN_BROADCASTS = 20;
 const DB_NAME = `herald_bench_${randomBytes(3).toString('hex')}`;
 const PREFIX = `herald-bench-${randomBytes(3).toString('hex')}`;
-const sha = (s) => createHash('sha256').update(s).digest();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A broadcast (timer delay 1 s) whose bot has `contacts` Telegram contacts. */
 async function seedBroadcast(client, contacts) {
-  const token = randomBytes(32).toString('base64url');
-  const { rows: [bot] } = await client.query('INSERT INTO bots (name, api_token_sha256) VALUES ($1, $2) RETURNING id', ['bench', sha(randomBytes(16).toString('hex'))]);
-  const { rows: [broadcast] } = await client.query(
-    `INSERT INTO broadcasts (bot_id, name, message, delay_ms, hook_token, hook_token_sha256)
-     VALUES ($1, 'bench', '{"text":"hi"}', 1000, $2, $3) RETURNING id`,
-    [bot.id, token, sha(token)],
-  );
+  const { botId, broadcastId, token } = await insertBroadcast(client, { delayMs: 1000 });
   if (contacts > 0) {
     await client.query(
       `INSERT INTO contacts (bot_id, bot_channel, user_id) SELECT $1, 'TelegramChannel', 'c' || i FROM generate_series(1, $2) AS i`,
-      [bot.id, contacts],
+      [botId, contacts],
     );
   }
-  return { id: broadcast.id, botId: bot.id, token };
+  return { id: broadcastId, botId, token };
 }
 
 /** Waits until no trigger of `broadcastIds` is pending and no run of theirs is dispatching. */
