@@ -1,5 +1,5 @@
 import { IDENTITY_FIELDS, readVariablesObject, resolveContactIdentity, type ErrorDetail } from '@herald/core';
-import type { ContactUpsert } from '@herald/db';
+import { mergeContacts, type ContactUpsert } from '@herald/db';
 import type { ContactBody } from '../schemas/admin.schemas';
 
 /**
@@ -45,16 +45,4 @@ export function normaliseContacts(
     byKey.set(key, seen ? mergeContacts(seen, row) : row);
   });
   return { rows: [...byKey.values()], errors };
-}
-
-function mergeContacts(earlier: ContactUpsert, later: ContactUpsert): ContactUpsert {
-  return {
-    ...earlier,
-    user_phone_number: later.user_phone_number ?? earlier.user_phone_number,
-    first_name: later.first_name ?? earlier.first_name,
-    last_name: later.last_name ?? earlier.last_name,
-    user_name: later.user_name ?? earlier.user_name,
-    locale: later.locale ?? earlier.locale,
-    variables: { ...earlier.variables, ...later.variables },
-  };
 }

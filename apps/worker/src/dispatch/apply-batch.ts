@@ -3,7 +3,9 @@ import {
   applyToAudience,
   applyToContacts,
   applyToKnownContacts,
+  contactRow,
   findConversations,
+  mergeContacts,
   type ChannelColumn,
   type ContactUpsert,
   type ContactWrites,
@@ -113,19 +115,11 @@ function mergeTargets(triggers: readonly BatchTrigger[]): ContactUpsert[] {
     for (const target of request.targets) {
       // Top-level set_variables apply to every target; a target's own ones win.
       const writes = splitAssignments({ ...request.set_variables, ...target.variables });
+      const row = contactRow({ bot_channel: target.bot_channel, user_id: target.user_id, user_phone_number: target.user_phone_number }, writes);
+      // As the upsert would apply them one after the other: a later null leaves an earlier value.
       const key = `${target.bot_channel}\u0000${target.user_id}`;
       const earlier = byContact.get(key);
-      byContact.set(key, {
-        bot_channel: target.bot_channel,
-        user_id: target.user_id,
-        // The upsert keeps what it is not given: a later null leaves an earlier value standing.
-        user_phone_number: target.user_phone_number ?? earlier?.user_phone_number ?? null,
-        first_name: writes.columns.first_name ?? earlier?.first_name ?? null,
-        last_name: writes.columns.last_name ?? earlier?.last_name ?? null,
-        user_name: writes.columns.user_name ?? earlier?.user_name ?? null,
-        locale: writes.columns.locale ?? earlier?.locale ?? null,
-        variables: { ...earlier?.variables, ...writes.variables },
-      });
+      byContact.set(key, earlier ? mergeContacts(earlier, row) : row);
     }
   }
   return [...byContact.values()];
@@ -154,17 +148,7 @@ async function applyConversations(db: Db, context: BatchContext, triggers: reado
     } else if (!request.bot_channel || !request.user_id) {
       notes.get(triggers[i]!.id)!.push(`contact not created: ${request.bot_channel ? 'user_id' : 'bot_channel'} missing`);
     } else {
-      created.push({
-        bot_channel: request.bot_channel,
-        user_id: request.user_id,
-        user_phone_number: request.user_phone_number,
-        first_name: null,
-        last_name: null,
-        user_name: null,
-        locale: null,
-        ...writes.columns,
-        variables: writes.variables,
-      });
+      created.push(contactRow({ bot_channel: request.bot_channel, user_id: request.user_id, user_phone_number: request.user_phone_number }, writes));
     }
   });
   await applyToKnownContacts(db, { runId: context.runId, contacts: [...known.values()] });

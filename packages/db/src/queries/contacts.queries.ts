@@ -1,4 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
+import type { WritableColumn } from '@herald/core';
 import type { Db } from '../create-db';
 import type { Contact } from '../schema';
 
@@ -6,6 +7,37 @@ export type ContactUpsert = Pick<
   Contact,
   'bot_channel' | 'user_id' | 'user_phone_number' | 'first_name' | 'last_name' | 'user_name' | 'locale' | 'variables'
 >;
+
+/**
+ * Two upserts of one contact as one, `later` applied after `earlier`, as the upsert statement
+ * would: a column the later one gives wins (a null leaves the earlier value), variables merge.
+ */
+export function mergeContacts(earlier: ContactUpsert, later: ContactUpsert): ContactUpsert {
+  return {
+    ...earlier,
+    user_phone_number: later.user_phone_number ?? earlier.user_phone_number,
+    first_name: later.first_name ?? earlier.first_name,
+    last_name: later.last_name ?? earlier.last_name,
+    user_name: later.user_name ?? earlier.user_name,
+    locale: later.locale ?? earlier.locale,
+    variables: { ...earlier.variables, ...later.variables },
+  };
+}
+
+/** A contact's upsert row from its identity and the writes of a call (columns not written: null, i.e. kept). */
+export function contactRow(
+  identity: Pick<ContactUpsert, 'bot_channel' | 'user_id' | 'user_phone_number'>,
+  writes: { columns: Partial<Record<WritableColumn, string | null>>; variables: ContactUpsert['variables'] },
+): ContactUpsert {
+  return {
+    ...identity,
+    first_name: writes.columns.first_name ?? null,
+    last_name: writes.columns.last_name ?? null,
+    user_name: writes.columns.user_name ?? null,
+    locale: writes.columns.locale ?? null,
+    variables: writes.variables,
+  };
+}
 
 /**
  * The upsert of many contacts of a bot as one statement (set-based: the rows travel as one
