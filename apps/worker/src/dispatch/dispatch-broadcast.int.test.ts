@@ -202,6 +202,15 @@ describe('dispatchBroadcast', () => {
     expect(statuses.every((t) => t.status === 'dispatched')).toBe(true);
   });
 
+  it('cuts batches at 10,000 targets and applies the rest of the page after', async () => {
+    const { broadcast } = await setup([]);
+    // Two calls of 5,001 targets: one page of two triggers, two batches.
+    const big = (from: number) => ({ targets: Array.from({ length: 5_001 }, (_, i) => ({ user_id: `b${from + i}`, bot_channel: 'telegram' })) });
+    for (const from of [0, 5_001]) await trigger(broadcast.id, big(from));
+    const result = await dispatchBroadcast(deps(), broadcast.id);
+    expect(result).toMatchObject({ outcome: 'dispatched', triggers: 2, failed: 0, targeted: 10_002 });
+  });
+
   it('makes no run when nothing is pending', async () => {
     const { broadcast } = await setup([]);
     expect(await dispatchBroadcast(deps(), broadcast.id)).toEqual({ outcome: 'nothing_pending' });

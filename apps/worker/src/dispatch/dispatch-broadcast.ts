@@ -103,9 +103,13 @@ async function dispatchRun(
   let applied = 0;
   let failed = 0;
   let afterSeq: string | null = null;
+  // Read a page at a time; a batch cut short by its targets leaves the rest of the page for the next.
+  let page: Awaited<ReturnType<typeof nextTriggersToApply>> = [];
   for (;;) {
-    const batch = cutBatch(await nextTriggersToApply(db, { runId: run.runId, broadcastId: broadcast.id }, afterSeq, deps.dispatchBatchTriggers));
+    if (page.length === 0) page = await nextTriggersToApply(db, { runId: run.runId, broadcastId: broadcast.id }, afterSeq, deps.dispatchBatchTriggers);
+    const batch = cutBatch(page);
     if (batch.length === 0) break;
+    page = page.slice(batch.length);
     const outcome = await applyTriggers(deps, context, batch, log);
     if (outcome === 'cancelled') return stopped(db, run.runId, log);
     applied += outcome.applied;
