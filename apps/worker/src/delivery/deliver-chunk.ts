@@ -157,7 +157,7 @@ async function deliverThroughProvider(
   };
   const rate = effectiveRatePerSecond(context.provider!, context.rate_limit_per_second);
   const sending = new Set<Promise<void>>();
-  const failures: unknown[] = [];
+  let failure: unknown;
   const state = { faulted: false };
   let claimed = 0;
   let deferredUntil: Date | null = null;
@@ -198,7 +198,7 @@ async function deliverThroughProvider(
       for (const row of rows) {
         if (BigInt(row.id) > after) after = BigInt(row.id);
         const done: Promise<void> = sendOne(deps, { adapter, connection, context, plan, row, state, chunk, log })
-          .catch((error: unknown) => void failures.push(error))
+          .catch((error: unknown) => void (failure ??= error))
           .finally(() => {
             deps.inFlight.release(1);
             sending.delete(done);
@@ -213,7 +213,7 @@ async function deliverThroughProvider(
     await deps.recorder.drain();
   }
   // A send whose aftermath failed (e.g. recording a connection fault): the job is retried.
-  if (failures.length) throw failures[0];
+  if (failure !== undefined) throw failure;
   if (deps.stopping.aborted && !deferredUntil) deferredUntil = new Date();
   return { claimed, deferredUntil };
 }

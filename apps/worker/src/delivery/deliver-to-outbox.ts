@@ -17,12 +17,14 @@ export async function deliverToOutbox(deps: Pick<DeliveryDeps, 'db' | 'leaseMs' 
       const status = rendered.empty ? 'skipped' : 'sent';
       if (!rendered.empty) messages.push({ delivery_id: row.id, contact_id: row.contact_id, text: rendered.text });
       outcomes.push({ id: row.id, claim_id: row.claim_id, text: rendered.recordedText, ...finalOutcome(status, rendered.empty ? 'empty_message' : null) });
-      deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: status, reason: rendered.empty ? 'empty_message' : '' });
     }
     // The outbox insert ignores a delivery already there, so a crash between the two
     // statements (the claim expires and is sent again) never shows a message twice.
     await addToWebOutbox(deps.db, messages);
     await finishDeliveries(deps.db, { runId: chunk.runId, outcomes });
+    const empty = rows.length - messages.length;
+    if (messages.length) deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: 'sent', reason: '' }, messages.length);
+    if (empty) deps.metrics.deliveries.inc({ channel: chunk.channel, outcome: 'skipped', reason: 'empty_message' }, empty);
   }
   return { claimed, deferredUntil: deps.stopping.aborted ? new Date() : null };
 }

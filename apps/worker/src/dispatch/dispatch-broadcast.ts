@@ -7,8 +7,7 @@ import {
   finishDispatch,
   isRefusedForGood,
   limitStatementTime,
-  markTriggerFailed,
-  markTriggersDispatched,
+  markTriggers,
   nextTriggersToApply,
   touchRun,
   type Broadcast,
@@ -167,7 +166,7 @@ async function applyTriggers(
     await db.transaction().execute(async (trx) => {
       await limitStatementTime(trx, deps.dispatchStatementTimeoutMs);
       const notes = await applyBatch(trx, context, triggers);
-      if (!(await markTriggersDispatched(trx, triggers.map(({ id }) => ({ id, notes: notes.get(id) ?? [] }))))) throw new TriggerCancelled();
+      if (!(await markTriggers(trx, 'dispatched', triggers.map(({ id }) => ({ id, notes: notes.get(id) ?? [] }))))) throw new TriggerCancelled();
     });
     return { applied: triggers.length, failed: 0 };
   } catch (error) {
@@ -183,7 +182,7 @@ async function applyTriggers(
     }
     const [trigger] = triggers;
     const reason = describeRefusal(error);
-    if (!(await markTriggerFailed(db, trigger!.id, [`not applied: the database refused it: ${reason}`]))) return 'cancelled';
+    if (!(await markTriggers(db, 'failed', [{ id: trigger!.id, notes: [`not applied: the database refused it: ${reason}`] }]))) return 'cancelled';
     log.warn('trigger refused by the database: marked failed, the run goes on without it', { triggerId: trigger!.id, reason });
     return { applied: 0, failed: 1 };
   }

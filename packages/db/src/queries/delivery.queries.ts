@@ -222,7 +222,6 @@ async function updateAndCount(
   runId: string,
   statement: { with?: RawBuilder<unknown>; update: RawBuilder<unknown>; preparedAs?: string },
 ): Promise<{ runStatus: string | null; changed: number }> {
-  const window = sql.raw(`interval '${RATE_WINDOW_SECONDS} seconds'`);
   const { rows } = await sql<{ status: string; changed: number }>`${statement.preparedAs ? prepared(statement.preparedAs) : sql``}
     WITH run AS (SELECT status FROM runs WHERE id = ${runId} FOR UPDATE),
     ${statement.with ? sql`${statement.with},` : sql``}
@@ -235,7 +234,7 @@ async function updateAndCount(
              count(*)::int AS changed
       FROM updated
     )
-    UPDATE runs SET ${countersSet(window)}
+    UPDATE runs SET ${countersSet()}
     FROM counted WHERE runs.id = ${runId}
     RETURNING runs.status, counted.changed`.execute(db);
   return { runStatus: rows[0]?.status ?? null, changed: rows[0]?.changed ?? 0 };
@@ -246,7 +245,8 @@ async function updateAndCount(
  * completion (a delivering run whose counters reach `targeted`), its rate window. Every
  * expression reads the row being updated, so concurrent writers add up.
  */
-function countersSet(window: RawBuilder<unknown>): RawBuilder<unknown> {
+function countersSet(): RawBuilder<unknown> {
+  const window = sql.raw(`interval '${RATE_WINDOW_SECONDS} seconds'`);
   return sql`
       sent = runs.sent + counted.sent, failed = runs.failed + counted.failed, skipped = runs.skipped + counted.skipped,
       status      = CASE WHEN runs.status = 'delivering' AND runs.sent + runs.failed + runs.skipped + counted.n >= runs.targeted

@@ -69,30 +69,21 @@ export async function nextTriggersToApply(db: Db, run: { runId: string; broadcas
 }
 
 /**
- * Marks a batch of triggers applied, each with its notes, in one statement; false when any of
- * them is no longer pending (cancelled meanwhile): the caller rolls the whole batch back.
+ * Ends pending triggers with `status`, each with its notes, in one statement: `dispatched`
+ * once applied, `failed` when the database refused one for good (its run goes on without it).
+ * False when any of them is no longer pending (cancelled meanwhile): the caller rolls back.
  */
-export async function markTriggersDispatched(db: Db, triggers: readonly { id: string; notes: string[] }[]): Promise<boolean> {
+export async function markTriggers(
+  db: Db,
+  status: 'dispatched' | 'failed',
+  triggers: readonly { id: string; notes: string[] }[],
+): Promise<boolean> {
   if (triggers.length === 0) return true;
   const result = await sql`
-    UPDATE triggers t SET status = 'dispatched', status_changed_at = now(), notes = t.notes || i.notes
+    UPDATE triggers t SET status = ${status}, status_changed_at = now(), notes = t.notes || i.notes
     FROM jsonb_to_recordset(${JSON.stringify(triggers)}::jsonb) AS i(id uuid, notes jsonb)
     WHERE t.id = i.id AND t.status = 'pending'`.execute(db);
   return Number(result.numAffectedRows ?? 0n) === triggers.length;
-}
-
-/**
- * Marks a trigger the database refused for good as `failed`, noting why; its run goes on
- * without it. False when it is no longer pending (cancelled meanwhile).
- */
-export async function markTriggerFailed(db: Db, triggerId: string, notes: string[]): Promise<boolean> {
-  const result = await db
-    .updateTable('triggers')
-    .set({ status: 'failed', status_changed_at: new Date(), notes: sql`notes || ${JSON.stringify(notes)}::jsonb` })
-    .where('id', '=', triggerId)
-    .where('status', '=', 'pending')
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
 }
 
 /**
