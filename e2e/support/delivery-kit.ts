@@ -6,7 +6,7 @@ import {
   createBotRow,
   createBroadcastRow,
   createTriggerRow,
-  startFakeProviders,
+  useFakeProviders,
   startReadyProcess,
   TEST_REDIS_URL,
   useTestDatabase,
@@ -22,24 +22,16 @@ import {
  */
 export function useDeliveryKit() {
   const database = useTestDatabase();
-  let fake: FakeProviders | undefined;
+  const fakes = useFakeProviders();
   const processes: StartedProcess[] = [];
-  beforeAll(async () => {
-    fake = await startFakeProviders();
-  });
-  afterAll(async () => {
-    await fake?.close();
-  });
   afterEach(async () => {
     await Promise.all(processes.splice(0).map((p) => p.stop('SIGKILL')));
-    fake?.reset();
   });
 
   const kit = {
     database,
     get fake(): FakeProviders {
-      if (!fake) throw new Error('the fake providers exist only inside tests');
-      return fake;
+      return fakes.current;
     },
 
     /** A worker process allowed to reach the fakes, with fast retries and reconciles. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { createDb, migrateToLatest, type Db } from '@herald/db';
 import { TEST_ADMIN_DATABASE_URL, testRunId } from './env';
+import { perTestFile } from './per-file';
 
 /** All databases of one jest run share this prefix, so the teardown can sweep them. */
 export function runDatabasePrefix(runId = testRunId()): string {
@@ -119,19 +120,7 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
 
 /** Registers beforeAll/afterAll for a test file's own database. */
 export function useTestDatabase(options: { migrated?: boolean } = {}): { readonly current: TestDatabase } {
-  let database: TestDatabase | undefined;
-  beforeAll(async () => {
-    database = await createTestDatabase(options);
-  });
-  afterAll(async () => {
-    await database?.drop();
-  });
-  return {
-    get current(): TestDatabase {
-      if (!database) throw new Error('the test database exists only inside tests (beforeAll has not run)');
-      return database;
-    },
-  };
+  return perTestFile('the test database exists', { start: () => createTestDatabase(options), stop: (database) => database.drop() });
 }
 
 export type { Db };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { TEST_REDIS_URL, testRunId } from './env';
+import { perTestFile } from './per-file';
 
 /** Every prefix of one jest run starts with this, so the global teardown can sweep them. */
 export function runQueuePrefix(runId = testRunId()): string {
@@ -40,19 +41,11 @@ export interface TestRedis {
  * connection declares its own afterAll (stopping them) before calling this.
  */
 export function useTestRedis(): { readonly current: TestRedis } {
-  let state: TestRedis | undefined;
-  beforeAll(() => {
-    state = { redis: new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null }), prefix: testQueuePrefix() };
-  });
-  afterAll(async () => {
-    if (!state) return;
-    await deleteKeysWithPrefix(state.redis, state.prefix);
-    await state.redis.quit();
-  });
-  return {
-    get current(): TestRedis {
-      if (!state) throw new Error('the test Redis exists only inside tests (beforeAll has not run)');
-      return state;
+  return perTestFile('the test Redis exists', {
+    start: () => ({ redis: new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null }), prefix: testQueuePrefix() }),
+    stop: async ({ redis, prefix }) => {
+      await deleteKeysWithPrefix(redis, prefix);
+      await redis.quit();
     },
-  };
+  });
 }

@@ -9,6 +9,7 @@ import { messengerRoute } from './routes/messenger.route';
 import { telegramRoute } from './routes/telegram.route';
 import { twilioRoute } from './routes/twilio.route';
 import { whatsappCloudRoute } from './routes/whatsapp-cloud.route';
+import { perTestFile } from '../per-file';
 import { createFakeState, type FakeCredentials, type ParsedRequest, type ProviderRoute } from './state';
 
 /** A request the fake received, as recorded. */
@@ -255,18 +256,5 @@ function write(outgoing: ServerResponse, recorded: FakeRequest, response: FakeRe
  * reset (recordings, scripts, defaults) before each test, closed at the end.
  */
 export function useFakeProviders(options: FakeProvidersOptions = {}): { readonly current: FakeProviders } {
-  let fake: FakeProviders | undefined;
-  beforeAll(async () => {
-    fake = await startFakeProviders(options);
-  });
-  beforeEach(() => fake?.reset());
-  afterAll(async () => {
-    await fake?.close();
-  });
-  return {
-    get current(): FakeProviders {
-      if (!fake) throw new Error('the fake providers exist only inside tests (beforeAll has not run)');
-      return fake;
-    },
-  };
+  return perTestFile('the fake providers exist', { start: () => startFakeProviders(options), reset: (fake) => fake.reset(), stop: (fake) => fake.close() });
 }
