@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import queuePackage from '../packages/queue/dist/index.js';
-import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, migrate, peakRssMb, REDIS_URL, startProcess } from './support.mjs';
+import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, peakRssMb, REDIS_URL, startProcess } from './support.mjs';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 1_000_000);
 const DB_NAME = `herald_bench_${randomBytes(3).toString('hex')}`;
@@ -21,12 +21,7 @@ const AUDIENCE = {
 };
 
 async function seed(client) {
-  const { rows: [bot] } = await client.query(`INSERT INTO bots (name, api_token_sha256) VALUES ('bench', sha256('bench')) RETURNING id`);
-  const { rows: [broadcast] } = await client.query(
-    `INSERT INTO broadcasts (bot_id, name, message, audience, hook_token, hook_token_sha256)
-     VALUES ($1, 'bench', '{"text":"hi"}', $2, 'bench-token', sha256('bench-token')) RETURNING id`,
-    [bot.id, JSON.stringify(AUDIENCE)],
-  );
+  const { botId, broadcastId } = await insertBroadcast(client, { audience: AUDIENCE });
   const started = Date.now();
   // Half gold and over 30 (even i), the rest silver or young; plus a few unrelated variables.
   await client.query(
@@ -36,12 +31,12 @@ async function seed(client) {
                                'age', CASE WHEN i % 2 = 0 THEN 31 + i % 40 ELSE 18 + i % 10 END,
                                'city', 'City ' || (i % 100), 'joined', '2024-01-01')
      FROM generate_series(1, $2) AS i`,
-    [bot.id, CONTACTS],
+    [botId, CONTACTS],
   );
   await client.query('ANALYZE contacts');
   console.log(`seeded ${CONTACTS} contacts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  await client.query(`INSERT INTO triggers (broadcast_id, method, request) VALUES ($1, 'GET', '{"mode":"audience","audience":null,"set_variables":{},"payload":null}')`, [broadcast.id]);
-  return broadcast.id;
+  await client.query(`INSERT INTO triggers (broadcast_id, method, request) VALUES ($1, 'GET', '{"mode":"audience","audience":null,"set_variables":{},"payload":null}')`, [broadcastId]);
+  return broadcastId;
 }
 
 async function main() {

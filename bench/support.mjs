@@ -34,16 +34,16 @@ export async function adminQuery(sql) {
 
 /**
  * A bot and one broadcast of it, as the admin API would make them, on an open pg client:
- * `message` and `delayMs` are the broadcast's. Returns their ids and the hook token.
+ * `message`, `delayMs` and `audience` are the broadcast's. Returns their ids and the hook token.
  */
-export async function insertBroadcast(client, { message = { text: 'hi' }, delayMs = 10_000 } = {}) {
+export async function insertBroadcast(client, { message = { text: 'hi' }, delayMs = 10_000, audience = { filters: [], join: [] } } = {}) {
   const sha = (s) => createHash('sha256').update(s).digest();
   const token = randomBytes(32).toString('base64url');
   const { rows: [bot] } = await client.query('INSERT INTO bots (name, api_token_sha256) VALUES ($1, $2) RETURNING id', ['bench', sha(randomBytes(16).toString('hex'))]);
   const { rows: [broadcast] } = await client.query(
-    `INSERT INTO broadcasts (bot_id, name, message, delay_ms, hook_token, hook_token_sha256)
-     VALUES ($1, 'bench', $2, $3, $4, $5) RETURNING id`,
-    [bot.id, JSON.stringify(message), delayMs, token, sha(token)],
+    `INSERT INTO broadcasts (bot_id, name, message, delay_ms, audience, hook_token, hook_token_sha256)
+     VALUES ($1, 'bench', $2, $3, $4, $5, $6) RETURNING id`,
+    [bot.id, JSON.stringify(message), delayMs, JSON.stringify(audience), token, sha(token)],
   );
   return { botId: bot.id, broadcastId: broadcast.id, token };
 }

@@ -45,7 +45,8 @@ export function isTransientConflict(error: unknown): boolean {
  * a constraint (classes 21, 22, 23), a limit (54: too many parameters, a row too big), an
  * error raised by a database trigger (P0001), the statement timeout (57014 — not a cancel by
  * an operator, which shares the code), and a bind message the server cannot take (08P01 with
- * "bind message", e.g. more than 65,535 parameters). Anything else — Postgres unreachable or
+ * "bind message", e.g. more than 65,535 parameters: the hook's MAX_FILTERS now stops such a
+ * call at the door; this is for what was accepted before, or what a bound misses). Anything else — Postgres unreachable or
  * short of resources, a lost race, a table missing during a deploy, a bug of ours — is not:
  * the caller retries, or fails loudly.
  */
