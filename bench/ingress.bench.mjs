@@ -5,10 +5,11 @@
 // 2. a fixed offered rate below saturation (BENCH_RATE, default 1000 calls/s) → tail latency,
 //    where queueing in the load generator does not dominate (see NOTES.md);
 // then checks that every 200 left exactly one trigger row: nothing accepted was lost.
-// BENCH_BODY=per-user sends a one-target call instead of the SPEC's audience example.
+// BENCH_BODY=per-user sends a one-target call instead of the SPEC's audience example;
+// BENCH_INGRESS_NODE_OPTIONS goes to the ingress alone (e.g. `--require` of a profiler).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
+import { adminQuery, cpuSeconds, cpuSecondsMatching, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -56,9 +57,16 @@ async function load(port, path, extra = {}) {
   );
 }
 
-async function measure(name, port, path) {
+/** CPU seconds so far of the server process, of this database's Postgres backends, and of Redis. */
+const cpuOf = (pid) => ({ server: cpuSeconds(pid), postgres: cpuSecondsMatching(DB_NAME), redis: cpuSecondsMatching('redis-server') });
+
+async function measure(name, port, path, pid) {
   await load(port, path, { duration: 3 }); // warm-up: JIT, pools, caches
+  const before = cpuOf(pid);
   const saturation = await load(port, path);
+  const after = cpuOf(pid);
+  // CPU per call says where the time goes when the machine's load makes the rates wander.
+  saturation.cpuMsPerCall = Object.fromEntries(Object.keys(after).map((k) => [k, ((after[k] - before[k]) * 1000) / saturation.requests]));
   const fixedRate = await load(port, path, { overallRate: RATE });
   console.log(`${name}: saturation ${JSON.stringify(saturation)}`);
   console.log(`${name}: at ${RATE}/s ${JSON.stringify(fixedRate)}`);
@@ -78,10 +86,11 @@ async function main() {
     INGRESS_PORT: String(ingressPort),
     HOST: '127.0.0.1',
     DATABASE_POOL_SIZE: '20',
+    ...(process.env.BENCH_INGRESS_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_INGRESS_NODE_OPTIONS } : {}),
   }, ingressPort);
   let herald;
   try {
-    herald = await measure('herald ingress', ingressPort, `/hooks/${token}`);
+    herald = await measure('herald ingress', ingressPort, `/hooks/${token}`, ingress.child.pid);
   } finally {
     await ingress.stop();
   }
@@ -96,15 +105,16 @@ async function main() {
   const baseline = await startProcess('bench/baseline-express.mjs', { PORT: String(basePort) }, basePort);
   let bare;
   try {
-    bare = await measure('bare express', basePort, '/hooks/x');
+    bare = await measure('bare express', basePort, '/hooks/x', baseline.child.pid);
   } finally {
     await baseline.stop();
   }
 
-  console.log('\n| | accepted calls/s at 64 conns | p50 ms | p99 ms | p99 ms at %d/s |', RATE);
-  console.log('|---|---|---|---|---|');
+  console.log('\n| | accepted calls/s at 64 conns | p50 ms | p99 ms | p99 ms at %d/s | CPU ms per call: server, Postgres, Redis |', RATE);
+  console.log('|---|---|---|---|---|---|');
   for (const [name, r] of [['Herald ingress', herald], ['bare Express 5', bare]]) {
-    console.log(`| ${name} | ${r.saturation.rps} | ${r.saturation.p50} | ${r.saturation.p99} | ${r.fixedRate.p99} |`);
+    const cpu = r.saturation.cpuMsPerCall;
+    console.log(`| ${name} | ${r.saturation.rps} | ${r.saturation.p50} | ${r.saturation.p99} | ${r.fixedRate.p99} | ${cpu.server.toFixed(3)}, ${cpu.postgres.toFixed(3)}, ${cpu.redis.toFixed(3)} |`);
   }
   console.log(`\nratio Herald/bare Express: ${(herald.saturation.rps / bare.saturation.rps).toFixed(2)} (throughput)`);
   console.log(`non-2xx answers from Herald: ${herald.saturation.non2xx + herald.fixedRate.non2xx}, errors: ${herald.saturation.errors + herald.fixedRate.errors}`);

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import queue from '../packages/queue/dist/index.js';
-import { adminQuery, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, peakRssMb, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
+import { adminQuery, cpuSeconds, cpuSecondsMatching, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, peakRssMb, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BACKLOG = Number(process.env.BENCH_TRIGGERS ?? 100_000);
@@ -113,6 +113,7 @@ async function backlog(client, worker) {
   );
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const producer = new queue.JobProducer(redis, PREFIX);
+  const cpuBefore = { worker: cpuSeconds(worker.child.pid), postgres: cpuSecondsMatching(DB_NAME) };
   const armedAt = Date.now();
   try {
     await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 0);
@@ -122,13 +123,15 @@ async function backlog(client, worker) {
     redis.disconnect();
   }
   const seconds = (Date.now() - armedAt) / 1000;
+  // Busy seconds of the worker and of Postgres: which one the dispatch waits for.
+  const cpu = { worker: cpuSeconds(worker.child.pid) - cpuBefore.worker, postgres: cpuSecondsMatching(DB_NAME) - cpuBefore.postgres };
   const { rows: [check] } = await client.query(
     `SELECT (SELECT count(*) FROM deliveries d JOIN runs r ON r.id = d.run_id WHERE r.broadcast_id = $1)::int AS deliveries,
             (SELECT count(*) FROM triggers WHERE broadcast_id = $1 AND status = 'dispatched')::int AS dispatched,
             (SELECT count(*) FROM contacts WHERE bot_id = $2 AND variables->>'order' = user_id)::int AS right`,
     [broadcast.id, broadcast.botId],
   );
-  return { seconds, perSecond: BACKLOG / seconds, rssMb: peakRssMb(worker.child.pid), ...check };
+  return { seconds, perSecond: BACKLOG / seconds, rssMb: peakRssMb(worker.child.pid), cpu, ...check };
 }
 
 async function plain(client, ingressUrl) {
@@ -192,7 +195,8 @@ async function main() {
     console.log(
       `\nbacklog of ${BACKLOG.toLocaleString('en-US')} per-user triggers: dispatched in ${preloaded.seconds.toFixed(1)} s = **${Math.round(preloaded.perSecond).toLocaleString('en-US')} triggers/s**; ` +
         `worker peak RSS ${preloaded.rssMb} MB; ${preloaded.deliveries.toLocaleString('en-US')} deliveries, ${preloaded.dispatched.toLocaleString('en-US')} triggers dispatched, ` +
-        `${preloaded.right.toLocaleString('en-US')} contacts holding their own call's value`,
+        `${preloaded.right.toLocaleString('en-US')} contacts holding their own call's value; ` +
+        `CPU meanwhile: worker ${preloaded.cpu.worker.toFixed(1)} s, Postgres ${preloaded.cpu.postgres.toFixed(1)} s`,
     );
     if (preloaded.deliveries !== BACKLOG || preloaded.dispatched !== BACKLOG || preloaded.right !== BACKLOG) problems.push('backlog: deliveries, triggers or contacts do not add up');
     const misses = [];

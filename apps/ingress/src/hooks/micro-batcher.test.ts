@@ -19,7 +19,7 @@ describe('MicroBatcher', () => {
     const batcher = new MicroBatcher<number, number>(async (items) => {
       sizes.push(items.length);
       return items;
-    }, 2);
+    }, { maxBatch: 2 });
     await Promise.all([1, 2, 3, 4, 5].map((n) => batcher.submit(n)));
     expect(sizes).toEqual([2, 2, 1]);
   });
@@ -44,5 +44,57 @@ describe('MicroBatcher', () => {
       { status: 'rejected', reason: new Error('bad 2') },
       { status: 'fulfilled', value: 3 },
     ]);
+  });
+});
+
+describe('MicroBatcher with maxInFlight', () => {
+  /** A flush whose promises the test ends by hand, recording each batch. */
+  function heldFlushes() {
+    const batches: number[][] = [];
+    const release: Array<() => void> = [];
+    const flush = (items: number[]) =>
+      new Promise<number[]>((resolve) => {
+        batches.push(items);
+        release.push(() => resolve(items));
+      });
+    return { batches, release, flush };
+  }
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('gathers what arrives while the limit is reached into one next flush', async () => {
+    const { batches, release, flush } = heldFlushes();
+    const batcher = new MicroBatcher<number, number>(flush, { maxInFlight: 1 });
+    const first = batcher.submit(1);
+    await turn();
+    const later = [2, 3, 4].map((n) => batcher.submit(n));
+    await turn();
+    await turn();
+    expect(batches).toEqual([[1]]); // 2–4 wait for the flush in flight
+    release[0]!();
+    expect(await first).toBe(1);
+    await turn();
+    expect(batches).toEqual([[1], [2, 3, 4]]);
+    release[1]!();
+    expect(await Promise.all(later)).toEqual([2, 3, 4]);
+  });
+
+  it('starts the next batch when a failed flush ends, and still respects maxBatch', async () => {
+    const batches: number[][] = [];
+    let fail = true;
+    const batcher = new MicroBatcher<number, number>(
+      async (items) => {
+        batches.push(items);
+        await turn();
+        if (fail) {
+          fail = false;
+          throw new Error('database down');
+        }
+        return items;
+      },
+      { maxInFlight: 1, maxBatch: 2 },
+    );
+    const results = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => batcher.submit(n)));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(batches).toEqual([[1, 2], [3, 4], [5]]);
   });
 });
