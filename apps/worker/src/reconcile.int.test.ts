@@ -74,6 +74,21 @@ describe('the reconciler', () => {
     expect(await listed()).toBe(true);
   });
 
+  it('counts only triggers past the boundary of a run being dispatched: the ones inside are that dispatch\'s', async () => {
+    const { db } = database.current;
+    const { broadcast, trigger } = await accepted(60_000);
+    const listed = async () => (await broadcastsWithPendingTriggers(db, 2_000)).some((b) => b.broadcast_id === broadcast.id);
+    const threeSecondsAgo = new Date(Date.now() - 3_000);
+    await db.updateTable('triggers').set({ received_at: threeSecondsAgo }).where('id', '=', trigger.id).execute();
+    // A live dispatch (beating: updated_at now) holding that trigger, not yet applied.
+    await db.insertInto('runs').values({ broadcast_id: broadcast.id, last_trigger_seq: trigger.seq }).execute();
+    expect(await listed()).toBe(false);
+    // A call accepted after the claim is in no run: its broadcast needs a timer.
+    const later = await createTriggerRow(db, broadcast.id);
+    await db.updateTable('triggers').set({ received_at: threeSecondsAgo }).where('id', '=', later.id).execute();
+    expect(await listed()).toBe(true);
+  });
+
   it('leaves an armed timer alone: the reconciler never postpones a dispatch', async () => {
     const { broadcast } = await accepted(2_000);
     await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 2_000);
@@ -89,10 +104,9 @@ describe('the reconciler', () => {
     const { broadcast, trigger } = await accepted(60_000);
     const run = await db
       .insertInto('runs')
-      .values({ broadcast_id: broadcast.id, updated_at: new Date(Date.now() - 10 * 60_000) })
+      .values({ broadcast_id: broadcast.id, last_trigger_seq: trigger.seq, updated_at: new Date(Date.now() - 10 * 60_000) })
       .returning('id')
       .executeTakeFirstOrThrow();
-    await db.updateTable('triggers').set({ run_id: run.id }).where('id', '=', trigger.id).execute();
 
     await waitFor(
       async () => (await db.selectFrom('runs').select('status').where('id', '=', run.id).executeTakeFirstOrThrow()).status !== 'dispatching',

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { databaseUrl, dropDatabase, runDatabasePrefix, useTestDatabase } from '@herald/testing';
+import { createBotRow, createBroadcastRow, createTriggerRow, databaseUrl, dropDatabase, runDatabasePrefix, useTestDatabase } from '@herald/testing';
 import { ensureDatabaseExists } from './ensure-database';
 import { migrateDown, migrateToEmpty, migrateToLatest, migrationStatus } from './migrate';
 import { migrations } from './migrations';
@@ -51,6 +51,32 @@ describe('migrations on an empty database', () => {
     expect(await migrateToLatest(db)).toEqual({ direction: 'none', applied: [] });
     const names = Object.keys(migrations);
     expect(await migrateDown(db)).toEqual({ direction: 'down', applied: [names[names.length - 1]] });
+    await migrateToLatest(db);
+  });
+
+  it('run trigger boundary: a run left dispatching by the previous version keeps its triggers, both ways', async () => {
+    const { db } = database.current;
+    expect(await migrateDown(db)).toEqual({ direction: 'down', applied: ['2026-11-27T0100-run-trigger-boundary'] });
+    // The previous version's state: a claimed run, its triggers marked with it, one applied.
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id);
+    const [applied, claimed, later] = [await createTriggerRow(db, broadcast.id), await createTriggerRow(db, broadcast.id), await createTriggerRow(db, broadcast.id)];
+    const { rows: [run] } = await sql<{ id: string }>`INSERT INTO runs (broadcast_id) VALUES (${broadcast.id}) RETURNING id`.execute(db);
+    await sql`UPDATE triggers SET run_id = ${run!.id} WHERE id IN (${applied.id}, ${claimed.id})`.execute(db);
+    await sql`UPDATE triggers SET status = 'dispatched' WHERE id = ${applied.id}`.execute(db);
+
+    await migrateToLatest(db);
+    const { rows: [boundary] } = await sql<{ last_trigger_seq: string }>`SELECT last_trigger_seq FROM runs WHERE id = ${run!.id}`.execute(db);
+    expect(boundary!.last_trigger_seq).toBe(claimed.seq); // `later` stays out of the run
+
+    await sql`UPDATE triggers SET run_id = NULL WHERE id = ${claimed.id}`.execute(db); // as this version leaves a pending trigger
+    await migrateDown(db);
+    const { rows } = await sql<{ id: string; run_id: string | null }>`SELECT id, run_id FROM triggers WHERE broadcast_id = ${broadcast.id} ORDER BY seq`.execute(db);
+    expect(rows).toEqual([
+      { id: applied.id, run_id: run!.id },
+      { id: claimed.id, run_id: run!.id },
+      { id: later.id, run_id: null },
+    ]);
     await migrateToLatest(db);
   });
 });

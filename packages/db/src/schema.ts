@@ -105,6 +105,7 @@ export interface TriggersTable {
   method: 'GET' | 'POST';
   request: Json<unknown>;
   status: ColumnType<TriggerStatus, TriggerStatus | undefined, TriggerStatus>;
+  /** The run that applied it (or failed it); NULL while pending, even inside a run's boundary. */
   run_id: string | null;
   notes: JsonWithDefault<string[]>;
   status_changed_at: NullableTimestamp;
@@ -131,6 +132,11 @@ export interface RunsTable {
   handed_off_through: ColumnType<string, never, string>;
   /** Deliveries handed to the channel queues so far. */
   handed_off: Generated<number>;
+  /**
+   * The run's triggers: its broadcast's triggers pending when it was claimed, i.e. those with
+   * seq <= this one (NULL only on runs older than the boundary, all of them finished).
+   */
+  last_trigger_seq: ColumnType<string | null, string | null | undefined, string | null>;
   /** What `{{payload.…}}` renders: the body of the run's last trigger that kept one. */
   payload: ColumnType<unknown, string | null | undefined, string | null>;
   /** Delivery rate: outcomes counted since `rate_window_at`, and the rate of the last window. */

@@ -236,11 +236,10 @@ describe('dispatchBroadcast', () => {
     const done = await trigger(broadcast.id, { audience_filters: 'g', audience_criteria: 'Equals', audience_values: 'x' });
     const left = await trigger(broadcast.id, { audience_filters: 'g', audience_criteria: 'Equals', audience_values: 'y' });
     // The state a crash leaves: a dispatching run, its first trigger applied, the second not.
-    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id }).returning('id').executeTakeFirstOrThrow();
-    await db.updateTable('triggers').set({ run_id: run.id }).where('id', 'in', [done.id, left.id]).execute();
+    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, last_trigger_seq: left.seq }).returning('id').executeTakeFirstOrThrow();
     const ones = await db.selectFrom('contacts').select(['id', 'bot_channel']).where('user_id', 'in', ['1', '3']).where('bot_id', '=', broadcast.bot_id).execute();
     await db.insertInto('deliveries').values(ones.map((c) => ({ run_id: run.id, contact_id: c.id, channel: c.bot_channel }))).execute();
-    await db.updateTable('triggers').set({ status: 'dispatched' }).where('id', '=', done.id).execute();
+    await db.updateTable('triggers').set({ status: 'dispatched', run_id: run.id }).where('id', '=', done.id).execute();
     const later = await trigger(broadcast.id, {}); // accepted after the crash: not in this run
 
     const result = await dispatchBroadcast(deps(), broadcast.id);
@@ -255,8 +254,7 @@ describe('dispatchBroadcast', () => {
   it('skips a trigger cancelled after the claim: nothing of it is applied', async () => {
     const { bot, broadcast } = await setup([contact('1')]);
     const t = await trigger(broadcast.id, { set_variables: 'x', set_variables_values: '1' });
-    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id }).returning('id').executeTakeFirstOrThrow();
-    await db.updateTable('triggers').set({ run_id: run.id }).where('id', '=', t.id).execute();
+    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, last_trigger_seq: t.seq }).returning('id').executeTakeFirstOrThrow();
     // Cancelled after the claim, before it was applied: the dispatcher must not write anything.
     await db.updateTable('triggers').set({ status: 'cancelled' }).where('id', '=', t.id).execute();
     const result = await dispatchBroadcast(deps(), broadcast.id);
@@ -403,8 +401,7 @@ describe('dispatchBroadcast after a cancel', () => {
     await upsertContacts(db, bot.id, [contact('1')]);
     const first = await createTriggerRow(db, broadcast.id, { request: request({ set_variables: 'x', set_variables_values: '1' }) });
     // A dispatch claimed the trigger, then the operator cancelled before it was applied.
-    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id }).returning('id').executeTakeFirstOrThrow();
-    await db.updateTable('triggers').set({ run_id: run.id }).where('id', '=', first.id).execute();
+    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, last_trigger_seq: first.seq }).returning('id').executeTakeFirstOrThrow();
     expect(await cancelBroadcast(db, broadcast.id)).toEqual({ triggers: 1, runs: [run.id], skipped: 0 });
 
     expect(await dispatchBroadcast(deps(), broadcast.id)).toEqual({ outcome: 'nothing_pending' });

@@ -11,6 +11,7 @@ import {
   nextTriggersToApply,
   touchRun,
   type Broadcast,
+  type ClaimedRun,
   type Db,
 } from '@herald/db';
 import type { Logger } from '@herald/logger';
@@ -94,7 +95,7 @@ function startHeartbeat(db: Db, runId: string, everyMs: number, log: Logger): No
 async function dispatchRun(
   deps: DispatchDeps,
   broadcast: Broadcast,
-  run: { runId: string; resumed: boolean },
+  run: ClaimedRun,
   log: Logger,
 ): Promise<DispatchOutcome> {
   const { db } = deps;
@@ -105,7 +106,7 @@ async function dispatchRun(
   // Read a page at a time; a batch cut short by its targets leaves the rest of the page for the next.
   let page: Awaited<ReturnType<typeof nextTriggersToApply>> = [];
   for (;;) {
-    if (page.length === 0) page = await nextTriggersToApply(db, { runId: run.runId, broadcastId: broadcast.id }, afterSeq, deps.dispatchBatchTriggers);
+    if (page.length === 0) page = await nextTriggersToApply(db, run, afterSeq, deps.dispatchBatchTriggers);
     const batch = cutBatch(page);
     if (batch.length === 0) break;
     page = page.slice(batch.length);
@@ -166,7 +167,7 @@ async function applyTriggers(
     await db.transaction().execute(async (trx) => {
       await limitStatementTime(trx, deps.dispatchStatementTimeoutMs);
       const notes = await applyBatch(trx, context, triggers);
-      if (!(await markTriggers(trx, 'dispatched', triggers.map(({ id }) => ({ id, notes: notes.get(id) ?? [] }))))) throw new TriggerCancelled();
+      if (!(await markTriggers(trx, 'dispatched', context.runId, triggers.map(({ id }) => ({ id, notes: notes.get(id) ?? [] }))))) throw new TriggerCancelled();
     });
     return { applied: triggers.length, failed: 0 };
   } catch (error) {
@@ -182,7 +183,7 @@ async function applyTriggers(
     }
     const [trigger] = triggers;
     const reason = describeRefusal(error);
-    if (!(await markTriggers(db, 'failed', [{ id: trigger!.id, notes: [`not applied: the database refused it: ${reason}`] }]))) return 'cancelled';
+    if (!(await markTriggers(db, 'failed', context.runId, [{ id: trigger!.id, notes: [`not applied: the database refused it: ${reason}`] }]))) return 'cancelled';
     log.warn('trigger refused by the database: marked failed, the run goes on without it', { triggerId: trigger!.id, reason });
     return { applied: 0, failed: 1 };
   }

@@ -5,6 +5,7 @@ import * as runHandOffProgress from './2026-11-26T0300-run-hand-off-progress.mig
 import * as deliveryStage from './2026-11-26T0400-delivery-stage.migration';
 import * as deliveryLeases from './2026-11-26T0500-delivery-leases.migration';
 import * as contactVariablesBound from './2026-11-26T0600-contact-variables-bound.migration';
+import * as runTriggerBoundary from './2026-11-27T0100-run-trigger-boundary.migration';
 
 /**
  * Every migration, by name. Names are timestamps so they sort in the order they were written;
@@ -18,4 +19,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '2026-11-26T0400-delivery-stage': deliveryStage,
   '2026-11-26T0500-delivery-leases': deliveryLeases,
   '2026-11-26T0600-contact-variables-bound': contactVariablesBound,
+  '2026-11-27T0100-run-trigger-boundary': runTriggerBoundary,
 };

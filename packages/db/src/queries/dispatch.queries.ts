@@ -16,52 +16,57 @@ export interface ContactWrites {
   variables: Record<string, VariableValue>;
 }
 
+/** A run being dispatched: the triggers it holds are its broadcast's pending ones up to `lastTriggerSeq`. */
+export interface ClaimedRun {
+  runId: string;
+  resumed: boolean;
+  broadcastId: string;
+  lastTriggerSeq: string;
+}
+
 /**
  * The run to work on for a broadcast: the one a crashed dispatch left `dispatching` (resumed),
- * or a new run holding every pending trigger not yet in a run. Null when there is nothing to do.
- * The broadcast row is locked meanwhile, so two workers never claim the same triggers.
+ * or a new run holding every trigger pending now (its boundary: the last of them by seq).
+ * Null when there is nothing to do. The broadcast row is locked meanwhile, so two workers never
+ * claim the same triggers; triggers accepted from now on wait for the next run.
  */
-export async function claimRun(db: Db, broadcastId: string): Promise<{ runId: string; resumed: boolean } | null> {
+export async function claimRun(db: Db, broadcastId: string): Promise<ClaimedRun | null> {
   return db.transaction().execute(async (trx) => {
     const locked = await sql`SELECT 1 FROM broadcasts WHERE id = ${broadcastId} FOR UPDATE`.execute(trx);
     if (locked.rows.length === 0) return null;
     const unfinished = await trx
       .selectFrom('runs')
-      .select('id')
+      .select(['id', 'last_trigger_seq'])
       .where('broadcast_id', '=', broadcastId)
       .where('status', '=', 'dispatching')
       .orderBy('created_at')
       .executeTakeFirst();
-    if (unfinished) return { runId: unfinished.id, resumed: true };
-    const run = await trx.insertInto('runs').values({ broadcast_id: broadcastId }).returning('id').executeTakeFirstOrThrow();
-    const claimed = await trx
-      .updateTable('triggers')
-      .set({ run_id: run.id })
-      .where('broadcast_id', '=', broadcastId)
-      .where('status', '=', 'pending')
-      .where('run_id', 'is', null)
-      .executeTakeFirst();
-    if (claimed.numUpdatedRows === 0n) {
-      // Nothing pending (a duplicate or late timer): no empty run is left behind.
-      await trx.deleteFrom('runs').where('id', '=', run.id).execute();
-      return null;
-    }
-    return { runId: run.id, resumed: false };
+    // A run has a boundary from its claim on; a NULL one holds nothing still pending.
+    if (unfinished) return { runId: unfinished.id, resumed: true, broadcastId, lastTriggerSeq: unfinished.last_trigger_seq ?? '0' };
+    // One statement, one index step (triggers_pending_idx): no run when nothing is pending (a
+    // duplicate or late timer), and no write to the triggers themselves.
+    const { rows } = await sql<{ id: string; last_trigger_seq: string }>`
+      INSERT INTO runs (broadcast_id, last_trigger_seq)
+      SELECT ${broadcastId}, max(seq) FROM triggers WHERE broadcast_id = ${broadcastId} AND status = 'pending'
+      HAVING max(seq) IS NOT NULL
+      RETURNING id, last_trigger_seq`.execute(trx);
+    const run = rows[0];
+    return run ? { runId: run.id, resumed: false, broadcastId, lastTriggerSeq: run.last_trigger_seq } : null;
   });
 }
 
 /**
  * The next `limit` triggers of the run still to apply, in arrival order (keyset on seq). Walks
- * the broadcast's pending triggers (triggers_pending_idx) from `afterSeq`, so each batch reads
- * its own rows only, not the whole run's.
+ * the broadcast's pending triggers (triggers_pending_idx) from `afterSeq` to the run's
+ * boundary, so each batch reads its own rows only, not the whole run's.
  */
-export async function nextTriggersToApply(db: Db, run: { runId: string; broadcastId: string }, afterSeq: string | null, limit: number) {
+export async function nextTriggersToApply(db: Db, run: Pick<ClaimedRun, 'broadcastId' | 'lastTriggerSeq'>, afterSeq: string | null, limit: number) {
   let query = db
     .selectFrom('triggers')
     .select(['id', 'seq', 'request'])
     .where('broadcast_id', '=', run.broadcastId)
-    .where('run_id', '=', run.runId)
     .where('status', '=', 'pending')
+    .where('seq', '<=', run.lastTriggerSeq)
     .orderBy('seq')
     .limit(limit);
   if (afterSeq !== null) query = query.where('seq', '>', afterSeq);
@@ -69,18 +74,20 @@ export async function nextTriggersToApply(db: Db, run: { runId: string; broadcas
 }
 
 /**
- * Ends pending triggers with `status`, each with its notes, in one statement: `dispatched`
- * once applied, `failed` when the database refused one for good (its run goes on without it).
- * False when any of them is no longer pending (cancelled meanwhile): the caller rolls back.
+ * Ends pending triggers of run `runId` with `status`, each with its notes, in one statement:
+ * `dispatched` once applied, `failed` when the database refused one for good (its run goes on
+ * without it); each gets its `run_id` here. False when any of them is no longer pending
+ * (cancelled meanwhile): the caller rolls back.
  */
 export async function markTriggers(
   db: Db,
   status: 'dispatched' | 'failed',
+  runId: string,
   triggers: readonly { id: string; notes: string[] }[],
 ): Promise<boolean> {
   if (triggers.length === 0) return true;
   const result = await sql`
-    UPDATE triggers t SET status = ${status}, status_changed_at = now(), notes = t.notes || i.notes
+    UPDATE triggers t SET status = ${status}, run_id = ${runId}, status_changed_at = now(), notes = t.notes || i.notes
     FROM jsonb_to_recordset(${JSON.stringify(triggers)}::jsonb) AS i(id uuid, notes jsonb)
     WHERE t.id = i.id AND t.status = 'pending'`.execute(db);
   return Number(result.numAffectedRows ?? 0n) === triggers.length;

@@ -59,7 +59,11 @@ export async function insertTrigger(
   const firstPending: RawBuilder<Date | null> = withFirstPending
     ? sql<Date>`least(received_at, (
         SELECT t.received_at FROM triggers t
-        WHERE t.broadcast_id = ${trigger.broadcastId} AND t.status = 'pending' AND t.run_id IS NULL
+        WHERE t.broadcast_id = ${trigger.broadcastId} AND t.status = 'pending'
+          -- past the boundary of a run being dispatched, if any: not yet in a run
+          AND t.seq > coalesce((
+            SELECT max(r.last_trigger_seq) FROM runs r
+            WHERE r.broadcast_id = ${trigger.broadcastId} AND r.status = 'dispatching'), 0)
         ORDER BY t.seq LIMIT 1
       ))`
     : sql<null>`NULL::timestamptz`;
