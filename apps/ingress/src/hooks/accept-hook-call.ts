@@ -6,6 +6,7 @@ import {
 } from '@herald/core';
 import { findIdempotentResponse } from '@herald/db';
 import type { CachedBroadcast } from './broadcast-cache';
+import { checkVariableBound } from './variable-bound';
 import {
   FOREIGN_KEY_VIOLATION,
   batchable,
@@ -91,6 +92,9 @@ async function accept(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
     const earlier = await findIdempotentResponse(deps.db, broadcast.id, key);
     if (earlier !== undefined) return { outcome: 'replayed', body: earlier };
   }
+  // The contacts it names must stay within the bound on variables (variable-bound.ts).
+  const pastBound = await checkVariableBound(deps.variableBound, broadcast.bot_id, parsed.request);
+  if (pastBound.length > 0) return { outcome: 'invalid_payload', errors: pastBound };
 
   // 5. Commit the trigger (claiming the idempotency key in the same transaction).
   const trigger = { broadcast, callerAddress: call.callerAddress, method, parsed };

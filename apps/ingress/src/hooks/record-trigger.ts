@@ -13,6 +13,7 @@ import type { Logger } from '@herald/logger';
 import type { JobProducer } from '@herald/queue';
 import type { CachedBroadcast, HookBroadcastCache } from './broadcast-cache';
 import { ItemFailed, MicroBatcher } from './micro-batcher';
+import { createVariableBoundChecker, type VariableBoundChecker } from './variable-bound';
 
 /**
  * Step 5 and 6 of a hook call: committing the trigger (batched, alone, or with its
@@ -38,6 +39,8 @@ export interface HookDeps extends HookDepsInput {
   triggerWriter: MicroBatcher<NewTriggerRow, Date>;
   /** …and one re-arm per broadcast. */
   timerArmer: MicroBatcher<TimerArm, undefined>;
+  /** …and one look-up of the contacts they name, for the bound on variables. */
+  variableBound: VariableBoundChecker;
 }
 
 /**
@@ -59,6 +62,7 @@ export function createHookDeps(input: HookDepsInput): HookDeps {
       },
       { maxInFlight: 1 },
     ),
+    variableBound: createVariableBoundChecker(input.db),
   };
 }
 

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { Redis } from 'ioredis';
 import { generateHookToken, HOOK_FIELDS, MAX_FILTERS } from '@herald/core';
-import { createDb, type Broadcast, type Db } from '@herald/db';
+import { createDb, toJson, type Broadcast, type Db } from '@herald/db';
 import { JobProducer, createRedis } from '@herald/queue';
 import { createMetricsRegistry } from '@herald/service';
 import {
@@ -431,6 +431,40 @@ describe('GET|POST /hooks/:token', () => {
       ];
       const error = await expectError(await call(ingress, b.hook_token, { body: { targets } }), 400, 'validation_failed');
       expect(error.details.map((d) => (d as { path: string }).path)).toEqual(['targets[1].bot_channel', 'targets[3].user_id']);
+    });
+
+    it('refuses a call that would take a named contact past the bound on variables, recording nothing', async () => {
+      const { db } = database.current;
+      const b = await broadcast();
+      const vars = (from: number, n: number, value = 'x') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`v_${from + i}`, value]));
+      // Three earlier calls' worth of variables, applied: 450.
+      await db.insertInto('contacts').values({ bot_id: botId, bot_channel: 'TelegramChannel', user_id: 'full', variables: toJson(vars(0, 450)) }).execute();
+      const stored = async () => (await db.selectFrom('contacts').select('variables').where('bot_id', '=', botId).where('user_id', '=', 'full').executeTakeFirstOrThrow()).variables;
+      const target = (variables: Record<string, string>) => ({ targets: [{ user_id: 'other', bot_channel: 'telegram' }, { user_id: 'full', bot_channel: 'telegram', variables }] });
+
+      // A fourth call adding 100 more: 550.
+      const error = await expectError(await call(ingress, b.hook_token, { body: target(vars(450, 100)) }), 400, 'validation_failed');
+      expect(error.details).toEqual([{ path: 'targets[1].variables', message: expect.stringContaining('"full"'), expected: 'at most 512 variables and 1048576 bytes of them per contact' }]);
+      // set_conversation names its contact too.
+      const names = Object.keys(vars(450, 100));
+      const conversation = { set_conversation: true, user_id: 'full', bot_channel: 'telegram', set_variables: names.join(';'), set_variables_values: names.map(() => 'x').join(';') };
+      expect((await expectError(await call(ingress, b.hook_token, { body: conversation }), 400, 'validation_failed')).details).toEqual([
+        expect.objectContaining({ path: 'set_variables' }),
+      ]);
+      expect(await triggerCount(b.id)).toBe(0);
+      expect(Object.keys(await stored())).toHaveLength(450);
+
+      // What stays within it passes: 62 new ones (512 in all), or 100 it already holds.
+      expect((await call(ingress, b.hook_token, { body: target(vars(450, 62)) })).status).toBe(200);
+      expect((await call(ingress, b.hook_token, { body: target(vars(0, 100, 'y')) })).status).toBe(200);
+      expect(await triggerCount(b.id)).toBe(2);
+
+      // Bytes count as well: 15 values of 64 KiB held, two more would pass 1 MiB.
+      const big = 'z'.repeat(64 * 1024 - 16);
+      await db.updateTable('contacts').set({ variables: toJson(vars(0, 15, big)) }).where('bot_id', '=', botId).where('user_id', '=', 'full').execute();
+      await expectError(await call(ingress, b.hook_token, { body: target(vars(100, 2, big)) }), 400, 'validation_failed');
+      expect((await call(ingress, b.hook_token, { body: target(vars(100, 1, big)) })).status).toBe(200);
+      expect(await triggerCount(b.id)).toBe(3);
     });
 
     it('honours the configured maximum of targets per call', async () => {

@@ -87,3 +87,37 @@ export async function listContacts(
   if (page.userId) query = query.where('user_id', '=', page.userId);
   return query.execute();
 }
+
+/** Variables a call would merge into one contact, named by its identity. */
+export interface VariableWrite {
+  botId: string;
+  botChannel: Contact['bot_channel'];
+  userId: string;
+  variables: Contact['variables'];
+}
+
+/**
+ * Which of `writes` (by index) would take their contact past the bound on its variables
+ * (at most `bound.count` of them and `bound.bytes` as stored jsonb: the constraint
+ * contacts_variables_bounded, migration 0600), merged into what the contact holds now, or
+ * into nothing for a contact not yet there. One statement for the lot, one index step each.
+ * Measured as the constraint measures: pg_column_size of the merged jsonb, the keys counted
+ * only from 8 bytes a key on (each key takes two 4-byte entries at least: below that the
+ * count cannot be past the bound).
+ */
+export async function writesPastVariableBound(
+  db: Db,
+  writes: readonly VariableWrite[],
+  bound: { count: number; bytes: number },
+): Promise<Set<number>> {
+  if (writes.length === 0) return new Set();
+  const rows = writes.map((w, i) => ({ i, bot_id: w.botId, bot_channel: w.botChannel, user_id: w.userId, variables: w.variables }));
+  const { rows: past } = await sql<{ i: number }>`
+    SELECT w.i
+    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS w(i int, bot_id uuid, bot_channel text, user_id text, variables jsonb)
+    LEFT JOIN contacts c ON c.bot_id = w.bot_id AND c.bot_channel = w.bot_channel AND c.user_id = w.user_id
+    CROSS JOIN LATERAL (SELECT coalesce(c.variables, '{}'::jsonb) || w.variables AS merged) m
+    WHERE pg_column_size(m.merged) > ${bound.bytes}
+       OR (pg_column_size(m.merged) >= ${bound.count * 8} AND herald_variable_count(m.merged) > ${bound.count})`.execute(db);
+  return new Set(past.map((row) => row.i));
+}
