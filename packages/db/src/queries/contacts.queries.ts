@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { WritableColumn } from '@herald/core';
-import type { Db } from '../create-db';
+import { prepared, type Db } from '../create-db';
 import type { Contact } from '../schema';
 
 export type ContactUpsert = Pick<
@@ -112,7 +112,7 @@ export async function writesPastVariableBound(
 ): Promise<Set<number>> {
   if (writes.length === 0) return new Set();
   const rows = writes.map((w, i) => ({ i, bot_id: w.botId, bot_channel: w.botChannel, user_id: w.userId, variables: w.variables }));
-  const { rows: past } = await sql<{ i: number }>`
+  const { rows: past } = await sql<{ i: number }>`${prepared('variable_bound')}
     SELECT w.i
     FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS w(i int, bot_id uuid, bot_channel text, user_id text, variables jsonb)
     LEFT JOIN contacts c ON c.bot_id = w.bot_id AND c.bot_channel = w.bot_channel AND c.user_id = w.user_id

@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { Db } from '../create-db';
+import { prepared, type Db } from '../create-db';
 import { toJson, type Broadcast } from '../schema';
 
 /** What the hook needs of a broadcast to run its checks, found by the hook token's digest. */
@@ -93,22 +93,24 @@ export interface NewTriggerRow {
 /**
  * Records many accepted hook calls in one INSERT (one round trip, one commit). They share
  * `received_at` (the transaction's time); `seq` keeps their order. Returns received_at by id.
+ * The rows travel as one JSON parameter, so the statement's text is the same whatever the
+ * batch's size and is planned once per connection (prepared).
  */
 export async function insertTriggers(db: Db, rows: readonly NewTriggerRow[]): Promise<Map<string, Date>> {
   if (rows.length === 0) return new Map();
-  const inserted = await db
-    .insertInto('triggers')
-    .values(
-      rows.map((row) => ({
-        id: row.id,
-        broadcast_id: row.broadcastId,
-        caller_address: row.callerAddress,
-        method: row.method,
-        request: toJson(row.request),
-        notes: toJson(row.notes),
-      })),
-    )
-    .returning(['id', 'received_at'])
-    .execute();
+  const input = rows.map((row) => ({
+    id: row.id,
+    broadcast_id: row.broadcastId,
+    caller_address: row.callerAddress,
+    method: row.method,
+    request: row.request,
+    notes: row.notes,
+  }));
+  const { rows: inserted } = await sql<{ id: string; received_at: Date }>`${prepared('insert_triggers')}
+    INSERT INTO triggers (id, broadcast_id, caller_address, method, request, notes)
+    SELECT r.id, r.broadcast_id, r.caller_address, r.method, r.request, r.notes
+    FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
+      AS r(id uuid, broadcast_id uuid, caller_address inet, method text, request jsonb, notes jsonb)
+    RETURNING id, received_at`.execute(db);
   return new Map(inserted.map((row) => [row.id, row.received_at]));
 }
