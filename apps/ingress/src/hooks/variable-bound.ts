@@ -2,6 +2,7 @@ import {
   MAX_CONTACT_VARIABLES,
   MAX_CONTACT_VARIABLES_BYTES,
   splitAssignments,
+  writesOfTarget,
   type ErrorDetail,
   type TriggerRequest,
 } from '@herald/core';
@@ -33,17 +34,13 @@ export function createVariableBoundChecker(db: Db): VariableBoundChecker {
 /** The variables `request` writes to each contact it names, with where in the call they come from. */
 export function namedVariableWrites(botId: string, request: TriggerRequest): Array<{ path: string; write: VariableWrite }> {
   const writes: Array<{ path: string; write: VariableWrite }> = [];
-  const add = (path: string, botChannel: VariableWrite['botChannel'], userId: string, assignments: VariableWrite['variables']) => {
-    const { variables } = splitAssignments(assignments);
+  const add = (path: string, botChannel: VariableWrite['botChannel'], userId: string, variables: VariableWrite['variables']) => {
     if (Object.keys(variables).length > 0) writes.push({ path, write: { botId, botChannel, userId, variables } });
   };
   if (request.mode === 'targets') {
-    request.targets.forEach((target, i) =>
-      // Top-level set_variables apply to every target; a target's own ones win (as the dispatch merges them).
-      add(`targets[${i}].variables`, target.bot_channel, target.user_id, { ...request.set_variables, ...target.variables }),
-    );
+    request.targets.forEach((target, i) => add(`targets[${i}].variables`, target.bot_channel, target.user_id, writesOfTarget(request, target).variables));
   } else if (request.mode === 'set_conversation' && request.user_id !== null && request.bot_channel !== null) {
-    add('set_variables', request.bot_channel, request.user_id, request.set_variables);
+    add('set_variables', request.bot_channel, request.user_id, splitAssignments(request.set_variables).variables);
   }
   return writes;
 }

@@ -1,4 +1,4 @@
-import { splitAssignments, type Audience, type TriggerRequest } from '@herald/core';
+import { splitAssignments, writesOfTarget, type Audience, type TriggerRequest } from '@herald/core';
 import {
   applyToAudience,
   applyToContacts,
@@ -94,8 +94,7 @@ export function planSteps(batch: readonly BatchTrigger[], configuredAudience: Au
       case 'audience': {
         const audience = request.audience ?? configuredAudience;
         const writes = splitAssignments(request.set_variables);
-        const setsNothing = Object.keys(writes.columns).length === 0 && Object.keys(writes.variables).length === 0;
-        if (setsNothing && last?.kind === 'audience' && isEmpty(last.writes) && sameAudience(last.audience, audience)) {
+        if (isEmpty(writes) && last?.kind === 'audience' && isEmpty(last.writes) && sameAudience(last.audience, audience)) {
           last.triggers.push(trigger);
         } else {
           steps.push({ kind: 'audience', triggers: [trigger], audience, writes });
@@ -113,8 +112,7 @@ function mergeTargets(triggers: readonly BatchTrigger[]): ContactUpsert[] {
   for (const { request } of triggers) {
     if (request.mode !== 'targets') continue;
     for (const target of request.targets) {
-      // Top-level set_variables apply to every target; a target's own ones win.
-      const writes = splitAssignments({ ...request.set_variables, ...target.variables });
+      const writes = writesOfTarget(request, target);
       const row = contactRow({ bot_channel: target.bot_channel, user_id: target.user_id, user_phone_number: target.user_phone_number }, writes);
       // As the upsert would apply them one after the other: a later null leaves an earlier value.
       const key = `${target.bot_channel}\u0000${target.user_id}`;
