@@ -25,6 +25,17 @@ export interface ClaimedRun {
 }
 
 /**
+ * The boundary of the run being dispatched for `broadcastId` (a value or a column reference):
+ * its broadcast's pending triggers with seq up to it are that run's; 0 when none is
+ * dispatching. A pending trigger past it is in no run yet and waits for a timer.
+ */
+export function dispatchingBoundary(broadcastId: string | RawBuilder<unknown>): RawBuilder<string> {
+  return sql<string>`coalesce((
+    SELECT max(r.last_trigger_seq) FROM runs r
+    WHERE r.broadcast_id = ${broadcastId} AND r.status = 'dispatching'), 0)`;
+}
+
+/**
  * The run to work on for a broadcast: the one a crashed dispatch left `dispatching` (resumed),
  * or a new run holding every trigger pending now (its boundary: the last of them by seq).
  * Null when there is nothing to do. The broadcast row is locked meanwhile, so two workers never

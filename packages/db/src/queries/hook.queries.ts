@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import { prepared, type Db } from '../create-db';
 import { toJson, type Broadcast } from '../schema';
+import { dispatchingBoundary } from './dispatch.queries';
 
 /** What the hook needs of a broadcast to run its checks, found by the hook token's digest. */
 export type HookBroadcast = Pick<
@@ -60,10 +61,7 @@ export async function insertTrigger(
     ? sql<Date>`least(received_at, (
         SELECT t.received_at FROM triggers t
         WHERE t.broadcast_id = ${trigger.broadcastId} AND t.status = 'pending'
-          -- past the boundary of a run being dispatched, if any: not yet in a run
-          AND t.seq > coalesce((
-            SELECT max(r.last_trigger_seq) FROM runs r
-            WHERE r.broadcast_id = ${trigger.broadcastId} AND r.status = 'dispatching'), 0)
+          AND t.seq > ${dispatchingBoundary(trigger.broadcastId)}
         ORDER BY t.seq LIMIT 1
       ))`
     : sql<null>`NULL::timestamptz`;

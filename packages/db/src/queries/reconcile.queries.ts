@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../create-db';
 import { IDEMPOTENCY_WINDOW } from './idempotency.queries';
+import { dispatchingBoundary } from './dispatch.queries';
 
 /** What the reconciler reads: the work Postgres says exists, whatever Redis remembers. */
 
@@ -25,11 +26,7 @@ export async function broadcastsWithPendingTriggers(db: Db, quietForMs: number):
     SELECT t.broadcast_id, b.delay_ms, b.max_delay_ms,
            min(t.received_at) AS first_at, max(t.received_at) AS last_at, now() AS now
     FROM triggers t JOIN broadcasts b ON b.id = t.broadcast_id
-    WHERE t.status = 'pending'
-      -- inside the boundary of a run being dispatched: that dispatch applies it
-      AND NOT EXISTS (
-        SELECT 1 FROM runs r
-        WHERE r.broadcast_id = t.broadcast_id AND r.status = 'dispatching' AND t.seq <= r.last_trigger_seq)
+    WHERE t.status = 'pending' AND t.seq > ${dispatchingBoundary(sql.ref('t.broadcast_id'))}
     GROUP BY t.broadcast_id, b.delay_ms, b.max_delay_ms
     HAVING max(t.received_at) < now() - ${quietForMs} * interval '1 millisecond'`.execute(db);
   return rows;
