@@ -9,6 +9,7 @@
 // BENCH_INGRESS_NODE_OPTIONS goes to the ingress alone (e.g. `--require` of a profiler).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import testing from '../packages/testing/dist/index.js';
 import { adminQuery, cpuSeconds, cpuSecondsMatching, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -19,14 +20,7 @@ const PREFIX = `herald-bench-${randomBytes(3).toString('hex')}`;
 // A realistic call: the SPEC's two-filter example; or, with BENCH_BODY=per-user, the commonest
 // high-volume use of a hook: one call per end user, with `targets` for that one contact.
 const BODIES = {
-  audience: {
-    audience_filters: 'user_id;favorite_color',
-    audience_criteria: 'Equals;Equals',
-    audience_values: '3030391;red',
-    audience_join: 'AND',
-    set_variables: 'new_favorite_color;discount',
-    set_variables_values: 'magenta;10',
-  },
+  audience: testing.SPEC_EXAMPLE_HOOK_BODY,
   'per-user': { targets: [{ user_id: '3030391', bot_channel: 'telegram', variables: { order: 'A-17', total: '42.50' } }] },
 };
 const BODY_KIND = process.env.BENCH_BODY ?? 'audience';

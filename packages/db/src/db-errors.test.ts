@@ -14,7 +14,7 @@ describe('database error classes', () => {
     ['08P01', 'more than 65,535 bind parameters', 'bind message has 9466 parameter formats but 0 parameters'],
     ['P0001', 'raised by a database trigger', ''],
   ])('%s (%s) is refused for good: retrying gives the same answer', (code, _what, message) => {
-    const error = Object.assign(pgError(code), message ? { message } : {});
+    const error = pgError(code, message ? { message } : {});
     expect(isRefusedForGood(error)).toBe(true);
     expect(isDatabaseUnavailable(error)).toBe(false);
   });
@@ -33,7 +33,7 @@ describe('database error classes', () => {
     ['42P01', 'a table missing (a deploy half done)', ''],
     ['XX000', 'an internal error', ''],
   ])('%s (%s) is not: it is retried', (code, _what, message) => {
-    expect(isRefusedForGood(Object.assign(pgError(code), message ? { message } : {}))).toBe(false);
+    expect(isRefusedForGood(pgError(code, message ? { message } : {}))).toBe(false);
   });
 
   it('is not for an error without a SQLSTATE (a bug of ours, a lost connection)', () => {

@@ -104,6 +104,16 @@ export function garbageVariant(random: Random, base: Record<string, unknown>, ke
   return variant;
 }
 
+/** SPEC §3.1's example call: two filters joined with AND, two variables set. */
+export const SPEC_EXAMPLE_HOOK_BODY: Readonly<Record<string, string>> = {
+  audience_filters: 'user_id;favorite_color',
+  audience_criteria: 'Equals;Equals',
+  audience_values: '3030391;red',
+  audience_join: 'AND',
+  set_variables: 'new_favorite_color;discount',
+  set_variables_values: 'magenta;10',
+};
+
 /** Valid hook calls of each mode (SPEC §3.1): bases for `garbageVariant`. */
 export const VALID_HOOK_BODIES: readonly Record<string, unknown>[] = [
   { audience_filters: 'color;age', audience_criteria: 'Equals;GreaterThan', audience_values: 'red;30', audience_join: 'AND', set_variables: 'x', set_variables_values: '1' },

@@ -15,6 +15,7 @@ import {
   garbageVariant,
   seededRandom,
   serveApp,
+  SPEC_EXAMPLE_HOOK_BODY,
   testLogger,
   useTestDatabase,
   useTestRedis,
@@ -160,16 +161,7 @@ describe('GET|POST /hooks/:token', () => {
 
     it('accepts the SPEC example by POST and stores the normalised request', async () => {
       const b = await broadcast();
-      const response = await call(ingress, b.hook_token, {
-        body: {
-          audience_filters: 'user_id;favorite_color',
-          audience_criteria: 'Equals;Equals',
-          audience_values: '3030391;red',
-          audience_join: 'AND',
-          set_variables: 'new_favorite_color;discount',
-          set_variables_values: 'magenta;10',
-        },
-      });
+      const response = await call(ingress, b.hook_token, { body: SPEC_EXAMPLE_HOOK_BODY });
       expect(response.status).toBe(200);
       const { trigger_id } = (await response.json()) as { trigger_id: string };
       const trigger = await database.current.db.selectFrom('triggers').select(['method', 'request']).where('id', '=', trigger_id).executeTakeFirstOrThrow();
