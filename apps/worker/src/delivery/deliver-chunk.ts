@@ -53,6 +53,15 @@ export type ChunkOutcome =
 const MAX_INLINE_WAIT_MS = 2_000;
 /** A chunk added again never comes back sooner than this (no hot loop over a busy range). */
 const MIN_FOLLOW_UP_MS = 1_000;
+/**
+ * On a rate-limited connection, a claim that comes back this long after its grants (a slow
+ * statement: a new connection planning it, a busy Postgres) has them taken again before its
+ * sends. Meanwhile the other senders went on at the rate; sent now on the old grants, these
+ * messages would reach the provider bunched with theirs, past the rate in its one-second
+ * windows (seen at a worker's start: claims of 15-40 ms, 53-54 messages in the first second
+ * at 50/s).
+ */
+const LATE_GRANT_MS = 10;
 const ACTIVE_RUN = new Set(['dispatching', 'delivering']);
 const MAX_CACHED_PLANS = 500;
 
@@ -184,6 +193,7 @@ async function deliverThroughProvider(
       }
       deps.inFlight.release(slots - take.granted);
       const claim = { ...chunk, firstId: String(after + 1n), connectionId: connection.id, limit: take.granted, leaseMs: deps.leaseMs };
+      const grantedAt = Date.now();
       const rows = await claimDeliveries(deps.db, claim).catch((error: unknown) => {
         deps.inFlight.release(take.granted);
         throw error;
@@ -194,6 +204,7 @@ async function deliverThroughProvider(
         await deps.throttle.refund(connection.id, rate, unused);
       }
       if (rows.length === 0) break;
+      if (rate !== null && Date.now() - grantedAt > LATE_GRANT_MS) await retakeGrants(deps, connection.id, rate, rows.length, chunk.channel);
       claimed += rows.length;
       for (const row of rows) {
         if (BigInt(row.id) > after) after = BigInt(row.id);
@@ -216,6 +227,19 @@ async function deliverThroughProvider(
   if (failure !== undefined) throw failure;
   if (deps.stopping.aborted && !deferredUntil) deferredUntil = new Date();
   return { claimed, deferredUntil };
+}
+
+/**
+ * Grants given back and taken again, waiting for them as long as it takes: see LATE_GRANT_MS.
+ * A grant whose time passed while no other sender used the connection comes back at once.
+ */
+async function retakeGrants(deps: DeliveryDeps, connectionId: string, rate: number, count: number, channel: ChannelName): Promise<void> {
+  await deps.throttle.refund(connectionId, rate, count);
+  for (let left = count; left > 0; ) {
+    const take = await deps.throttle.take(connectionId, rate, left);
+    left -= take.granted;
+    if (left > 0) await waitForThrottle(deps, take.waitMs, channel);
+  }
 }
 
 async function waitForThrottle(deps: DeliveryDeps, ms: number, channel: ChannelName): Promise<void> {
