@@ -95,6 +95,46 @@ describe('Herald processes', () => {
     }
   });
 
+  it('on SIGTERM finishes the hook calls whose callers hung up before it closes its connections', async () => {
+    const { db } = database.current;
+    const bot = await createBotRow(db);
+    const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: 60_000 });
+    const { process, port } = await start('ingress');
+    await waitForHttp(process, port, { path: '/readyz' });
+
+    // A lock holds the calls' INSERTs while their callers give up and the ingress is told to
+    // stop. Three calls apart: two INSERTs in flight (the most the ingress sends at once) and a
+    // third waiting for one of them, which would start only after the server has closed.
+    let unlock!: () => void;
+    const locked = new Promise<void>((resolve) => (unlock = resolve));
+    let lockHeld!: () => void;
+    const holding = new Promise<void>((resolve) => (lockHeld = resolve));
+    const lock = db.transaction().execute(async (trx) => {
+      await sql`LOCK TABLE triggers IN EXCLUSIVE MODE`.execute(trx);
+      lockHeld();
+      await locked;
+    });
+    await holding;
+    const caller = new AbortController();
+    const calls = [];
+    for (let i = 0; i < 3; i++) {
+      calls.push(fetch(`http://127.0.0.1:${port}/hooks/${broadcast.hook_token}`, { method: 'POST', signal: caller.signal }).catch(() => 'hung up'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    caller.abort();
+    expect(await Promise.all(calls)).toEqual(Array(3).fill('hung up'));
+    const stopped = process.stop('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the server has closed by now
+    unlock();
+    await lock;
+
+    expect((await stopped).code).toBe(0);
+    expect(process.output()).not.toContain('"level":"error"');
+    // The calls went through to the end: their triggers are committed.
+    const { n } = await db.selectFrom('triggers').select((eb) => eb.fn.countAll<string>().as('n')).where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow();
+    expect(Number(n)).toBe(3);
+  });
+
   it('refuses to start with a bad configuration, listing every problem at once', async () => {
     const process = startProcess('ingress', {
       DATABASE_URL: 'mysql://root@127.0.0.1/herald',

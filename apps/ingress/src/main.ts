@@ -19,16 +19,23 @@ runHttpService({
   redisRole: 'producer',
   build: ({ db, redis, checks }) => {
     const producer = new JobProducer(redis, config.QUEUE_PREFIX, (error) => logger.warn('queue error', { error }));
+    const deps = createHookDeps({ db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: config.MAX_TARGETS_PER_CALL });
     const app = createApp({
       logger,
       checks,
       metrics: createMetricsRegistry('ingress'),
       hooks: {
-        deps: createHookDeps({ db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: config.MAX_TARGETS_PER_CALL }),
+        deps,
         trustedProxies: config.TRUSTED_PROXIES.length ? new AddressList(config.TRUSTED_PROXIES) : null,
         bodyLimitBytes: config.HOOK_BODY_LIMIT_BYTES,
       },
     });
-    return { app, release: () => producer.close() };
+    return {
+      app,
+      release: async () => {
+        await deps.inFlight.drained(); // calls whose caller hung up are not awaited by the server
+        await producer.close();
+      },
+    };
   },
 });

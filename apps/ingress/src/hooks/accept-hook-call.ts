@@ -48,7 +48,11 @@ const MAX_IDEMPOTENCY_KEY = 255;
  * Postgres down → 503 with Retry-After from the shared error handler (nothing recorded); Redis
  * down → still accepted (the trigger is durable; the reconciler re-arms timers from Postgres).
  */
-export async function acceptHookCall(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
+export function acceptHookCall(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
+  return deps.inFlight.track(() => acceptTracked(deps, call));
+}
+
+async function acceptTracked(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
   try {
     return await accept(deps, call);
   } catch (error) {

@@ -13,6 +13,7 @@ import type { Logger } from '@herald/logger';
 import type { JobProducer } from '@herald/queue';
 import type { CachedBroadcast, HookBroadcastCache } from './broadcast-cache';
 import { ItemFailed, MicroBatcher } from './micro-batcher';
+import { InFlightCalls } from './in-flight';
 import { createVariableBoundChecker, type VariableBoundChecker } from './variable-bound';
 
 /**
@@ -41,6 +42,8 @@ export interface HookDeps extends HookDepsInput {
   timerArmer: MicroBatcher<TimerArm, undefined>;
   /** …and one look-up of the contacts they name, for the bound on variables. */
   variableBound: VariableBoundChecker;
+  /** The calls being handled, which a stopping ingress waits for. */
+  inFlight: InFlightCalls;
 }
 
 /**
@@ -64,6 +67,7 @@ export function createHookDeps(input: HookDepsInput): HookDeps {
       { maxInFlight: 1 },
     ),
     variableBound: createVariableBoundChecker(input.db),
+    inFlight: new InFlightCalls(),
   };
 }
 
