@@ -2,7 +2,7 @@ import type { Express } from 'express';
 import type { Logger } from '@herald/logger';
 import { createServiceApp, type ReadinessChecks } from '@herald/service';
 import type { Registry } from 'prom-client';
-import { hooksRouter, type HooksRouteOptions } from './routes/hooks.route';
+import { HOOK_PATH, hookHandler, type HooksRouteOptions } from './routes/hooks.route';
 
 export interface IngressDeps {
   logger: Logger;
@@ -17,6 +17,7 @@ export function createApp({ logger, checks, metrics, hooks }: IngressDeps): Expr
     logger,
     checks,
     metrics,
-    routes: (app) => app.use(hooksRouter({ ...hooks, metrics })),
+    // Before the probes: nearly every call the ingress gets is a hook call.
+    hotRoutes: (app) => app.all(HOOK_PATH, hookHandler({ ...hooks, metrics })),
   });
 }

@@ -11,13 +11,20 @@ export interface ServiceAppOptions {
   metrics: Registry;
   /** Mounts the app's own routes, between the probes and the 404/error handlers. */
   routes?: (app: Express) => void;
+  /**
+   * Mounts the process's busiest routes ahead of the probes, so a call does not first walk
+   * the probes' layers. They must answer only their own paths, never `/healthz`, `/readyz`
+   * or `/metrics`, and must not add middleware for everything (auth belongs in `routes`).
+   */
+  hotRoutes?: (app: Express) => void;
 }
 
 /**
- * The Express app every Herald process serves: request ids, `/healthz`, `/readyz`, `/metrics`,
- * then the process's own routes, then JSON 404 and the one error handler.
+ * The Express app every Herald process serves: request ids, the process's hot routes,
+ * `/healthz`, `/readyz`, `/metrics`, then its other routes, then JSON 404 and the one error
+ * handler.
  */
-export function createServiceApp({ logger, checks, metrics, routes }: ServiceAppOptions): Express {
+export function createServiceApp({ logger, checks, metrics, routes, hotRoutes }: ServiceAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   // ETags hash every JSON body; API answers are never revalidated, so that is wasted work.
@@ -26,6 +33,7 @@ export function createServiceApp({ logger, checks, metrics, routes }: ServiceApp
   // from the configured TRUSTED_PROXIES (SPEC §3, check 2).
   app.set('trust proxy', false);
   app.use(requestContext);
+  hotRoutes?.(app);
   app.use(createHealthRouter({ checks, metrics }));
   routes?.(app);
   app.use(notFoundHandler);

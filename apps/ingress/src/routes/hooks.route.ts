@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import type { RequestHandler } from 'express';
 import { AppError } from '@herald/core';
 import { Counter, type Registry } from 'prom-client';
 import { acceptHookCall, type HookDeps, type HookOutcome } from '../hooks/accept-hook-call';
@@ -12,19 +12,23 @@ export interface HooksRouteOptions {
   metrics: Registry;
 }
 
-/** `GET|POST /hooks/:token` (SPEC §3): thin — the use case decides, this maps outcomes to HTTP. */
-export function hooksRouter({ deps, trustedProxies, bodyLimitBytes, metrics }: HooksRouteOptions): Router {
+/** The path the hook answers on; `:token` is the broadcast's hook token. */
+export const HOOK_PATH = '/hooks/:token';
+
+/**
+ * `GET|POST /hooks/:token` (SPEC §3): thin — the use case decides, this maps outcomes to HTTP.
+ * A handler, not a Router: mounted straight on the app, a call walks one routing layer less.
+ */
+export function hookHandler({ deps, trustedProxies, bodyLimitBytes, metrics }: HooksRouteOptions): RequestHandler<{ token: string }> {
   const calls = new Counter({
     name: 'herald_hook_calls_total',
     help: 'Hook calls by outcome',
     labelNames: ['outcome'],
     registers: [metrics],
   });
-  const router = Router();
-
-  router.all('/hooks/:token', async (req, res) => {
+  return async (req, res) => {
     const outcome = await acceptHookCall(deps, {
-      token: req.params['token'] ?? '',
+      token: req.params.token,
       method: req.method,
       callerAddress: resolveCallerAddress(req.socket.remoteAddress, req.get('x-forwarded-for'), trustedProxies),
       authorization: req.get('authorization'),
@@ -33,9 +37,7 @@ export function hooksRouter({ deps, trustedProxies, bodyLimitBytes, metrics }: H
     });
     calls.inc({ outcome: outcome.outcome });
     respond(outcome, res);
-  });
-
-  return router;
+  };
 }
 
 function respond(outcome: HookOutcome, res: import('express').Response): void {
