@@ -17,6 +17,7 @@ runHttpService({
   port: config.INGRESS_PORT,
   // Fail fast when Redis is down: an accepted trigger is already safe in Postgres.
   redisRole: 'producer',
+  processes: config.INGRESS_PROCESSES,
   build: ({ db, redis, checks }) => {
     const producer = new JobProducer(redis, config.QUEUE_PREFIX, (error) => logger.warn('queue error', { error }));
     const deps = createHookDeps({ db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: config.MAX_TARGETS_PER_CALL });

@@ -35,6 +35,7 @@ export interface IngressConfig extends CommonConfig {
   TRUSTED_PROXIES: string[];
   HOOK_BODY_LIMIT_BYTES: number;
   MAX_TARGETS_PER_CALL: number;
+  INGRESS_PROCESSES: number;
 }
 
 export interface AdminConfig extends CommonConfig {
@@ -129,6 +130,8 @@ export const ingressConfigSchema = Joi.object<IngressConfig>({
     .default([]),
   HOOK_BODY_LIMIT_BYTES: Joi.number().integer().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   MAX_TARGETS_PER_CALL: Joi.number().integer().min(1).max(1_000_000).default(10_000),
+  // Processes serving the ingress port (node:cluster); one core each. 1 = no cluster.
+  INGRESS_PROCESSES: Joi.number().integer().min(1).max(64).default(1),
 });
 
 export const adminConfigSchema = Joi.object<AdminConfig>({

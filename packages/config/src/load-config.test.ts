@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       HOOK_BODY_LIMIT_BYTES: 1024 * 1024,
       MAX_TARGETS_PER_CALL: 10_000,
       TRUSTED_PROXIES: [],
+      INGRESS_PROCESSES: 1,
     });
     expect(loadConfig(adminConfigSchema, {})).toMatchObject({
       ADMIN_PORT: 3001,

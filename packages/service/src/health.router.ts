@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { Registry } from 'prom-client';
+import { servedMetrics } from './cluster';
 
 /** A named dependency probe: resolves when the dependency answers, rejects otherwise. */
 export type ReadinessChecks = Readonly<Record<string, () => Promise<void>>>;
@@ -52,8 +53,9 @@ export function createHealthRouter({ checks, metrics, checkTimeoutMs = 2_000 }: 
     });
   });
 
+  const served = servedMetrics(metrics);
   router.get('/metrics', async (_req, res) => {
-    res.type(metrics.contentType).send(await metrics.metrics());
+    res.type(served.contentType).send(await served.metrics());
   });
 
   return router;

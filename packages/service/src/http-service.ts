@@ -4,6 +4,7 @@ import type { Logger } from '@herald/logger';
 import type { RedisRole } from '@herald/queue';
 import { openConnections, type Connections } from './connections';
 import { closeServer, listen } from './http-server';
+import { runClustered } from './cluster';
 import { runService } from './lifecycle';
 
 export interface HttpServiceOptions {
@@ -12,6 +13,8 @@ export interface HttpServiceOptions {
   logger: Logger;
   port: number;
   redisRole: RedisRole;
+  /** Processes sharing the port (node:cluster, see runClustered); 1 by default. */
+  processes?: number;
   /**
    * Builds the process's app from its open connections. On shutdown `stopWork` (background
    * work, e.g. the worker's BullMQ workers) runs first, then the server closes, then
@@ -23,9 +26,14 @@ export interface HttpServiceOptions {
 
 /**
  * The whole life of a Herald process: open Postgres and Redis, build the app, listen, and on
- * SIGTERM stop background work, close the server, close the connections, exit 0.
+ * SIGTERM stop background work, close the server, close the connections, exit 0 — in this
+ * process, or in each of `processes` cluster workers.
  */
-export function runHttpService({ service, config, logger, port, redisRole, build }: HttpServiceOptions): void {
+export function runHttpService({ service, config, logger, port, redisRole, processes = 1, build }: HttpServiceOptions): void {
+  runClustered({ processes, logger, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS, serve: () => serve({ service, config, logger, port, redisRole, build }) });
+}
+
+function serve({ service, config, logger, port, redisRole, build }: HttpServiceOptions): void {
   void runService({
     logger,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,

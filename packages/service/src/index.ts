@@ -9,3 +9,4 @@ export * from './boot-config';
 export * from './service-app';
 export * from './http-service';
 export * from './validate';
+export * from './cluster';
