@@ -1,7 +1,9 @@
 // pnpm bench:ingress — accepted hook calls per second and latency of one real ingress process
 // (Postgres + Redis, the built code), beside a bare Express route measured the same way.
 //
-// 1. saturation: autocannon, 64 connections, BENCH_SECONDS (default 15) each → throughput;
+// 1. saturation: 64 connections, BENCH_SECONDS (default 15) each → throughput; the load comes
+//    from wrk when it is installed (Debian package `wrk`: C, so the two-core machine's CPU goes
+//    to the server, not to the load generator), else from autocannon; BENCH_LOADGEN picks one;
 // 2. a fixed offered rate below saturation (BENCH_RATE, default 1000 calls/s) → tail latency,
 //    where queueing in the load generator does not dominate (see NOTES.md);
 // then checks that every 200 left exactly one trigger row: nothing accepted was lost.
@@ -10,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import testing from '../packages/testing/dist/index.js';
-import { adminQuery, cpuSeconds, cpuSecondsMatching, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
+import { adminQuery, cpuSecondsMatching, cpuSecondsOfTree, databaseUrl, deleteRedisPrefix, freePort, hasWrk, insertBroadcast, migrate, REDIS_URL, runAutocannon, runWrk, startProcess, summarise } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -26,6 +28,10 @@ const BODIES = {
 const BODY_KIND = process.env.BENCH_BODY ?? 'audience';
 if (!BODIES[BODY_KIND]) throw new Error(`BENCH_BODY must be one of ${Object.keys(BODIES).join(', ')}`);
 const BODY = JSON.stringify(BODIES[BODY_KIND]);
+// BENCH_INGRESS_PROCESSES: the ingress's INGRESS_PROCESSES (cluster workers sharing the port).
+const PROCESSES = Number(process.env.BENCH_INGRESS_PROCESSES ?? 1);
+const LOADGEN = process.env.BENCH_LOADGEN ?? (hasWrk() ? 'wrk' : 'autocannon');
+if (!['wrk', 'autocannon'].includes(LOADGEN)) throw new Error('BENCH_LOADGEN must be wrk or autocannon');
 
 async function seedBroadcast(url) {
   const client = new pg.Client({ connectionString: url });
@@ -38,6 +44,10 @@ async function seedBroadcast(url) {
 }
 
 async function load(port, path, extra = {}) {
+  // The fixed-rate phase needs autocannon's overallRate; wrk only saturates.
+  if (LOADGEN === 'wrk' && extra.overallRate === undefined) {
+    return runWrk({ url: `http://127.0.0.1:${port}${path}`, body: BODY, connections: CONNECTIONS, duration: extra.duration ?? SECONDS });
+  }
   return summarise(
     await runAutocannon({
       url: `http://127.0.0.1:${port}${path}`,
@@ -52,7 +62,7 @@ async function load(port, path, extra = {}) {
 }
 
 /** CPU seconds so far of the server process, of this database's Postgres backends, and of Redis. */
-const cpuOf = (pid) => ({ server: cpuSeconds(pid), postgres: cpuSecondsMatching(DB_NAME), redis: cpuSecondsMatching('redis-server') });
+const cpuOf = (pid) => ({ server: cpuSecondsOfTree(pid), postgres: cpuSecondsMatching(DB_NAME), redis: cpuSecondsMatching('redis-server') });
 
 async function measure(name, port, path, pid) {
   await load(port, path, { duration: 3 }); // warm-up: JIT, pools, caches
@@ -80,6 +90,7 @@ async function main() {
     INGRESS_PORT: String(ingressPort),
     HOST: '127.0.0.1',
     DATABASE_POOL_SIZE: '20',
+    INGRESS_PROCESSES: String(PROCESSES),
     ...(process.env.BENCH_INGRESS_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_INGRESS_NODE_OPTIONS } : {}),
   }, ingressPort);
   let herald;
@@ -104,6 +115,7 @@ async function main() {
     await baseline.stop();
   }
 
+  console.log(`\nbody: ${BODY_KIND}, ingress processes: ${PROCESSES}, saturation load from ${LOADGEN}`);
   console.log('\n| | accepted calls/s at 64 conns | p50 ms | p99 ms | p99 ms at %d/s | CPU ms per call: server, Postgres, Redis |', RATE);
   console.log('|---|---|---|---|---|---|');
   for (const [name, r] of [['Herald ingress', herald], ['bare Express 5', bare]]) {

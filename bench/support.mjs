@@ -1,8 +1,9 @@
 // Shared pieces of the benchmarks: scratch database and queue prefix, real child processes,
 // autocannon runs. Benchmarks use the built code (`pnpm build` first) and the local services.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -88,6 +89,48 @@ export function runAutocannon(options) {
   });
 }
 
+/** Whether wrk (Debian package `wrk`) is on the PATH. */
+export function hasWrk() {
+  return spawnSync('wrk', ['--version']).error === undefined;
+}
+
+// wrk's Lua side: the request, and at the end one JSON line with what summarise() reports.
+const WRK_SCRIPT = `
+wrk.method = os.getenv("WRK_METHOD")
+wrk.body = os.getenv("WRK_BODY")
+wrk.headers["Content-Type"] = os.getenv("WRK_CONTENT_TYPE")
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK_RESULT {"requests":%d,"non2xx":%d,"errors":%d,"timeouts":%d,"durationUs":%d,"p50":%.3f,"p90":%.3f,"p99":%.3f,"max":%.3f}\\n',
+    summary.requests, e.status, e.connect + e.read + e.write, e.timeout, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
+`;
+
+/**
+ * Saturation load with wrk, in summarise()'s shape. wrk is C: on a two-core machine it leaves
+ * the server the CPU that autocannon (Node) would take, which is how the ingress is measured
+ * at saturation. `non2xx` counts answers outside 2xx/3xx, as wrk does.
+ */
+export function runWrk({ url, method = 'POST', body = '', contentType = 'application/json', connections, duration, threads = 2 }) {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-wrk-'));
+  try {
+    const script = join(dir, 'request.lua');
+    writeFileSync(script, WRK_SCRIPT);
+    const output = execFileSync('wrk', [`-t${threads}`, `-c${connections}`, `-d${duration}s`, '--timeout', '10s', '-s', script, url], {
+      env: { ...process.env, WRK_METHOD: method, WRK_BODY: body, WRK_CONTENT_TYPE: contentType },
+      encoding: 'utf8',
+    });
+    const line = output.split('\n').find((l) => l.startsWith('WRK_RESULT '));
+    if (!line) throw new Error(`wrk printed no result:\n${output}`);
+    const r = JSON.parse(line.slice('WRK_RESULT '.length));
+    const ok2xx = r.requests - r.non2xx;
+    return { requests: r.requests, ok2xx, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, rps: Math.round(ok2xx / (r.durationUs / 1e6)), p50: r.p50, p90: r.p90, p99: r.p99, max: r.max };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function deleteRedisPrefix(prefix) {
   const redis = new Redis(REDIS_URL);
   try {
@@ -124,6 +167,19 @@ export function cpuSeconds(pid) {
   // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks: 100 per second on Linux
+}
+
+/** CPU seconds so far of a process and its live children (a cluster primary and its workers). */
+export function cpuSecondsOfTree(pid) {
+  let total = cpuSeconds(pid);
+  let children = '';
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+  } catch {
+    // the process ended meanwhile
+  }
+  for (const child of children.trim().split(/\s+/).filter(Boolean)) total += cpuSecondsOfTree(Number(child));
+  return total;
 }
 
 /**
