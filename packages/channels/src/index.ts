@@ -5,3 +5,4 @@ export * from './http/destination-policy';
 export * from './http/redact-url';
 export * from './throttle';
 export * from './adapters';
+export * from './local-throttle';

@@ -1,15 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { useTestRedis } from '@herald/testing';
-import { burstOf, ConnectionThrottle } from './throttle';
+import { LocalThrottle } from './local-throttle';
+import { burstOf, RedisThrottle, type ConnectionThrottle } from './throttle';
 
-/** The shared per-connection throttle against a real Redis (its Lua script and clock). */
-describe('ConnectionThrottle', () => {
+/**
+ * The per-connection throttle: shared through a real Redis (its Lua script and clock), and kept
+ * in the process for the embedded backend. Both must behave the same.
+ */
+describe.each(['redis', 'local'] as const)('%s throttle', (kind) => {
   const redis = useTestRedis();
   let throttle: ConnectionThrottle;
   let connection = 0;
   const next = () => `connection-${++connection}`;
   beforeAll(() => {
-    throttle = new ConnectionThrottle(redis.current.redis, redis.current.prefix);
+    throttle = kind === 'redis' ? new RedisThrottle(redis.current.redis, redis.current.prefix) : new LocalThrottle();
   });
 
   it('grants one burst at once, then one message per interval, and says how long to wait', async () => {

@@ -55,6 +55,23 @@ local wait = math.max(0, tat - (burst - 1) * interval - now)
 return {granted, math.ceil(wait / 1000)}
 `;
 
+/**
+ * The per-connection send rate, as the delivery stage uses it. `RedisThrottle` shares it
+ * between every worker process; `LocalThrottle` keeps it in this process (the embedded backend,
+ * where one process does all the sending). Both run the same GCRA with the same pacing.
+ */
+export interface ConnectionThrottle {
+  /**
+   * Asks for up to `wanted` sends on a connection limited to `ratePerSecond` (null: no limit,
+   * only pauses apply).
+   */
+  take(connectionId: string, ratePerSecond: number | null, wanted: number): Promise<ThrottleTake>;
+  /** Gives back grants that were not used (fewer deliveries were left than were granted). */
+  refund(connectionId: string, ratePerSecond: number | null, unused: number): Promise<void>;
+  /** Pauses the connection for every sender for `ms` (a provider said "too many requests"). */
+  pause(connectionId: string, ms: number): Promise<void>;
+}
+
 export interface ThrottleTake {
   /** Messages that may be sent now. */
   granted: number;
@@ -69,7 +86,7 @@ export function burstOf(ratePerSecond: number): number {
   return Math.max(1, Math.floor(ratePerSecond / 50));
 }
 
-export class ConnectionThrottle {
+export class RedisThrottle implements ConnectionThrottle {
   private readonly command: ThrottleCommand;
 
   constructor(
@@ -81,22 +98,16 @@ export class ConnectionThrottle {
     this.command = (redis as unknown as Record<string, ThrottleCommand>)[name]!.bind(redis);
   }
 
-  /**
-   * Asks for up to `wanted` sends on a connection limited to `ratePerSecond` (null: no limit,
-   * only pauses apply).
-   */
   async take(connectionId: string, ratePerSecond: number | null, wanted: number): Promise<ThrottleTake> {
     const [granted, waitMs] = await this.command(this.key(connectionId), 'take', interval(ratePerSecond), String(wanted), burst(ratePerSecond));
     return { granted, waitMs };
   }
 
-  /** Gives back grants that were not used (fewer deliveries were left than were granted). */
   async refund(connectionId: string, ratePerSecond: number | null, unused: number): Promise<void> {
     if (unused <= 0 || !ratePerSecond) return;
     await this.command(this.key(connectionId), 'refund', interval(ratePerSecond), String(unused), burst(ratePerSecond));
   }
 
-  /** Pauses the connection for every worker for `ms` (a provider said "too many requests"). */
   async pause(connectionId: string, ms: number): Promise<void> {
     await this.command(this.key(connectionId), 'pause', '0', String(Math.max(1, Math.round(ms)) * 1000), '1');
   }
@@ -118,8 +129,13 @@ export class ConnectionThrottle {
  */
 const PACING = 0.95;
 
+/** Microseconds between grants at `ratePerSecond` (paced), 0 for no limit. */
+export function intervalMicros(ratePerSecond: number | null): number {
+  return ratePerSecond ? Math.max(1, Math.round(1_000_000 / (ratePerSecond * PACING))) : 0;
+}
+
 function interval(ratePerSecond: number | null): string {
-  return ratePerSecond ? String(Math.max(1, Math.round(1_000_000 / (ratePerSecond * PACING)))) : '0';
+  return String(intervalMicros(ratePerSecond));
 }
 
 function burst(ratePerSecond: number | null): string {

@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { RetryPolicy } from '@herald/core';
 import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
-import { ConnectionThrottle, createOutboundClient } from '@herald/channels';
+import { RedisThrottle, createOutboundClient } from '@herald/channels';
 import type { DeliveryStage } from '../worker-context';
 import { createDeliveryMetrics } from './delivery-metrics';
 import { InFlightLimit } from './in-flight-limit';
@@ -42,7 +42,7 @@ export function createDeliveryStage(options: DeliveryStageOptions): DeliveryStag
   const stopping = new AbortController();
   return {
     http,
-    throttle: new ConnectionThrottle(options.redis, options.prefix),
+    throttle: new RedisThrottle(options.redis, options.prefix),
     inFlight: new InFlightLimit(options.concurrency),
     retryPolicy: options.retryPolicy,
     claimBatch: Math.min(options.claimBatch, options.concurrency),
