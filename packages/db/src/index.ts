@@ -16,3 +16,4 @@ export * from './queries/runs.queries';
 export * from './queries/reconcile.queries';
 export * from './queries/delivery.queries';
 export * from './queries/web-outbox.queries';
+export * from './embedded';

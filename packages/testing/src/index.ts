@@ -9,3 +9,4 @@ export * from './logger';
 export * from './random';
 export * from './tcp-proxy';
 export * from './fake-providers';
+export * from './embedded';

@@ -1,0 +1,2 @@
+export * from './session-server';
+export * from './embedded-database';
