@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { Redis } from 'ioredis';
-import { JobProducer } from '@herald/queue';
+import { JobProducer, redisQueueBackend } from '@herald/queue';
 import {
   createBotRow,
   createBroadcastRow,
@@ -96,7 +96,7 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
    * would be a billion comparisons.
    */
   async function chunkCoverage(redis: Redis, runId: string) {
-    const queue = new JobProducer(redis, prefix).queue('deliver-telegram');
+    const queue = new JobProducer(redisQueueBackend(redis, prefix)).queue('deliver-telegram');
     try {
       const chunks = (await queue.getJobs(['waiting']))
         .filter((job) => job.data.runId === runId)
@@ -162,7 +162,7 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
   /** A connection and producer on the test's queues, closed after `body`. */
   async function withQueues(body: (redis: Redis, producer: JobProducer) => Promise<void>) {
     const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const producer = new JobProducer(redis, prefix);
+    const producer = new JobProducer(redisQueueBackend(redis, prefix));
     try {
       await body(redis, producer);
     } finally {

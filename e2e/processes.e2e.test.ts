@@ -48,7 +48,7 @@ describe('Herald processes', () => {
     async (app) => {
       const { process, port } = await start(app);
       const ready = await waitForHttp(process, port, { path: '/readyz' });
-      expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: 'up', redis: 'up' } });
+      expect(await ready.json()).toEqual({ status: 'ready', backend: 'services', checks: { postgres: 'up', redis: 'up' } });
 
       const result = await process.stop('SIGTERM');
       expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { upsertContacts } from '@herald/db';
-import { JobProducer } from '@herald/queue';
+import { JobProducer, redisQueueBackend } from '@herald/queue';
 import {
   createBotRow,
   createBroadcastRow,
@@ -73,7 +73,7 @@ describe('Redis flushed (FLUSHALL) under running processes', () => {
     expect(run).toMatchObject({ targeted: 3, handed_off: 3 });
 
     // 2. The run's chunk is in its queue; a second FLUSHALL takes it; the reconciler puts it back.
-    const producer = new JobProducer(redis, env.QUEUE_PREFIX);
+    const producer = new JobProducer(redisQueueBackend(redis, env.QUEUE_PREFIX));
     try {
       const chunkIds = async () => (await producer.queue('deliver-telegram').getJobs(['waiting'])).map((job) => job.id).sort();
       const before = await chunkIds();

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { Redis } from 'ioredis';
-import { JobProducer } from '@herald/queue';
+import { JobProducer, redisQueueBackend } from '@herald/queue';
 import {
   createBotRow,
   createBroadcastRow,
@@ -64,7 +64,7 @@ describe('two worker processes on the same queues', () => {
     const [first, second] = [await startWorker(), await startWorker()];
 
     const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-    const producer = new JobProducer(redis, prefix);
+    const producer = new JobProducer(redisQueueBackend(redis, prefix));
     try {
       await Promise.all(broadcasts.map((b) => producer.armTimer('broadcast.dispatch', { broadcastId: b.id }, 0)));
       await waitFor(

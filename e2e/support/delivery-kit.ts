@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { findRun, upsertChannelConnection, upsertContacts, type ContactUpsert, type Run } from '@herald/db';
-import { JobProducer } from '@herald/queue';
+import { JobProducer, redisQueueBackend } from '@herald/queue';
 import {
   createBotRow,
   createBroadcastRow,
@@ -74,7 +74,7 @@ export function useDeliveryKit() {
       const { db } = database.current;
       await createTriggerRow(db, broadcastId);
       const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-      const producer = new JobProducer(redis, prefix);
+      const producer = new JobProducer(redisQueueBackend(redis, prefix));
       try {
         await producer.armTimer('broadcast.dispatch', { broadcastId }, 0);
       } finally {

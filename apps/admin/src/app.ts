@@ -19,6 +19,8 @@ export interface AdminDeps {
   logger: Logger;
   checks: ReadinessChecks;
   metrics: Registry;
+  /** `embedded` or `services`, shown by `/readyz`. */
+  backend?: string;
   db: Db;
   adminApiKey: string | undefined;
   /** Base of every hook_url the API hands out. */
@@ -54,11 +56,12 @@ const requireStorableQuery = storable((req) => ({ value: req.query, path: 'query
 const requireStorableBody = storable((req) => (req.body === undefined ? undefined : { value: req.body, path: 'body' }));
 
 /** The management API (SPEC §5). No `listen`, so tests can mount it. */
-export function createApp({ logger, checks, metrics, db, adminApiKey, publicUrl, producer, outboundAllowedDestinations = [] }: AdminDeps): Express {
+export function createApp({ logger, checks, metrics, backend, db, adminApiKey, publicUrl, producer, outboundAllowedDestinations = [] }: AdminDeps): Express {
   return createServiceApp({
     logger,
     checks,
     metrics,
+    ...(backend ? { backend } : {}),
     routes: (app) => {
       // The API's description is public; everything else under /v1 needs the key.
       app.get('/v1/openapi.json', (_req, res) => {

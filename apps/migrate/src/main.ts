@@ -1,7 +1,8 @@
 import { migrateConfigSchema } from '@herald/config';
 import { createDb, ensureDatabaseExists, migrateDown, migrateToLatest, migrationStatus } from '@herald/db';
 import { createLogger } from '@herald/logger';
-import { loadConfigOrExit } from '@herald/service';
+import { migrateQueueSchema, postgresQueueBackend } from '@herald/queue';
+import { loadServiceConfigOrExit } from '@herald/service';
 
 /**
  * `node apps/migrate/dist/main.js [up|down|status]` — applies every pending migration (up, the
@@ -21,7 +22,7 @@ async function main(): Promise<number> {
     process.stderr.write(`usage: migrate [${COMMANDS.join('|')}]\n`);
     return 2;
   }
-  const config = loadConfigOrExit(migrateConfigSchema, process.env);
+  const config = loadServiceConfigOrExit(migrateConfigSchema, process.env);
   const logger = createLogger({ service: 'migrate', level: config.LOG_LEVEL });
   if (command === 'up') {
     try {
@@ -37,6 +38,10 @@ async function main(): Promise<number> {
       case 'up': {
         const outcome = await migrateToLatest(db);
         logger.info(outcome.applied.length ? 'migrations applied' : 'schema is up to date', outcome);
+        if (config.QUEUE_BACKEND === 'postgres') {
+          const version = await migrateQueueSchema(postgresQueueBackend(config.DATABASE_URL));
+          logger.info('queue schema is up to date', { version });
+        }
         break;
       }
       case 'down': {

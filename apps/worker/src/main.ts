@@ -1,79 +1,9 @@
 import { workerConfigSchema } from '@herald/config';
 import { createLogger } from '@herald/logger';
-import { DELIVERY_QUEUES, JobProducer, type QueueName } from '@herald/queue';
-import { createMetricsRegistry, createServiceApp, loadConfigOrExit, runHttpService } from '@herald/service';
-import { createDeliveryStage } from './delivery/delivery-stage';
-import { processors } from './processors';
-import { registerQueueMetrics } from './queue-metrics';
-import { keepReconcilerScheduled } from './reconciler-schedule';
-import { startWorkers, stopWorkers } from './workers';
+import { loadServiceConfigOrExit, runHttpService } from '@herald/service';
+import { workerService } from './service';
 
-const config = loadConfigOrExit(workerConfigSchema, process.env);
+const config = loadServiceConfigOrExit(workerConfigSchema, process.env);
 const logger = createLogger({ service: 'worker', level: config.LOG_LEVEL });
-const deliveryQueues: ReadonlySet<QueueName> = new Set(Object.values(DELIVERY_QUEUES));
 
-runHttpService({
-  service: 'worker',
-  config,
-  logger,
-  // The worker answers probes and metrics too, on a port of its own (SPEC §5).
-  port: config.WORKER_PORT,
-  redisRole: 'worker',
-  build: ({ db, redis, checks }) => {
-    const producer = new JobProducer(redis, config.QUEUE_PREFIX, (error) => logger.warn('queue error', { error }));
-    const metrics = createMetricsRegistry('worker');
-    const delivery = createDeliveryStage({
-      db,
-      logger,
-      redis,
-      prefix: config.QUEUE_PREFIX,
-      metrics,
-      concurrency: config.DELIVERY_CONCURRENCY,
-      claimBatch: config.DELIVERY_CLAIM_BATCH,
-      leaseMs: config.DELIVERY_LEASE_MS,
-      retryPolicy: {
-        maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
-        baseDelayMs: config.DELIVERY_RETRY_BASE_MS,
-        maxDelayMs: config.DELIVERY_RETRY_MAX_MS,
-      },
-      connectTimeoutMs: config.PROVIDER_CONNECT_TIMEOUT_MS,
-      responseTimeoutMs: config.PROVIDER_TIMEOUT_MS,
-      allowedDestinations: config.OUTBOUND_ALLOWED_DESTINATIONS,
-    });
-    const workers = startWorkers({
-      connection: redis,
-      prefix: config.QUEUE_PREFIX,
-      concurrency: (queue: QueueName) => (deliveryQueues.has(queue) ? config.DELIVERY_CHUNK_CONCURRENCY : config.WORKER_CONCURRENCY),
-      queues: config.WORKER_QUEUES,
-      stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
-      processors,
-      ctx: {
-        db,
-        logger,
-        producer,
-        dispatchStuckAfterMs: config.DISPATCH_STUCK_AFTER_MS,
-        dispatchStatementTimeoutMs: config.DISPATCH_STATEMENT_TIMEOUT_MS,
-        dispatchBatchTriggers: config.DISPATCH_BATCH_TRIGGERS,
-        deliveryChunkSize: config.DELIVERY_CHUNK_SIZE,
-        delivery,
-        deliveryStalledAfterMs: config.DELIVERY_STALLED_AFTER_MS,
-      },
-    });
-    const reconciler = keepReconcilerScheduled(producer, config.RECONCILE_INTERVAL_MS, logger);
-    logger.info('workers started', { queues: workers.map((w) => w.name), concurrency: config.WORKER_CONCURRENCY });
-    registerQueueMetrics(metrics, producer, logger);
-    return {
-      app: createServiceApp({ logger, checks, metrics }),
-      stopWork: async () => {
-        reconciler.stop();
-        // Running chunks stop claiming, finish what is in flight and hand the rest back.
-        delivery.stop();
-        await stopWorkers(workers);
-      },
-      release: async () => {
-        await producer.close();
-        await delivery.close();
-      },
-    };
-  },
-});
+runHttpService({ ...workerService(config, logger), config, logger });

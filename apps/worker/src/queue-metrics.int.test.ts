@@ -1,4 +1,4 @@
-import { JobProducer, createRedis } from '@herald/queue';
+import { JobProducer, createRedis, redisQueueBackend } from '@herald/queue';
 import { createMetricsRegistry } from '@herald/service';
 import { freePort, testLogger, testQueuePrefix, useTestRedis } from '@herald/testing';
 import { registerQueueMetrics } from './queue-metrics';
@@ -11,7 +11,7 @@ describe('herald_queue_jobs', () => {
   const redis = useTestRedis();
 
   it('counts the jobs of every queue by state at scrape time', async () => {
-    producer = new JobProducer(redis.current.redis, redis.current.prefix);
+    producer = new JobProducer(redisQueueBackend(redis.current.redis, redis.current.prefix));
     const registry = createMetricsRegistry('worker-test');
     registerQueueMetrics(registry, producer, logger);
     const runId = '00000000-0000-4000-8000-000000000001';
@@ -31,7 +31,7 @@ describe('herald_queue_jobs', () => {
 
   it('leaves the series out, not the whole scrape, while Redis is unreachable', async () => {
     const down = createRedis(`redis://127.0.0.1:${await freePort()}`, 'producer');
-    const unreachable = new JobProducer(down, testQueuePrefix());
+    const unreachable = new JobProducer(redisQueueBackend(down, testQueuePrefix()));
     try {
       const registry = createMetricsRegistry('worker-test');
       registerQueueMetrics(registry, unreachable, logger);

@@ -162,6 +162,6 @@ describe('the reconciler', () => {
     await waitFor(async () => (await chunksInRedis()).length >= before.length, { timeoutMs: 20_000, what: 'the chunks to come back' });
     expect(await chunksInRedis()).toEqual(before);
     // Once restored, Redis is marked intact, so later passes do not walk the runs again.
-    await waitFor(() => producer.isRedisIntact(), { timeoutMs: 5_000, what: 'the marker' });
+    await waitFor(() => producer.areQueuesIntact(), { timeoutMs: 5_000, what: 'the marker' });
   });
 });

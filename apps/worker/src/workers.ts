@@ -1,12 +1,11 @@
-import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { queuesOf, type ConsumedJobName, type ProcessorMap, type QueueName } from '@herald/queue';
+import type { Worker } from 'bullmq';
+import { createWorker, queuesOf, type ConsumedJobName, type ProcessorMap, type QueueBackend, type QueueName } from '@herald/queue';
 import { createJobHandler } from './job-handler';
 import type { WorkerContext } from './worker-context';
 
 export interface StartWorkersOptions {
-  connection: Redis;
-  prefix: string;
+  /** Where the queues are (Redis, or Postgres in the embedded mode). */
+  backend: QueueBackend;
   /** Jobs one Worker runs at once: one number for every queue, or per queue. */
   concurrency: number | ((queue: QueueName) => number);
   /** Only these queues get a Worker (WORKER_QUEUES); default: every queue a processor consumes. */
@@ -21,13 +20,11 @@ export interface StartWorkersOptions {
  * One BullMQ Worker per queue that a processor consumes, all sharing one handler and connection.
  * Queues of jobs without a processor yet get no Worker: their jobs wait (see the catalog).
  */
-export function startWorkers({ connection, prefix, concurrency, queues, stalledIntervalMs = 30_000, processors, ctx }: StartWorkersOptions): Worker[] {
+export function startWorkers({ backend, concurrency, queues, stalledIntervalMs = 30_000, processors, ctx }: StartWorkersOptions): Worker[] {
   const handler = createJobHandler(processors, ctx);
   const consumed = queuesOf(Object.keys(processors) as ConsumedJobName[]).filter((queue) => !queues || queues.includes(queue));
   return consumed.map((queue) => {
-    const worker = new Worker(queue, handler, {
-      connection,
-      prefix,
+    const worker = createWorker(backend, queue, handler, {
       concurrency: typeof concurrency === 'number' ? concurrency : concurrency(queue),
       lockDuration: stalledIntervalMs,
       stalledInterval: stalledIntervalMs,

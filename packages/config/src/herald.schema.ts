@@ -25,10 +25,15 @@ export interface CommonConfig {
   DATABASE_URL: string;
   DATABASE_POOL_SIZE: number;
   REDIS_URL: string;
+  QUEUE_BACKEND: QueueBackendKind;
+  HERALD_BACKEND: 'embedded' | 'services';
   QUEUE_PREFIX: string;
   HOST: string;
   SHUTDOWN_TIMEOUT_MS: number;
 }
+
+/** Where the job queues live: Redis (REDIS_URL), or Postgres beside the data (DATABASE_URL). */
+export type QueueBackendKind = 'redis' | 'postgres';
 
 export interface IngressConfig extends CommonConfig {
   INGRESS_PORT: number;
@@ -73,6 +78,8 @@ export interface MigrateConfig {
   NODE_ENV: NodeEnv;
   LOG_LEVEL: LogLevel;
   DATABASE_URL: string;
+  /** postgres: BullMQ's schema is migrated too. */
+  QUEUE_BACKEND: QueueBackendKind;
 }
 
 /** Queue names as the catalog of @herald/queue spells them (config depends on no package). */
@@ -110,6 +117,10 @@ const common = {
   DATABASE_URL: databaseUrl,
   DATABASE_POOL_SIZE: Joi.number().integer().min(1).max(500).default(10),
   REDIS_URL: Joi.string().uri({ scheme: ['redis', 'rediss'] }).default('redis://127.0.0.1:6379'),
+  // The embedded mode sets postgres; Redis is the production path.
+  QUEUE_BACKEND: Joi.string().valid('redis', 'postgres').default('redis'),
+  // Which of the two modes this is (see backend.ts); `/readyz` and the logs report it.
+  HERALD_BACKEND: Joi.string().valid('embedded', 'services').default('services'),
   // BullMQ key prefix. Braces allowed so a Redis Cluster deployment can hash-tag it ({herald}).
   QUEUE_PREFIX: Joi.string()
     .pattern(/^[A-Za-z0-9_.{}-]+$/)
@@ -202,4 +213,5 @@ export const migrateConfigSchema = Joi.object<MigrateConfig>({
   NODE_ENV: nodeEnv,
   LOG_LEVEL: logLevel,
   DATABASE_URL: databaseUrl,
+  QUEUE_BACKEND: common.QUEUE_BACKEND,
 });

@@ -1,3 +1,4 @@
 export * from './load-config';
 export * from './env-file';
 export * from './herald.schema';
+export * from './backend';

@@ -1,3 +1,4 @@
 export * from './catalog';
 export * from './connection';
 export * from './producer';
+export * from './backend';

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { deleteKeysWithPrefix, freePort, TEST_REDIS_URL, testQueuePrefix, waitFor } from '@herald/testing';
 import { createRedis } from './connection';
+import { redisQueueBackend } from './backend';
 import { JobProducer } from './producer';
 
 /**
@@ -12,7 +13,7 @@ describe('JobProducer when Redis comes back', () => {
   it('fails fast while Redis is down, then arms timers once it is up', async () => {
     const port = await freePort();
     const redis = createRedis(`redis://127.0.0.1:${port}`, 'producer');
-    const producer = new JobProducer(redis, testQueuePrefix());
+    const producer = new JobProducer(redisQueueBackend(redis, testQueuePrefix()));
     const payload = { broadcastId: '7b0e4d0c-5f57-4b55-9a3c-0d8a3f1e2b11' };
     let server: ReturnType<typeof spawn> | undefined;
     try {
@@ -34,7 +35,7 @@ describe('JobProducer.ensureTimerArmed after a partial loss of Redis data', () =
   it('arms a timer whose deduplication entry names a job in no state, where armTimer cannot', async () => {
     const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const prefix = testQueuePrefix();
-    const producer = new JobProducer(redis, prefix);
+    const producer = new JobProducer(redisQueueBackend(redis, prefix));
     const payload = { broadcastId: '7b0e4d0c-5f57-4b55-9a3c-0d8a3f1e2b11' };
     try {
       await producer.armTimer('broadcast.dispatch', payload, 60_000);

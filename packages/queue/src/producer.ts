@@ -1,20 +1,19 @@
-import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { JobsOptions, Queue } from 'bullmq';
+import { createQueue, type QueueBackend } from './backend';
 import { jobCatalog, queueOf, validatePayload, type JobDefinition, type JobName, type JobPayloads, type QueueName } from './catalog';
 
 /** Job states in which a timer job still holds its deduplication id: it will run. */
 const PENDING_STATES: ReadonlySet<string> = new Set(['delayed', 'waiting', 'active', 'prioritized', 'waiting-children']);
 
 /**
- * Adds catalog jobs to their queues. One instance per process; it shares one Redis connection
- * between all its queues.
+ * Adds catalog jobs to their queues. One instance per process; on Redis it shares one
+ * connection between all its queues.
  */
 export class JobProducer {
   private readonly queues = new Map<QueueName, Queue>();
 
   constructor(
-    private readonly connection: Redis,
-    private readonly prefix: string,
+    private readonly backend: QueueBackend,
     /** Connection errors of the queues (Redis down); an unheard 'error' event would be fatal. */
     private readonly onError: (error: Error) => void = () => undefined,
   ) {}
@@ -25,12 +24,13 @@ export class JobProducer {
       // BullMQ checks the Redis version once, when a Queue is made; on a fail-fast connection
       // that is not up yet the check fails and the Queue never recovers. So none is made until
       // the connection is ready: until then adds fail (and are retried by the caller's caller).
-      if (this.connection.options.enableOfflineQueue === false && this.connection.status !== 'ready') {
-        throw new Error(`redis connection is ${this.connection.status}`);
+      const { backend } = this;
+      if (backend.kind === 'redis' && backend.connection.options.enableOfflineQueue === false && backend.connection.status !== 'ready') {
+        throw new Error(`redis connection is ${backend.connection.status}`);
       }
       // Producers answer HTTP requests: with Redis down an add must fail at once (the caller
       // has already made its work durable elsewhere), not wait for the connection.
-      queue = new Queue(name, { connection: this.connection, prefix: this.prefix, skipWaitingForReady: true });
+      queue = createQueue(backend, name, { skipWaitingForReady: true });
       queue.on('error', this.onError);
       this.queues.set(name, queue);
     }
@@ -137,24 +137,28 @@ export class JobProducer {
   }
 
   /**
-   * Whether Redis still holds what Herald gave it. A marker key is set once the queues are known
-   * to be complete (`markRedisIntact`); a Redis flushed, or restarted without its data, has lost
-   * it along with the jobs, and the reconciler rebuilds the jobs from Postgres before marking.
+   * Whether the queues still hold what Herald gave them. On Redis, a marker key is set once the
+   * queues are known to be complete (`markQueuesIntact`); a Redis flushed, or restarted without
+   * its data, has lost it along with the jobs, and the reconciler rebuilds the jobs from
+   * Postgres before marking. Queues kept in Postgres are lost only with the data itself.
    */
-  async isRedisIntact(): Promise<boolean> {
-    return (await this.connection.exists(this.markerKey())) === 1;
+  async areQueuesIntact(): Promise<boolean> {
+    const { backend } = this;
+    if (backend.kind === 'postgres') return true;
+    return (await backend.connection.exists(markerKey(backend.prefix))) === 1;
   }
 
-  async markRedisIntact(): Promise<void> {
-    await this.connection.set(this.markerKey(), new Date().toISOString());
-  }
-
-  private markerKey(): string {
-    return `${this.prefix}:herald:intact`;
+  async markQueuesIntact(): Promise<void> {
+    const { backend } = this;
+    if (backend.kind === 'redis') await backend.connection.set(markerKey(backend.prefix), new Date().toISOString());
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
     this.queues.clear();
   }
+}
+
+function markerKey(prefix: string): string {
+  return `${prefix}:herald:intact`;
 }

@@ -1,14 +1,16 @@
 import type { CommonConfig } from '@herald/config';
 import { createDb, pingDb, type Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
-import { createRedis, pingRedis, type RedisRole } from '@herald/queue';
-import type { Redis } from 'ioredis';
+import { createRedis, pingRedis, postgresQueueBackend, redisQueueBackend, type QueueBackend, type RedisRole } from '@herald/queue';
 import type { ReadinessChecks } from './health.router';
 
 export interface Connections {
+  /** `embedded` or `services` (HERALD_BACKEND), for `/readyz` and the logs. */
+  backend: string;
   db: Db;
-  redis: Redis;
-  /** Postgres and Redis probes for `/readyz`. */
+  /** Where the queues are: Redis (its connection in the role asked for), or the database. */
+  queues: QueueBackend;
+  /** Probes for `/readyz`: Postgres, and Redis when the queues are there. */
   checks: ReadinessChecks;
   close(): Promise<void>;
 }
@@ -19,7 +21,7 @@ export interface Connections {
  * while a dependency is down, reports it on `/readyz`, and recovers when it returns.
  */
 export function openConnections(
-  config: Pick<CommonConfig, 'DATABASE_URL' | 'DATABASE_POOL_SIZE' | 'REDIS_URL'>,
+  config: Pick<CommonConfig, 'DATABASE_URL' | 'DATABASE_POOL_SIZE' | 'REDIS_URL' | 'QUEUE_BACKEND' | 'QUEUE_PREFIX'> & Partial<Pick<CommonConfig, 'HERALD_BACKEND'>>,
   logger: Logger,
   service: string,
   redisRole: RedisRole,
@@ -30,13 +32,23 @@ export function openConnections(
     applicationName: `herald-${service}`,
     onPoolError: (error) => logger.warn('postgres connection error', { error }),
   });
+  if (config.QUEUE_BACKEND === 'postgres') {
+    return {
+      backend: config.HERALD_BACKEND ?? 'services',
+      db,
+      queues: postgresQueueBackend(config.DATABASE_URL),
+      checks: { postgres: () => pingDb(db) },
+      close: () => db.destroy(),
+    };
+  }
   const redis = createRedis(config.REDIS_URL, redisRole, {
     connectionName: `herald-${service}`,
     onError: (error) => logger.warn('redis connection error', { error }),
   });
   return {
+    backend: config.HERALD_BACKEND ?? 'services',
     db,
-    redis,
+    queues: redisQueueBackend(redis, config.QUEUE_PREFIX),
     checks: { postgres: () => pingDb(db), redis: () => pingRedis(redis) },
     async close() {
       await db.destroy();

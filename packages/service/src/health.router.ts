@@ -8,6 +8,8 @@ export type ReadinessChecks = Readonly<Record<string, () => Promise<void>>>;
 export interface HealthRouterOptions {
   checks: ReadinessChecks;
   metrics: Registry;
+  /** Which backend the process runs on (`embedded` or `services`), shown by `/readyz`. */
+  backend?: string;
   /** A probe slower than this counts as down: a hung dependency must not hang the probe. */
   checkTimeoutMs?: number;
 }
@@ -34,7 +36,7 @@ async function runCheck(name: string, check: () => Promise<void>, timeoutMs: num
  * `GET /readyz`: every dependency answers → 200, else 503 naming what is down.
  * `GET /metrics`: Prometheus text.
  */
-export function createHealthRouter({ checks, metrics, checkTimeoutMs = 2_000 }: HealthRouterOptions): Router {
+export function createHealthRouter({ checks, metrics, backend, checkTimeoutMs = 2_000 }: HealthRouterOptions): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
@@ -48,6 +50,7 @@ export function createHealthRouter({ checks, metrics, checkTimeoutMs = 2_000 }: 
     const down = results.filter((r): r is Extract<CheckResult, { up: false }> => !r.up);
     res.status(down.length ? 503 : 200).json({
       status: down.length ? 'unavailable' : 'ready',
+      ...(backend ? { backend } : {}),
       checks: Object.fromEntries(results.map((r) => [r.name, r.up ? 'up' : 'down'])),
       ...(down.length ? { errors: Object.fromEntries(down.map((r) => [r.name, r.error])) } : {}),
     });

@@ -5,7 +5,7 @@ import { AppError } from '@herald/core';
 import { createLogger } from '@herald/logger';
 import { sql } from 'kysely';
 import { createDb } from '@herald/db';
-import { freePort, useTestDatabase, TEST_REDIS_URL } from '@herald/testing';
+import { freePort, testQueuePrefix, useTestDatabase, TEST_REDIS_URL } from '@herald/testing';
 import { openConnections, type Connections } from './connections';
 import { boundPort, closeServer, listen } from './http-server';
 import { createMetricsRegistry } from './metrics';
@@ -27,7 +27,7 @@ describe('service app probes against real Postgres and Redis', () => {
 
   async function start(overrides: { DATABASE_URL?: string; REDIS_URL?: string }, routes?: (app: express.Express) => void) {
     const connections = openConnections(
-      { DATABASE_URL: database.current.url, REDIS_URL: TEST_REDIS_URL, DATABASE_POOL_SIZE: 2, ...overrides },
+      { DATABASE_URL: database.current.url, REDIS_URL: TEST_REDIS_URL, DATABASE_POOL_SIZE: 2, QUEUE_BACKEND: 'redis', QUEUE_PREFIX: testQueuePrefix(), ...overrides },
       logger,
       'test',
       'producer',

@@ -9,6 +9,8 @@ export interface ServiceAppOptions {
   logger: Logger;
   checks: ReadinessChecks;
   metrics: Registry;
+  /** Which backend the process runs on, for `/readyz`. */
+  backend?: string;
   /** Mounts the app's own routes, between the probes and the 404/error handlers. */
   routes?: (app: Express) => void;
   /**
@@ -24,7 +26,7 @@ export interface ServiceAppOptions {
  * `/healthz`, `/readyz`, `/metrics`, then its other routes, then JSON 404 and the one error
  * handler.
  */
-export function createServiceApp({ logger, checks, metrics, routes, hotRoutes }: ServiceAppOptions): Express {
+export function createServiceApp({ logger, checks, metrics, backend, routes, hotRoutes }: ServiceAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   // ETags hash every JSON body; API answers are never revalidated, so that is wasted work.
@@ -34,7 +36,7 @@ export function createServiceApp({ logger, checks, metrics, routes, hotRoutes }:
   app.set('trust proxy', false);
   app.use(requestContext);
   hotRoutes?.(app);
-  app.use(createHealthRouter({ checks, metrics }));
+  app.use(createHealthRouter({ checks, metrics, ...(backend ? { backend } : {}) }));
   routes?.(app);
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -1,4 +1,4 @@
-import { JobProducer } from '@herald/queue';
+import { JobProducer, redisQueueBackend } from '@herald/queue';
 import { useTestDatabase, useTestRedis } from '@herald/testing';
 import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
@@ -8,7 +8,7 @@ describe('the queue dashboard at /ops/queues', () => {
   const database = useTestDatabase();
   const redis = useTestRedis();
   beforeAll(() => {
-    producer = new JobProducer(redis.current.redis, redis.current.prefix);
+    producer = new JobProducer(redisQueueBackend(redis.current.redis, redis.current.prefix));
   });
   const admin = useAdminApp(database, () => ({ producer }));
 

@@ -1,5 +1,5 @@
 import { Worker, type Job } from 'bullmq';
-import { JobProducer } from '@herald/queue';
+import { JobProducer, redisQueueBackend } from '@herald/queue';
 import { createMetricsRegistry } from '@herald/service';
 import {
   createBotRow,
@@ -55,7 +55,7 @@ describe('the dispatch timer', () => {
   beforeAll(async () => {
     const { db } = database.current;
     const { redis: connection, prefix } = redis.current;
-    producer = new JobProducer(connection, prefix);
+    producer = new JobProducer(redisQueueBackend(connection, prefix));
     ingress = await serveApp(
       createApp({
         logger,

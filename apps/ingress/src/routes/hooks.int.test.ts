@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { Redis } from 'ioredis';
 import { generateHookToken, HOOK_FIELDS, MAX_FILTERS } from '@herald/core';
 import { createDb, toJson, type Broadcast, type Db } from '@herald/db';
-import { JobProducer, createRedis } from '@herald/queue';
+import { JobProducer, createRedis, redisQueueBackend } from '@herald/queue';
 import { createMetricsRegistry } from '@herald/service';
 import {
   createBotRow,
@@ -62,7 +62,7 @@ describe('GET|POST /hooks/:token', () => {
 
   async function startIngress(options: IngressOptions = {}): Promise<ServedApp> {
     const db = options.db ?? database.current.db;
-    const producer = new JobProducer(options.redis ?? redis.current.redis, redis.current.prefix);
+    const producer = new JobProducer(redisQueueBackend(options.redis ?? redis.current.redis, redis.current.prefix));
     producers.push(producer);
     const app = createApp({
       logger,

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { RetryPolicy } from '@herald/core';
 import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
-import { RedisThrottle, createOutboundClient } from '@herald/channels';
+import { LocalThrottle, RedisThrottle, createOutboundClient, type ConnectionThrottle } from '@herald/channels';
+import type { QueueBackend } from '@herald/queue';
 import type { DeliveryStage } from '../worker-context';
 import { createDeliveryMetrics } from './delivery-metrics';
 import { InFlightLimit } from './in-flight-limit';
@@ -12,8 +12,8 @@ import { OutcomeRecorder } from './outcome-recorder';
 export interface DeliveryStageOptions {
   db: Db;
   logger: Logger;
-  redis: Redis;
-  prefix: string;
+  /** Where the queues are: the throttle is shared through Redis, or kept in this one process. */
+  queues: QueueBackend;
   metrics: Registry;
   /** Provider requests in flight per process (DELIVERY_CONCURRENCY). */
   concurrency: number;
@@ -28,7 +28,7 @@ export interface DeliveryStageOptions {
 
 /**
  * What the delivery processor needs besides the database, built once per worker process:
- * one pooled outbound HTTP client, the Redis-shared throttles, the in-flight limit. `stop()`
+ * one pooled outbound HTTP client, the throttles, the in-flight limit. `stop()`
  * makes running chunks hand their rest back (SIGTERM); `close()` releases the client's sockets.
  */
 export function createDeliveryStage(options: DeliveryStageOptions): DeliveryStage & { stop(): void; close(): Promise<void> } {
@@ -42,7 +42,7 @@ export function createDeliveryStage(options: DeliveryStageOptions): DeliveryStag
   const stopping = new AbortController();
   return {
     http,
-    throttle: new RedisThrottle(options.redis, options.prefix),
+    throttle: throttleFor(options.queues),
     inFlight: new InFlightLimit(options.concurrency),
     retryPolicy: options.retryPolicy,
     claimBatch: Math.min(options.claimBatch, options.concurrency),
@@ -54,4 +54,12 @@ export function createDeliveryStage(options: DeliveryStageOptions): DeliveryStag
     stop: () => stopping.abort(),
     close: () => http.close(),
   };
+}
+
+/**
+ * The send-rate state is shared by every worker through Redis. With the queues in Postgres
+ * (the embedded mode) one process does all the sending, so it keeps the state itself.
+ */
+function throttleFor(queues: QueueBackend): ConnectionThrottle {
+  return queues.kind === 'redis' ? new RedisThrottle(queues.connection, queues.prefix) : new LocalThrottle();
 }

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { HOOK_FIELDS, MAX_CONTACT_VARIABLES, parseHookPayload, type TriggerRequest } from '@herald/core';
 import { toJson, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
-import { JobProducer } from '@herald/queue';
+import { JobProducer, redisQueueBackend } from '@herald/queue';
 import {
   createBotRow,
   createBroadcastRow,
@@ -55,7 +55,7 @@ function useDispatchEnvironment() {
       return database.current.db;
     },
     get producer(): JobProducer {
-      producer ??= new JobProducer(redis.current.redis, redis.current.prefix);
+      producer ??= new JobProducer(redisQueueBackend(redis.current.redis, redis.current.prefix));
       return producer;
     },
     deps: (overrides: Partial<DispatchDeps> = {}): DispatchDeps => ({

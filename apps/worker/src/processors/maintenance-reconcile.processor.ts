@@ -37,12 +37,12 @@ export async function maintenanceReconcileProcessor(
   _job: Job<JobPayload<'maintenance.reconcile'>>,
   { db, logger, producer, dispatchStuckAfterMs, deliveryChunkSize, deliveryStalledAfterMs }: WorkerContext,
 ): Promise<void> {
-  if (!(await producer.isRedisIntact())) {
+  if (!(await producer.areQueuesIntact())) {
     const runs = await runsAwaitingDelivery(db);
     let chunks = 0;
     for (const runId of runs) chunks += await replayHandOff({ db, producer, runId, chunkSize: deliveryChunkSize });
     // Marked only once every run is handed off again: a crash before that replays it all.
-    await producer.markRedisIntact();
+    await producer.markQueuesIntact();
     logger.log(runs.length ? 'warn' : 'info', 'redis had lost its data (or is new): delivery chunks handed off again', { runs: runs.length, chunks });
   }
 

@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import { Registry } from 'prom-client';
-import { JobProducer } from '@herald/queue';
+import { JobProducer, redisQueueBackend } from '@herald/queue';
 import { testLogger, useTestDatabase, useTestRedis } from '@herald/testing';
 import { createDeliveryStage, type DeliveryStageOptions } from '../delivery/delivery-stage';
 import { processors } from '../processors';
@@ -19,11 +19,11 @@ export interface InProcessWorkersOptions {
   /** Only these queues get Workers (as WORKER_QUEUES); default all. */
   queues?: readonly string[];
   /** Replaces parts of the delivery stage's settings (retry policy, concurrency, metrics registry…). */
-  delivery?: Partial<Omit<DeliveryStageOptions, 'db' | 'logger' | 'redis' | 'prefix'>>;
+  delivery?: Partial<Omit<DeliveryStageOptions, 'db' | 'logger' | 'queues'>>;
 }
 
 /** Delivery settings for tests: providers are fakes on loopback, retries come back fast. */
-export const TEST_DELIVERY_OPTIONS: Omit<DeliveryStageOptions, 'db' | 'logger' | 'redis' | 'prefix' | 'metrics'> = {
+export const TEST_DELIVERY_OPTIONS: Omit<DeliveryStageOptions, 'db' | 'logger' | 'queues' | 'metrics'> = {
   concurrency: 20,
   claimBatch: 10,
   leaseMs: 30_000,
@@ -55,19 +55,18 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, q
   beforeAll(() => {
     const { redis: connection, prefix } = redis.current;
     const logger = testLogger('worker-test');
-    producer = new JobProducer(connection, prefix);
+    const backend = redisQueueBackend(connection, prefix);
+    producer = new JobProducer(backend);
     delivery = createDeliveryStage({
       ...TEST_DELIVERY_OPTIONS,
       metrics: new Registry(),
       ...deliveryOptions,
       db: database.current.db,
       logger: ctx.logger ?? logger,
-      redis: connection,
-      prefix,
+      queues: backend,
     });
     workers = startWorkers({
-      connection,
-      prefix,
+      backend,
       concurrency,
       queues,
       processors,

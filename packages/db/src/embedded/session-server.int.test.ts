@@ -63,7 +63,7 @@ describe('the embedded session server', () => {
       const senderHeard: string[] = [];
       listener.on('notification', (n) => heard.push(`${n.channel}:${n.payload}`));
       sender.on('notification', (n) => senderHeard.push(`${n.channel}:${n.payload}`));
-      await listener.query('LISTEN jobs');
+      await listener.query('-- as BullMQ sends it: comments first\nLISTEN jobs;\n');
       await sender.query("SELECT pg_notify('jobs', 'q1')");
       await sender.query("NOTIFY jobs, 'q2'");
       await sender.query("NOTIFY elsewhere, 'nobody'");

@@ -346,7 +346,11 @@ function startupSearchPath(message: Buffer): string | null {
 
 /** Records LISTEN / UNLISTEN sent as simple queries, so notifications can be routed. */
 function trackListen(connection: Connection, message: Buffer): void {
-  const text = message.toString('utf8', 5, message.length - 1);
+  // Comments off first: BullMQ's LISTEN comes after two lines of them.
+  const text = message
+    .toString('utf8', 5, message.length - 1)
+    .replace(/--[^\n]*/g, '')
+    .replace(/\/\*[\s\S]*?\*\//g, '');
   for (const statement of text.split(';')) {
     const match = /^\s*(UN)?LISTEN\s+("(?:[^"]|"")+"|[A-Za-z_][\w$]*|\*)\s*$/i.exec(statement);
     if (!match) continue;

@@ -1,0 +1,40 @@
+import type { DeepReadonly, IngressConfig } from '@herald/config';
+import type { Logger } from '@herald/logger';
+import { JobProducer } from '@herald/queue';
+import { createMetricsRegistry, type HttpServiceDefinition } from '@herald/service';
+import { createApp } from './app';
+import { createHookDeps } from './hooks/accept-hook-call';
+import { HookBroadcastCache } from './hooks/broadcast-cache';
+import { AddressList } from './hooks/caller-address';
+
+/** The public ingress: the launch web hook (SPEC §3) and the probes, on INGRESS_PORT. */
+export function ingressService(config: DeepReadonly<IngressConfig>, logger: Logger): HttpServiceDefinition {
+  return {
+    service: 'ingress',
+    port: config.INGRESS_PORT,
+    // Fail fast when Redis is down: an accepted trigger is already safe in Postgres.
+    redisRole: 'producer',
+    build: ({ backend, db, queues, checks }) => {
+      const producer = new JobProducer(queues, (error) => logger.warn('queue error', { error }));
+      const deps = createHookDeps({ db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: config.MAX_TARGETS_PER_CALL });
+      const app = createApp({
+        logger,
+        checks,
+        backend,
+        metrics: createMetricsRegistry('ingress'),
+        hooks: {
+          deps,
+          trustedProxies: config.TRUSTED_PROXIES.length ? new AddressList(config.TRUSTED_PROXIES) : null,
+          bodyLimitBytes: config.HOOK_BODY_LIMIT_BYTES,
+        },
+      });
+      return {
+        app,
+        release: async () => {
+          await deps.inFlight.drained(); // calls whose caller hung up are not awaited by the server
+          await producer.close();
+        },
+      };
+    },
+  };
+}
