@@ -8,11 +8,13 @@
 //    where queueing in the load generator does not dominate (see NOTES.md);
 // then checks that every 200 left exactly one trigger row: nothing accepted was lost.
 // BENCH_BODY=per-user sends a one-target call instead of the SPEC's audience example;
+// BENCH_BACKENDS=services,embedded measures the embedded backend (`pnpm start`, one process
+// with PGlite inside) beside the services one;
 // BENCH_INGRESS_NODE_OPTIONS goes to the ingress alone (e.g. `--require` of a profiler).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import testing from '../packages/testing/dist/index.js';
-import { adminQuery, cpuSecondsMatching, cpuSecondsOfTree, databaseUrl, deleteRedisPrefix, freePort, hasWrk, insertBroadcast, migrate, REDIS_URL, runAutocannon, runWrk, startProcess, summarise } from './support.mjs';
+import { adminQuery, benchBackends, cpuSecondsMatching, cpuSecondsOfTree, databaseUrl, deleteRedisPrefix, freePort, hasWrk, insertBroadcast, migrate, peakRssMb, REDIS_URL, runAutocannon, runWrk, startEmbeddedHerald, startProcess, summarise } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -77,11 +79,11 @@ async function measure(name, port, path, pid) {
   return { saturation, fixedRate };
 }
 
-async function main() {
+/** The services: one ingress process (or INGRESS_PROCESSES of them) on Postgres and Redis. */
+async function onServices() {
   const url = databaseUrl(DB_NAME);
   if ((await migrate(url)) !== 0) throw new Error('migrations failed');
   const token = await seedBroadcast(url);
-
   const ingressPort = await freePort();
   const ingress = await startProcess('apps/ingress/dist/main.js', {
     DATABASE_URL: url,
@@ -93,18 +95,39 @@ async function main() {
     INGRESS_PROCESSES: String(PROCESSES),
     ...(process.env.BENCH_INGRESS_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_INGRESS_NODE_OPTIONS } : {}),
   }, ingressPort);
-  let herald;
   try {
-    herald = await measure('herald ingress', ingressPort, `/hooks/${token}`, ingress.child.pid);
+    const result = await measure('herald ingress (services)', ingressPort, `/hooks/${token}`, ingress.child.pid);
+    return { ...result, rss: peakRssMb(ingress.child.pid), triggers: await countTriggers(url) };
   } finally {
     await ingress.stop();
   }
+}
 
+/** The embedded backend: `pnpm start`'s one process (ingress, admin, worker and PGlite). */
+async function onEmbedded() {
+  const herald = await startEmbeddedHerald();
+  try {
+    const token = await seedBroadcast(herald.url);
+    const result = await measure('herald ingress (embedded)', herald.ports.ingress, `/hooks/${token}`, herald.child.pid);
+    return { ...result, rss: peakRssMb(herald.child.pid), triggers: await countTriggers(herald.url) };
+  } finally {
+    await herald.stop();
+  }
+}
+
+async function countTriggers(url) {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  const { rows: [{ n }] } = await client.query('SELECT count(*)::int AS n FROM triggers');
-  await client.end();
-  const accepted = [herald.saturation, herald.fixedRate].reduce((sum, r) => sum + r.ok2xx, 0);
+  try {
+    return (await client.query('SELECT count(*)::int AS n FROM triggers')).rows[0].n;
+  } finally {
+    await client.end();
+  }
+}
+
+async function main() {
+  const results = [];
+  for (const backend of benchBackends()) results.push([`Herald ingress, ${backend}`, backend === 'services' ? await onServices() : await onEmbedded()]);
 
   const basePort = await freePort();
   const baseline = await startProcess('bench/baseline-express.mjs', { PORT: String(basePort) }, basePort);
@@ -116,16 +139,17 @@ async function main() {
   }
 
   console.log(`\nbody: ${BODY_KIND}, ingress processes: ${PROCESSES}, saturation load from ${LOADGEN}`);
-  console.log('\n| | accepted calls/s at 64 conns | p50 ms | p99 ms | p99 ms at %d/s | CPU ms per call: server, Postgres, Redis |', RATE);
-  console.log('|---|---|---|---|---|---|');
-  for (const [name, r] of [['Herald ingress', herald], ['bare Express 5', bare]]) {
+  console.log('\n| | accepted calls/s at 64 conns | p50 ms | p99 ms | p99 ms at %d/s | CPU ms per call: server, Postgres, Redis | peak RSS |', RATE);
+  console.log('|---|---|---|---|---|---|---|');
+  for (const [name, r] of [...results, ['bare Express 5', bare]]) {
     const cpu = r.saturation.cpuMsPerCall;
-    console.log(`| ${name} | ${r.saturation.rps} | ${r.saturation.p50} | ${r.saturation.p99} | ${r.fixedRate.p99} | ${cpu.server.toFixed(3)}, ${cpu.postgres.toFixed(3)}, ${cpu.redis.toFixed(3)} |`);
+    console.log(`| ${name} | ${r.saturation.rps} | ${r.saturation.p50} | ${r.saturation.p99} | ${r.fixedRate.p99} | ${cpu.server.toFixed(3)}, ${cpu.postgres.toFixed(3)}, ${cpu.redis.toFixed(3)} | ${r.rss ?? '–'} MB |`);
   }
-  console.log(`\nratio Herald/bare Express: ${(herald.saturation.rps / bare.saturation.rps).toFixed(2)} (throughput)`);
-  console.log(`non-2xx answers from Herald: ${herald.saturation.non2xx + herald.fixedRate.non2xx}, errors: ${herald.saturation.errors + herald.fixedRate.errors}`);
-  // Warm-up calls were accepted too, so there are at least as many triggers as measured 200s.
-  console.log(`triggers in Postgres: ${n} (measured 200s: ${accepted}, plus warm-up)`);
+  for (const [name, r] of results) {
+    console.log(`\n${name}: ratio to bare Express ${(r.saturation.rps / bare.saturation.rps).toFixed(2)} (throughput); non-2xx ${r.saturation.non2xx + r.fixedRate.non2xx}, errors ${r.saturation.errors + r.fixedRate.errors}`);
+    // Warm-up calls were accepted too, so there are at least as many triggers as measured 200s.
+    console.log(`triggers recorded: ${r.triggers} (measured 200s: ${r.saturation.ok2xx + r.fixedRate.ok2xx}, plus warm-up)`);
+  }
 }
 
 try {

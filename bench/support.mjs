@@ -89,6 +89,45 @@ export function runAutocannon(options) {
   });
 }
 
+/**
+ * `pnpm start` on the embedded backend (apps/all-in-one): PGlite in a scratch data folder,
+ * ingress, admin and worker in one process. Resolves once the ingress is ready, with the
+ * database URL (its port fixed, so the bench can seed it) and the ports. `env` adds settings.
+ */
+export async function startEmbeddedHerald(env = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-bench-embedded-'));
+  const [dbPort, ingressPort, adminPort, workerPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const process_ = await startProcess('apps/all-in-one/dist/main.js', {
+    HERALD_BACKEND: 'embedded',
+    HERALD_DATA_DIR: join(dataDir, 'data'),
+    EMBEDDED_DB_PORT: String(dbPort),
+    INGRESS_PORT: String(ingressPort),
+    ADMIN_PORT: String(adminPort),
+    WORKER_PORT: String(workerPort),
+    HOST: '127.0.0.1',
+    ADMIN_API_KEY: randomBytes(16).toString('hex'),
+    ...env,
+  }, ingressPort);
+  return {
+    ...process_,
+    url: `postgres://postgres@127.0.0.1:${dbPort}/postgres`,
+    ports: { ingress: ingressPort, admin: adminPort, worker: workerPort },
+    stop: async () => {
+      const code = await process_.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(`${join(dataDir, 'data')}.lock`, { force: true });
+      return code;
+    },
+  };
+}
+
+/** Which backends a bench measures: BENCH_BACKENDS, a comma list of services and embedded. */
+export function benchBackends(defaults = 'services') {
+  const backends = (process.env.BENCH_BACKENDS ?? defaults).split(',').map((b) => b.trim()).filter(Boolean);
+  for (const backend of backends) if (!['services', 'embedded'].includes(backend)) throw new Error(`BENCH_BACKENDS: unknown backend ${backend}`);
+  return backends;
+}
+
 /** Whether wrk (Debian package `wrk`) is on the PATH. */
 export function hasWrk() {
   return spawnSync('wrk', ['--version']).error === undefined;
