@@ -6,6 +6,20 @@
 const solo = process.env.HERALD_TEST_SOLO === '1';
 
 /**
+ * With HERALD_TEST_BACKEND=embedded the tests of the hook, the dispatch and the delivery run a
+ * second time on the embedded backend (each file's database an in-memory PGlite holding its
+ * queues too; see testBackend() in @herald/testing). The all-in-one e2e covers the rest of it.
+ */
+const embedded = process.env.HERALD_TEST_BACKEND === 'embedded';
+const EMBEDDED_TESTS = [
+  '<rootDir>/apps/ingress/src/routes/hooks.int.test.ts',
+  '<rootDir>/apps/ingress/src/hooks/dispatch-timer.int.test.ts',
+  '<rootDir>/apps/worker/src/dispatch/dispatch-broadcast.int.test.ts',
+  '<rootDir>/apps/worker/src/delivery/delivery.int.test.ts',
+  '<rootDir>/apps/worker/src/delivery/delivery-recovery.int.test.ts',
+];
+
+/**
  * One jest run for the whole workspace. TypeScript is transpiled by SWC (type-checking is
  * `pnpm typecheck`'s job); workspace packages resolve to their sources so tests never need a
  * build, except the e2e tests, which start the built processes (`pnpm test` builds first).
@@ -14,7 +28,7 @@ const solo = process.env.HERALD_TEST_SOLO === '1';
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/apps', '<rootDir>/packages', '<rootDir>/e2e'],
-  testMatch: solo ? ['**/*.solo.test.ts'] : ['**/*.test.ts'],
+  testMatch: embedded ? EMBEDDED_TESTS : solo ? ['**/*.solo.test.ts'] : ['**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/', ...(solo ? [] : ['\\.solo\\.test\\.ts$'])],
   transform: {
     '^.+\\.ts$': [

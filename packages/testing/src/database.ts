@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { createDb, migrateToLatest, type Db } from '@herald/db';
+import { migrateQueueSchema, postgresQueueBackend } from '@herald/queue';
+import { startEmbeddedDatabaseProcess } from './embedded';
 import { TEST_ADMIN_DATABASE_URL, testRunId } from './env';
 import { perTestFile } from './per-file';
 
@@ -99,10 +101,21 @@ async function createDatabase(name: string, template: string | undefined): Promi
 }
 
 /**
+ * The backend this jest pass tests on: `services` (this machine's Postgres and Redis), or with
+ * HERALD_TEST_BACKEND=embedded the embedded one — each file's database an in-memory PGlite of
+ * its own, the queues in it (`pnpm test` runs the hook, dispatch and delivery tests both ways).
+ */
+export function testBackend(): 'services' | 'embedded' {
+  return process.env['HERALD_TEST_BACKEND'] === 'embedded' ? 'embedded' : 'services';
+}
+
+/**
  * A database of its own for one test file: a clone of the migrated template, or with
- * `{ migrated: false }` an empty one (for testing the migrations themselves).
+ * `{ migrated: false }` an empty one (for testing the migrations themselves). On the embedded
+ * backend, an in-memory PGlite in a process of its own, migrated (BullMQ's schema too).
  */
 export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
+  if (testBackend() === 'embedded') return createEmbeddedTestDatabase(options);
   const name = `${runDatabasePrefix()}_${randomBytes(4).toString('hex')}`;
   await createDatabase(name, options.migrated === false ? undefined : await ensureTemplateDatabase());
   const url = databaseUrl(name);
@@ -114,6 +127,32 @@ export async function createTestDatabase(options: { migrated?: boolean } = {}): 
     async drop() {
       await db.destroy();
       await dropDatabase(name);
+    },
+  };
+}
+
+async function createEmbeddedTestDatabase(options: { migrated?: boolean }): Promise<TestDatabase> {
+  const server = await startEmbeddedDatabaseProcess();
+  const db = createDb({ url: server.url, poolSize: 5 });
+  try {
+    if (options.migrated !== false) {
+      await migrateToLatest(db);
+      await migrateQueueSchema(postgresQueueBackend(server.url));
+    }
+  } catch (error) {
+    await db.destroy();
+    await server.stop();
+    throw error;
+  }
+  return {
+    name: 'embedded',
+    url: server.url,
+    db,
+    async drop() {
+      await db.destroy();
+      await server.stop();
+      // A transaction that kept the others waiting is worth seeing next to the test that hung.
+      if (server.errors()) console.warn(`embedded database: ${server.errors()}`);
     },
   };
 }

@@ -17,7 +17,7 @@ export interface EmbeddedDatabaseProcess {
  */
 export function startEmbeddedDatabaseProcess({ dataDir = 'memory://' }: { dataDir?: string } = {}): Promise<EmbeddedDatabaseProcess> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'packages', 'db', 'dist', 'embedded', 'serve.js')], {
-    env: { PATH: process.env['PATH'] ?? '', EMBEDDED_DATA_DIR: dataDir },
+    env: { PATH: process.env['PATH'] ?? '', EMBEDDED_DATA_DIR: dataDir, ...(process.env['EMBEDDED_LONG_WAIT_MS'] ? { EMBEDDED_LONG_WAIT_MS: process.env['EMBEDDED_LONG_WAIT_MS'] } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

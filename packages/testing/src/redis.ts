@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { postgresQueueBackend, redisQueueBackend, type QueueBackend } from '@herald/queue';
+import { testBackend } from './database';
 import { TEST_REDIS_URL, testRunId } from './env';
 import { perTestFile } from './per-file';
 
@@ -48,4 +50,12 @@ export function useTestRedis(): { readonly current: TestRedis } {
       await redis.quit();
     },
   });
+}
+
+/**
+ * Where a test file's queues are on this pass's backend (see `testBackend`): its Redis prefix,
+ * or its embedded database.
+ */
+export function testQueueBackend(database: { url: string }, redis: TestRedis): QueueBackend {
+  return testBackend() === 'embedded' ? postgresQueueBackend(database.url) : redisQueueBackend(redis.redis, redis.prefix);
 }

@@ -1,11 +1,12 @@
-import { Worker, type Job } from 'bullmq';
-import { JobProducer, redisQueueBackend } from '@herald/queue';
+import type { Job, Worker } from 'bullmq';
+import { createWorker, JobProducer } from '@herald/queue';
 import { createMetricsRegistry } from '@herald/service';
 import {
   createBotRow,
   createBroadcastRow,
   serveApp,
   testLogger,
+  testQueueBackend,
   useTestDatabase,
   useTestRedis,
   waitFor,
@@ -54,8 +55,8 @@ describe('the dispatch timer', () => {
 
   beforeAll(async () => {
     const { db } = database.current;
-    const { redis: connection, prefix } = redis.current;
-    producer = new JobProducer(redisQueueBackend(connection, prefix));
+    const backend = testQueueBackend(database.current, redis.current);
+    producer = new JobProducer(backend);
     ingress = await serveApp(
       createApp({
         logger,
@@ -68,7 +69,8 @@ describe('the dispatch timer', () => {
         },
       }),
     );
-    worker = new Worker(
+    worker = createWorker(
+      backend,
       'dispatch',
       async (job: Job<{ broadcastId: string }>) => {
         const firedAt = Date.now();
@@ -85,7 +87,7 @@ describe('the dispatch timer', () => {
         await new Promise((resolve) => setTimeout(resolve, busyFor.get(broadcastId) ?? 0));
         fired.push({ broadcastId, firedAt, finishedAt: Date.now(), claimed: claimed.map((t) => t.id) });
       },
-      { connection, prefix, concurrency: 4 },
+      { concurrency: 4 },
     );
     botId = (await createBotRow(db)).id;
   });

@@ -1,9 +1,8 @@
-import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { Redis } from 'ioredis';
 import { generateHookToken, HOOK_FIELDS, MAX_FILTERS } from '@herald/core';
 import { createDb, toJson, type Broadcast, type Db } from '@herald/db';
-import { JobProducer, createRedis, redisQueueBackend } from '@herald/queue';
+import { JobProducer, createQueue, createRedis, redisQueueBackend } from '@herald/queue';
 import { createMetricsRegistry } from '@herald/service';
 import {
   createBotRow,
@@ -16,7 +15,9 @@ import {
   seededRandom,
   serveApp,
   SPEC_EXAMPLE_HOOK_BODY,
+  testBackend,
   testLogger,
+  testQueueBackend,
   useTestDatabase,
   useTestRedis,
   VALID_HOOK_BODIES,
@@ -31,8 +32,12 @@ import { AddressList } from '../hooks/caller-address';
 
 /**
  * The launch web hook over real HTTP on loopback, against this file's own Postgres database and
- * Redis prefix: every status code of SPEC §3, and that a rejected call changes nothing.
+ * Redis prefix (or, on the embedded backend, its own PGlite holding the queues too): every
+ * status code of SPEC §3, and that a rejected call changes nothing.
  */
+
+/** Tests of Redis itself (down, key prefixes) have no counterpart on the embedded backend. */
+const onRedisOnly = testBackend() === 'services' ? it : it.skip;
 
 const logger = testLogger('ingress');
 
@@ -62,7 +67,7 @@ describe('GET|POST /hooks/:token', () => {
 
   async function startIngress(options: IngressOptions = {}): Promise<ServedApp> {
     const db = options.db ?? database.current.db;
-    const producer = new JobProducer(redisQueueBackend(options.redis ?? redis.current.redis, redis.current.prefix));
+    const producer = new JobProducer(options.redis ? redisQueueBackend(options.redis, redis.current.prefix) : testQueueBackend(database.current, redis.current));
     producers.push(producer);
     const app = createApp({
       logger,
@@ -108,15 +113,29 @@ describe('GET|POST /hooks/:token', () => {
     return Number((await query.executeTakeFirstOrThrow()).n);
   }
 
+  /** What the queues hold: the Redis keys under the prefix, or the embedded database's jobs. */
   async function redisKeys(): Promise<string[]> {
+    if (testBackend() === 'embedded') {
+      const { rows } = await sql<{ job: string }>`SELECT queue || ':' || id || ':' || state AS job FROM bullmq.job ORDER BY 1`.execute(database.current.db);
+      return rows.map((r) => r.job);
+    }
     return (await redis.current.redis.keys(`${redis.current.prefix}:*`)).sort();
   }
 
-  async function dispatchJobs(b: Broadcast) {
-    const queue = new Queue('dispatch', { connection: redis.current.redis, prefix: redis.current.prefix });
+  /** The broadcast's pending dispatch jobs and their states. */
+  async function dispatchJobs(b: Broadcast): Promise<Array<{ state: string }>> {
+    if (testBackend() === 'embedded') {
+      // Read from the queue's own table: here, under jest, reading a job's state through
+      // BullMQ's Postgres backend never returned (not yet understood; outside jest it does).
+      const { rows } = await sql<{ state: string }>`
+        SELECT state::text FROM bullmq.job
+        WHERE queue = 'dispatch' AND data->>'broadcastId' = ${b.id} AND state IN ('delayed', 'waiting', 'active')`.execute(database.current.db);
+      return rows;
+    }
+    const queue = createQueue(testQueueBackend(database.current, redis.current), 'dispatch');
     try {
-      const jobs = await queue.getJobs(['delayed', 'waiting', 'active']);
-      return jobs.filter((j) => j.data.broadcastId === b.id);
+      const jobs = (await queue.getJobs(['delayed', 'waiting', 'active'])).filter((j) => j.data.broadcastId === b.id);
+      return Promise.all(jobs.map(async (job) => ({ state: await job.getState() })));
     } finally {
       await queue.close();
     }
@@ -156,7 +175,7 @@ describe('GET|POST /hooks/:token', () => {
       });
       const jobs = await dispatchJobs(b);
       expect(jobs).toHaveLength(1);
-      expect(await jobs[0]!.isDelayed()).toBe(true);
+      expect(jobs[0]!.state).toBe('delayed');
     });
 
     it('accepts the SPEC example by POST and stores the normalised request', async () => {
@@ -551,7 +570,7 @@ describe('GET|POST /hooks/:token', () => {
       await downDb.destroy();
     });
 
-    it('still accepts (and records) a call when Redis is unreachable: the trigger is durable', async () => {
+    onRedisOnly('still accepts (and records) a call when Redis is unreachable: the trigger is durable', async () => {
       const b = await broadcast();
       const downRedis = createRedis(`redis://127.0.0.1:${await freePort()}`, 'producer');
       extraRedis.push(downRedis);
@@ -590,7 +609,7 @@ describe('GET|POST /hooks/:token', () => {
     });
   });
 
-  it('uses the shared Redis only under its own prefix', async () => {
+  onRedisOnly('uses the shared Redis only under its own prefix', async () => {
     const keys = await redisKeys();
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.every((k) => k.startsWith(`${redis.current.prefix}:`))).toBe(true);

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { HOOK_FIELDS, MAX_CONTACT_VARIABLES, parseHookPayload, type TriggerRequest } from '@herald/core';
 import { toJson, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
-import { JobProducer, redisQueueBackend } from '@herald/queue';
+import { JobProducer } from '@herald/queue';
 import {
   createBotRow,
   createBroadcastRow,
@@ -12,6 +12,8 @@ import {
   garbageVariant,
   seededRandom,
   testLogger,
+  testBackend,
+  testQueueBackend,
   useTestDatabase,
   useTestRedis,
   VALID_HOOK_BODIES,
@@ -55,7 +57,7 @@ function useDispatchEnvironment() {
       return database.current.db;
     },
     get producer(): JobProducer {
-      producer ??= new JobProducer(redisQueueBackend(redis.current.redis, redis.current.prefix));
+      producer ??= new JobProducer(testQueueBackend(database.current, redis.current));
       return producer;
     },
     deps: (overrides: Partial<DispatchDeps> = {}): DispatchDeps => ({
@@ -71,6 +73,13 @@ function useDispatchEnvironment() {
   };
   return environment;
 }
+
+/**
+ * PGlite (the embedded backend) is one session with no timer to cancel a statement: a
+ * `statement_timeout` never fires, and one long statement holds every other connection, the
+ * heartbeat's included. These two tests are about exactly that, so they run on the services.
+ */
+const onServicesOnly = testBackend() === 'services' ? it : it.skip;
 
 describe('dispatchBroadcast', () => {
   const { deps } = useDispatchEnvironment();
@@ -335,7 +344,7 @@ describe('dispatchBroadcast', () => {
       expect(await variablesOf(bot.id, 'b')).toEqual({ x: '1', y: '2', z: '3' });
     });
 
-    it('fails a trigger whose statement outlasts the statement timeout', async () => {
+    onServicesOnly('fails a trigger whose statement outlasts the statement timeout', async () => {
       const { broadcast } = await setup([contact('slow'), contact('b')]);
       await trigger(broadcast.id, { targets: [{ user_id: 'slow', bot_channel: 'telegram' }] });
       await trigger(broadcast.id, { targets: [{ user_id: 'b', bot_channel: 'telegram' }] });
@@ -349,7 +358,7 @@ describe('dispatchBroadcast', () => {
     });
   });
 
-  it('keeps a live dispatch from looking stuck while one statement runs long (heartbeat)', async () => {
+  onServicesOnly('keeps a live dispatch from looking stuck while one statement runs long (heartbeat)', async () => {
     const { broadcastsWithStuckDispatch } = await import('@herald/db');
     const { broadcast } = await setup([contact('1'), contact('2')]);
     await trigger(broadcast.id, {});

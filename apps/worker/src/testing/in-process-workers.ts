@@ -1,7 +1,7 @@
 import type { Worker } from 'bullmq';
 import { Registry } from 'prom-client';
-import { JobProducer, redisQueueBackend } from '@herald/queue';
-import { testLogger, useTestDatabase, useTestRedis } from '@herald/testing';
+import { JobProducer } from '@herald/queue';
+import { testLogger, testQueueBackend, useTestDatabase, useTestRedis } from '@herald/testing';
 import { createDeliveryStage, type DeliveryStageOptions } from '../delivery/delivery-stage';
 import { processors } from '../processors';
 import { keepReconcilerScheduled } from '../reconciler-schedule';
@@ -53,9 +53,8 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, q
   const database = useTestDatabase();
   const redis = useTestRedis();
   beforeAll(() => {
-    const { redis: connection, prefix } = redis.current;
     const logger = testLogger('worker-test');
-    const backend = redisQueueBackend(connection, prefix);
+    const backend = testQueueBackend(database.current, redis.current);
     producer = new JobProducer(backend);
     delivery = createDeliveryStage({
       ...TEST_DELIVERY_OPTIONS,

@@ -59,7 +59,7 @@ const GSSENC_REQUEST = 80877104;
 const CANCEL_REQUEST = 80877102;
 const PROTOCOL_3 = 196608;
 const DEFAULT_SEARCH_PATH = '"$user", public';
-const LONG_WAIT_MS = 10_000;
+const LONG_WAIT_MS = Number(process.env["EMBEDDED_LONG_WAIT_MS"] ?? 10_000);
 
 interface Connection {
   id: number;
