@@ -28,7 +28,7 @@ export interface EmbeddedDatabase {
 export async function startEmbeddedDatabase({ dataDir, host = '127.0.0.1', port = 0, onLongWait }: EmbeddedDatabaseOptions): Promise<EmbeddedDatabase> {
   const inMemory = dataDir.startsWith('memory://');
   const folder = inMemory ? dataDir : resolve(dataDir);
-  const releaseLock = inMemory ? () => undefined : lockDataDir(folder);
+  const releaseLock = inMemory ? () => undefined : await lockDataDir(folder);
   try {
     if (!inMemory) mkdirSync(folder, { recursive: true });
     // Loaded when used: processes on the services backend never pay for the WebAssembly.
@@ -51,14 +51,19 @@ export async function startEmbeddedDatabase({ dataDir, host = '127.0.0.1', port 
   }
 }
 
+/** A process that held the folder may still be exiting (a kill -9 takes a moment to finish). */
+const LOCK_WAIT_MS = 5_000;
+
 /**
  * Takes `<dataDir>.lock` for this process, or fails naming the process that holds it. A lock
- * left by a process that is gone (killed) is taken over.
+ * left by a process that is gone (killed) is taken over; one whose holder is still exiting is
+ * waited for, up to LOCK_WAIT_MS.
  */
-function lockDataDir(dataDir: string): () => void {
+async function lockDataDir(dataDir: string): Promise<() => void> {
   const path = `${dataDir}.lock`;
   mkdirSync(dirname(path), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
     try {
       const fd = openSync(path, 'wx');
       writeSync(fd, String(process.pid));
@@ -68,19 +73,28 @@ function lockDataDir(dataDir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = Number(readFileSync(path, 'utf8').trim());
       if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-        throw new Error(`the data folder ${dataDir} is in use by process ${holder} (${path}); stop it first, or set another folder`);
+        if (Date.now() > deadline) {
+          throw new Error(`the data folder ${dataDir} is in use by process ${holder} (${path}); stop it first, or set another folder`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
       }
       rmSync(path, { force: true }); // left by a process that died
     }
   }
-  throw new Error(`could not take ${path}`);
 }
 
+/** Whether `pid` is a live process: not gone, and not a zombie waiting to be reaped. */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): trust the signal check
   }
 }
