@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import { sql } from 'kysely';
 import {
   createBotRow,
@@ -133,6 +134,17 @@ describe('Herald processes', () => {
     // The calls went through to the end: their triggers are committed.
     const { n } = await db.selectFrom('triggers').select((eb) => eb.fn.countAll<string>().as('n')).where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow();
     expect(Number(n)).toBe(3);
+  });
+
+  it('serves an admin API without a key on loopback only, whatever HOST says', async () => {
+    const { process, port } = await start('admin', { HOST: '0.0.0.0', ADMIN_API_KEY: '', NODE_ENV: 'development' });
+    await waitForHttp(process, port, { path: '/readyz' });
+    expect(process.output()).toMatch(/"host":"127\.0\.0\.1","level":"info","message":"admin listening"/);
+    expect(process.output()).toContain('ADMIN_API_KEY is not set: the admin API is open, so it listens on 127.0.0.1 only');
+    // From another address of this machine, nobody answers.
+    const outside = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    if (outside) await expect(fetch(`http://${outside}:${port}/v1/bots`)).rejects.toThrow();
+    expect((await fetch(`http://127.0.0.1:${port}/v1/bots`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"local"}' })).status).toBe(201);
   });
 
   it('refuses to start with a bad configuration, listing every problem at once', async () => {
