@@ -18,6 +18,9 @@ export function workerService(config: DeepReadonly<WorkerConfig>, logger: Logger
     port: config.WORKER_PORT,
     redisRole: 'worker',
     build: ({ backend, db, queues, checks }) => {
+      if (queues.kind === 'postgres' && backend !== 'embedded') {
+        logger.warn('the queues are in Postgres: this worker keeps the send-rate throttle to itself, so run only one worker process (or keep the queues in Redis)');
+      }
       const producer = new JobProducer(queues, (error) => logger.warn('queue error', { error }));
       const metrics = createMetricsRegistry('worker');
       const delivery = createDeliveryStage({

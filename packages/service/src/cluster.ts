@@ -104,9 +104,13 @@ function answerMetricsRequests(): void {
   cluster.on('message', (worker, message: Partial<MetricsRequest>) => {
     if (message.type !== METRICS_REQUEST || typeof message.id !== 'number') return;
     const id = message.id;
+    // The worker may have died during the aggregation (up to 5 s): then there is no one to tell.
+    const answer = (response: MetricsResponse) => {
+      if (worker.isConnected()) worker.send(response, () => undefined);
+    };
     aggregator.clusterMetrics().then(
-      (text) => worker.send({ type: METRICS_RESPONSE, id, text } satisfies MetricsResponse),
-      (error: Error) => worker.send({ type: METRICS_RESPONSE, id, error: error.message } satisfies MetricsResponse),
+      (text) => answer({ type: METRICS_RESPONSE, id, text }),
+      (error: Error) => answer({ type: METRICS_RESPONSE, id, error: error.message }),
     );
   });
 }

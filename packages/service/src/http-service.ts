@@ -60,6 +60,9 @@ export async function startHttpService(definition: HttpServiceDefinition, config
   const connections = openConnections(config, logger, service, redisRole);
   const { app, stopWork, release } = build(connections);
   const server = await listen(app, port, host).catch(async (error: unknown) => {
+    // Background work (the worker's queues) has started already: stop it before closing.
+    await stopWork?.();
+    await release?.();
     await connections.close();
     throw error;
   });

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { startSessionServer } from './session-server';
 
@@ -55,32 +55,57 @@ export async function startEmbeddedDatabase({ dataDir, host = '127.0.0.1', port 
 const LOCK_WAIT_MS = 5_000;
 
 /**
- * Takes `<dataDir>.lock` for this process, or fails naming the process that holds it. A lock
- * left by a process that is gone (killed) is taken over; one whose holder is still exiting is
- * waited for, up to LOCK_WAIT_MS.
+ * Takes `<dataDir>.lock` for this process, or fails naming the process that holds it. The lock
+ * appears with its pid already in it (written aside, then hard-linked into place), so no one
+ * ever reads it empty. A lock left by a process that is gone (killed) is taken over by
+ * renaming it away first, so two starters cannot both take over the same stale lock; one whose
+ * holder is still exiting is waited for, up to LOCK_WAIT_MS.
  */
 async function lockDataDir(dataDir: string): Promise<() => void> {
   const path = `${dataDir}.lock`;
   mkdirSync(dirname(path), { recursive: true });
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+  const mine = `${path}.${process.pid}`;
+  writeFileSync(mine, String(process.pid));
+  try {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        linkSync(mine, path);
+        return () => rmSync(path, { force: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const holder = readHolder(path);
+      if (holder === null) continue; // released meanwhile: try again
+      if (holder !== 0 && holder !== process.pid && isAlive(holder)) {
         if (Date.now() > deadline) {
           throw new Error(`the data folder ${dataDir} is in use by process ${holder} (${path}); stop it first, or set another folder`);
         }
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      rmSync(path, { force: true }); // left by a process that died
+      // Left by a process that died: move it away, and only if it is still that one's.
+      const stale = `${path}.stale.${process.pid}`;
+      try {
+        renameSync(path, stale);
+      } catch {
+        continue; // someone else moved it first
+      }
+      if (readHolder(stale) !== holder) renameSync(stale, path); // not the stale lock: put it back
+      rmSync(stale, { force: true });
     }
+  } finally {
+    rmSync(mine, { force: true });
+  }
+}
+
+/** The pid in a lock file, or null when it is gone. */
+function readHolder(path: string): number | null {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : 0;
+  } catch {
+    return null;
   }
 }
 

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { Client, Pool } from 'pg';
 import Cursor from 'pg-cursor';
 import { startEmbeddedDatabaseProcess, type EmbeddedDatabaseProcess } from '@herald/testing';
@@ -132,6 +133,36 @@ describe('the embedded session server', () => {
       expect(theirs.rows[0]!.n).toBeGreaterThan(0);
     } finally {
       await scoped.end();
+    }
+  });
+  it('drops a connection that sends garbage, and serves the others on', async () => {
+    const port = Number(new URL(url()).port);
+    for (const garbage of [Buffer.from([0, 0, 0, 0, 0x04, 0xd2, 0x16, 0x2f]), Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.alloc(64, 0xff)]) {
+      const closed = await new Promise<boolean>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(garbage));
+        socket.on('close', () => resolve(true));
+        socket.on('error', () => undefined);
+        setTimeout(() => resolve(false), 2_000);
+      });
+      expect(closed).toBe(true);
+    }
+    expect((await pool.query<{ v: number }>('SELECT 1 AS v')).rows[0]!.v).toBe(1);
+  });
+
+  it('keeps the other listeners listening when one connection unlistens', async () => {
+    const [stays, leaves, sender] = [new Client({ connectionString: url() }), new Client({ connectionString: url() }), new Client({ connectionString: url() })];
+    await Promise.all([stays.connect(), leaves.connect(), sender.connect()]);
+    try {
+      const heard: string[] = [];
+      stays.on('notification', (n) => heard.push(n.payload ?? ''));
+      await stays.query('LISTEN shared');
+      await leaves.query('LISTEN shared');
+      await leaves.query('UNLISTEN *');
+      await sender.query("NOTIFY shared, 'still here'");
+      for (let i = 0; i < 50 && heard.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(heard).toEqual(['still here']);
+    } finally {
+      await Promise.all([stays.end(), leaves.end(), sender.end()]);
     }
   });
 });

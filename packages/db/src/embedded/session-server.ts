@@ -59,6 +59,11 @@ const GSSENC_REQUEST = 80877104;
 const CANCEL_REQUEST = 80877102;
 const PROTOCOL_3 = 196608;
 const DEFAULT_SEARCH_PATH = '"$user", public';
+/** Start-up packets are small; a message may carry a large COPY chunk or bind a big value. */
+const MAX_STARTUP_LENGTH = 10_000;
+const MAX_MESSAGE_LENGTH = 256 * 1024 * 1024;
+/** Frontend messages a client may send once started (Terminate is handled here). */
+const FRONTEND_TYPES = new Set('PBDECSHQdcfFX');
 const LONG_WAIT_MS = Number(process.env["EMBEDDED_LONG_WAIT_MS"] ?? 10_000);
 
 interface Connection {
@@ -71,6 +76,8 @@ interface Connection {
   statements: Set<string>;
   searchPath: string;
   listening: Set<string>;
+  /** Its last simple query held an UNLISTEN (which the shared session applies for everyone). */
+  lastUnlisten: boolean;
   closed: boolean;
 }
 
@@ -80,8 +87,10 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
   const connections = new Set<Connection>();
   const queue: Work[] = [];
   let owner: Connection | null = null;
-  /** The owner's unit ended with no ReadyForQuery (a Flush, a COPY): it is mid-request. */
+  /** The owner's unit ended with no ReadyForQuery after a Flush, or in a COPY: it is mid-request. */
   let ownerMidRequest = false;
+  /** The session is in COPY FROM STDIN (a CopyInResponse with no ReadyForQuery since). */
+  let inCopy = false;
   let sessionSearchPath = DEFAULT_SEARCH_PATH;
   /** The session's status from the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' failed. */
   let sessionStatus = 'I';
@@ -100,9 +109,10 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
     if (error) throw new Error(`embedded database refused ${sql}: ${errorText(error.body)}`);
   };
 
-  const deliver = (connection: Connection, output: Buffer): void => {
+  const deliver = (connection: Connection, output: Buffer, lastType: string): void => {
     const keep: Buffer[] = [];
     for (const message of messagesOf(output)) {
+      if (message.type === 'G' || message.type === 'W') inCopy = true;
       if (message.type === 'A') {
         const channel = notificationChannel(message.body);
         for (const other of connections) {
@@ -114,14 +124,16 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
     }
     if (!connection.closed && keep.length) connection.socket.write(Buffer.concat(keep));
     const status = lastReadyStatus(output);
-    if (status !== null) sessionStatus = status;
-    if (status === null) {
-      owner = connection;
-      ownerMidRequest = true;
-    } else {
+    if (status !== null) {
+      sessionStatus = status;
+      inCopy = false;
       owner = status === 'I' ? null : connection;
       ownerMidRequest = false;
+    } else if (lastType === 'H' || inCopy) {
+      owner = connection;
+      ownerMidRequest = true;
     }
+    // Otherwise (stray COPY data outside a COPY, say) nothing changed for the session.
   };
 
   const runUnit = async (connection: Connection, messages: Buffer[]): Promise<void> => {
@@ -131,23 +143,51 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
       sessionSearchPath = connection.searchPath;
     }
     const outputs: Buffer[] = [];
-    for (const message of messages) outputs.push(await exec(message));
-    deliver(connection, Buffer.concat(outputs));
+    try {
+      for (const message of messages) outputs.push(await exec(message));
+    } finally {
+      // Even when the session failed midway, what ran is answered and who holds it is known.
+      deliver(connection, Buffer.concat(outputs), String.fromCharCode(messages[messages.length - 1]![0]!));
+    }
+    if (connection.lastUnlisten) {
+      // UNLISTEN ran on the shared session: listen again for whoever else still listens.
+      for (const channel of wantedChannels()) await execSimple(`LISTEN ${quoteIdent(channel)}`);
+      connection.lastUnlisten = false;
+    }
+  };
+
+  const wantedChannels = (): Set<string> => new Set([...connections].filter((c) => !c.closed).flatMap((c) => [...c.listening]));
+
+  /** Runs a step of a goodbye; a failure there must not keep the others waiting. */
+  const attempt = async (step: () => Promise<unknown>): Promise<void> => {
+    try {
+      await step();
+    } catch {
+      // the statement or channel was already gone, or the session refused: nothing to keep
+    }
   };
 
   const goodbye = async (connection: Connection): Promise<void> => {
     if (owner === connection) {
-      // End an unfinished extended query, then whatever transaction it left open.
-      if (ownerMidRequest) sessionStatus = lastReadyStatus(await exec(Buffer.from([0x53, 0, 0, 0, 4]))) ?? sessionStatus;
-      if (sessionStatus !== 'I') await execSimple('ROLLBACK');
-      owner = null;
-      ownerMidRequest = false;
-    }
-    for (const name of connection.statements) await execSimple(`DEALLOCATE ${quoteIdent(name)}`);
-    for (const channel of connection.listening) {
-      if (![...connections].some((other) => other !== connection && other.listening.has(channel))) {
-        await execSimple(`UNLISTEN ${quoteIdent(channel)}`);
+      try {
+        if (ownerMidRequest) {
+          // Abort what it left unfinished, never commit it: fail the COPY, or make the
+          // extended query fail (an unknown portal) before the Sync that ends it.
+          const abort = inCopy ? build('f', [Buffer.from('client left\0')]) : build('E', [Buffer.from('herald_no_such_portal\0'), Buffer.alloc(4)]);
+          await attempt(() => exec(abort));
+          await attempt(async () => (sessionStatus = lastReadyStatus(await exec(build('S', []))) ?? sessionStatus));
+        }
+        if (sessionStatus !== 'I') await attempt(() => execSimple('ROLLBACK'));
+      } finally {
+        owner = null;
+        ownerMidRequest = false;
+        inCopy = false;
       }
+    }
+    for (const name of connection.statements) await attempt(() => execSimple(`DEALLOCATE ${quoteIdent(name)}`));
+    const stillWanted = wantedChannels();
+    for (const channel of connection.listening) {
+      if (!stillWanted.has(channel)) await attempt(() => execSimple(`UNLISTEN ${quoteIdent(channel)}`));
     }
   };
 
@@ -164,7 +204,8 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
           if (work!.kind === 'unit') await runUnit(work!.connection, work!.messages);
           else await goodbye(work!.connection);
         } catch (error) {
-          // The session itself failed: tell the connection, which closes (its caller retries).
+          // The session itself failed: the connection closes (its caller retries); its goodbye
+          // then ends whatever it left open, since it still owns the session if it did.
           work!.connection.socket.destroy(error as Error);
         }
       }
@@ -193,6 +234,10 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
       if (!connection.started) {
         if (buffer.length < 8) return;
         const length = buffer.readInt32BE(0);
+        if (length < 8 || length > MAX_STARTUP_LENGTH) {
+          connection.socket.destroy(); // not a Postgres client
+          return;
+        }
         if (buffer.length < length) return;
         const code = buffer.readInt32BE(4);
         const message = buffer.subarray(0, length);
@@ -213,11 +258,16 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
         continue;
       }
       if (buffer.length < 5) return;
-      const length = 1 + buffer.readInt32BE(1);
+      const type = String.fromCharCode(buffer[0]!);
+      const declared = buffer.readInt32BE(1);
+      if (!FRONTEND_TYPES.has(type) || declared < 4 || declared > MAX_MESSAGE_LENGTH) {
+        connection.socket.destroy(); // garbage must not reach the session everyone shares
+        return;
+      }
+      const length = 1 + declared;
       if (buffer.length < length) return;
       const message = Buffer.from(buffer.subarray(0, length));
       connection.buffer = buffer.subarray(length);
-      const type = String.fromCharCode(message[0]!);
       if (type === 'X') {
         connection.socket.end();
         return;
@@ -243,6 +293,7 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
       statements: new Set(),
       searchPath: DEFAULT_SEARCH_PATH,
       listening: new Set(),
+      lastUnlisten: false,
       closed: false,
     };
     connections.add(connection);
@@ -356,8 +407,12 @@ function trackListen(connection: Connection, message: Buffer): void {
     if (!match) continue;
     const raw = match[2]!;
     const channel = raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw.toLowerCase();
-    if (!match[1]) connection.listening.add(channel);
-    else if (channel === '*') connection.listening.clear();
+    if (!match[1]) {
+      connection.listening.add(channel);
+      continue;
+    }
+    connection.lastUnlisten = true;
+    if (channel === '*') connection.listening.clear();
     else connection.listening.delete(channel);
   }
 }
