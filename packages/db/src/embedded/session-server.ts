@@ -81,7 +81,10 @@ interface Connection {
   closed: boolean;
 }
 
-type Work = { kind: 'unit'; connection: Connection; messages: Buffer[] } | { kind: 'goodbye'; connection: Connection };
+type Work = ({ kind: 'unit'; connection: Connection; messages: Buffer[] } | { kind: 'goodbye'; connection: Connection }) & {
+  /** When it was queued, for the long-wait warning. */
+  queuedAt: number;
+};
 
 export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onLongWait }: SessionServerOptions): Promise<SessionServer> {
   const connections = new Set<Connection>();
@@ -96,7 +99,7 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
   let sessionStatus = 'I';
   let pumping = false;
   let nextId = 1;
-  let waitingSince: number | null = null;
+  let lastWarnedAt = 0;
 
   const exec = (message: Buffer): Promise<Buffer> =>
     db.runExclusive(async () => Buffer.from(await db.execProtocolRaw(new Uint8Array(message.buffer, message.byteOffset, message.length))));
@@ -199,7 +202,6 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
         const index = owner ? queue.findIndex((work) => work.connection === owner) : 0;
         if (queue.length === 0 || index < 0) break;
         const [work] = queue.splice(index, 1);
-        waitingSince = queue.length ? Date.now() : null;
         try {
           if (work!.kind === 'unit') await runUnit(work!.connection, work!.messages);
           else await goodbye(work!.connection);
@@ -220,9 +222,11 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
   };
 
   const longWaitTimer = setInterval(() => {
-    if (waitingSince !== null && queue.length && Date.now() - waitingSince > LONG_WAIT_MS) {
-      onLongWait?.(Date.now() - waitingSince);
-      waitingSince = Date.now();
+    // The oldest work still queued says how long the session has kept someone waiting.
+    const oldest = queue[0]?.queuedAt;
+    if (oldest !== undefined && Date.now() - oldest > LONG_WAIT_MS && Date.now() - lastWarnedAt > LONG_WAIT_MS) {
+      onLongWait?.(Date.now() - oldest);
+      lastWarnedAt = Date.now();
     }
   }, LONG_WAIT_MS);
   longWaitTimer.unref();
@@ -250,7 +254,7 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
         } else if (code === PROTOCOL_3) {
           connection.started = true;
           connection.searchPath = startupSearchPath(message) ?? DEFAULT_SEARCH_PATH;
-          enqueue({ kind: 'unit', connection, messages: [Buffer.from(message)] });
+          enqueue({ kind: 'unit', connection, messages: [Buffer.from(message)], queuedAt: Date.now() });
         } else {
           connection.socket.destroy();
           return;
@@ -276,7 +280,7 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
       if (type === 'Q') trackListen(connection, message);
       // The end of a request: Query, Sync, Flush; COPY data goes as it comes.
       if ('QSHdcf'.includes(type)) {
-        enqueue({ kind: 'unit', connection, messages: connection.pending });
+        enqueue({ kind: 'unit', connection, messages: connection.pending, queuedAt: Date.now() });
         connection.pending = [];
       }
     }
@@ -302,7 +306,7 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
     socket.on('close', () => {
       connection.closed = true;
       for (let i = queue.length - 1; i >= 0; i--) if (queue[i]!.connection === connection) queue.splice(i, 1);
-      enqueue({ kind: 'goodbye', connection });
+      enqueue({ kind: 'goodbye', connection, queuedAt: Date.now() });
       connections.delete(connection);
     });
   });
