@@ -165,4 +165,21 @@ describe('the embedded session server', () => {
       await Promise.all([stays.end(), leaves.end(), sender.end()]);
     }
   });
+  it('says so when an open transaction keeps the others waiting', async () => {
+    const slow = await startEmbeddedDatabaseProcess({ longWaitMs: 300 });
+    const holder = new Client({ connectionString: slow.url });
+    const other = new Client({ connectionString: slow.url });
+    await Promise.all([holder.connect(), other.connect()]);
+    try {
+      await holder.query('BEGIN');
+      const waiting = other.query('SELECT 1');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(slow.errors()).toMatch(/a transaction has kept others waiting \d+ ms/);
+      await holder.query('COMMIT');
+      await waiting;
+    } finally {
+      await Promise.all([holder.end(), other.end()]);
+      await slow.stop();
+    }
+  });
 });
