@@ -6,7 +6,8 @@
 const solo = process.env.HERALD_TEST_SOLO === '1';
 
 /**
- * With HERALD_TEST_BACKEND=embedded the tests of the hook, the dispatch and the delivery run a
+ * With HERALD_TEST_BACKEND=embedded the tests of the hook, the dispatch, the delivery and the
+ * reconciler run a
  * second time on the embedded backend (each file's database an in-memory PGlite holding its
  * queues too; see testBackend() in @herald/testing). The all-in-one e2e covers the rest of it.
  */
@@ -17,6 +18,7 @@ const EMBEDDED_TESTS = [
   '<rootDir>/apps/worker/src/dispatch/dispatch-broadcast.int.test.ts',
   '<rootDir>/apps/worker/src/delivery/delivery.int.test.ts',
   '<rootDir>/apps/worker/src/delivery/delivery-recovery.int.test.ts',
+  '<rootDir>/apps/worker/src/reconcile.int.test.ts',
 ];
 
 /**
