@@ -7,9 +7,9 @@ const solo = process.env.HERALD_TEST_SOLO === '1';
 
 /**
  * With HERALD_TEST_BACKEND=embedded the tests of the hook, the dispatch, the delivery and the
- * reconciler run a
- * second time on the embedded backend (each file's database an in-memory PGlite holding its
- * queues too; see testBackend() in @herald/testing). The all-in-one e2e covers the rest of it.
+ * reconciler run a second time on the embedded backend (each file's database an in-memory
+ * PGlite holding its queues too; see testBackend() in @herald/testing). The all-in-one e2e
+ * covers the rest of it.
  */
 const embedded = process.env.HERALD_TEST_BACKEND === 'embedded';
 const EMBEDDED_TESTS = [
