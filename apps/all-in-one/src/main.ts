@@ -115,7 +115,9 @@ function main(): void {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }
-  const logger = createLogger({ service: 'herald', level: (settings.env['LOG_LEVEL'] as 'info' | undefined) ?? 'info' });
+  // The services validate LOG_LEVEL with the rest; this first logger only needs a sane one.
+  const level = settings.env['LOG_LEVEL'];
+  const logger = createLogger({ service: 'herald', level: level === 'error' || level === 'warn' || level === 'debug' ? level : 'info' });
   logger.info('starting', { backend: settings.backend });
   void runService({
     logger,
