@@ -1,5 +1,5 @@
 import express, { type Express, type Request, type RequestHandler } from 'express';
-import { AppError, findUnstorableText } from '@herald/core';
+import { AppError, findUnstorableText, isJsonBodyType, mediaType } from '@herald/core';
 import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import { createServiceApp, type ReadinessChecks } from '@herald/service';
@@ -34,12 +34,16 @@ export interface AdminDeps {
 /** 10,000 contacts with variables fit well inside this. */
 const JSON_LIMIT = '16mb';
 
-/** "JSON in and out": a body of another type is refused rather than silently ignored. */
+/**
+ * "JSON in and out", by the hook's rule (`isJsonBodyType`): JSON sent as text/plain or
+ * form-urlencoded (what `curl -d` says) is read as JSON; a body of another type is refused
+ * rather than silently ignored.
+ */
 const requireJsonBody: RequestHandler = (req, _res, next) => {
   const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
-  if (hasBody && !req.is('application/json')) {
+  if (hasBody && !isJsonBodyType(req.get('content-type'))) {
     next(new AppError(415, 'unsupported_media_type', 'Request body must be JSON', [
-      { path: 'content-type', message: `is ${req.get('content-type') ?? 'missing'}`, expected: 'application/json' },
+      { path: 'content-type', message: `is ${mediaType(req.get('content-type'))}`, expected: 'application/json' },
     ]));
     return;
   }
@@ -70,7 +74,8 @@ export function createApp({ logger, checks, metrics, backend, db, adminApiKey, p
       app.use('/v1', requireAdminKey(adminApiKey), requireStorableQuery);
       if (producer) app.use(DASHBOARD_PATH, requireAdminKey(adminApiKey, { allowBasic: true }), queuesDashboard(producer));
       app.use(contactImportRouter(db, logger)); // streams its body: before the JSON parser
-      app.use(requireJsonBody, express.json({ limit: JSON_LIMIT }), requireStorableBody);
+      // Every body that reaches the parser passed requireJsonBody: read it as JSON whatever its type.
+      app.use(requireJsonBody, express.json({ limit: JSON_LIMIT, type: () => true }), requireStorableBody);
       app.use(botsRouter(db, outboundAllowedDestinations));
       app.use(contactsRouter(db));
       app.use(broadcastsRouter(db, publicUrl));

@@ -12,3 +12,4 @@ export * from './storable-text';
 export * from './retry-backoff';
 export * from './template';
 export * from './delivery-states';
+export * from './json-body';

@@ -63,13 +63,28 @@ describe('admin API', () => {
       });
     });
 
-    it('refuses a body that is not JSON with 415', async () => {
+    it('refuses a body of a type that is not JSON with 415', async () => {
       const response = await fetch(`${admin.url}/v1/bots`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'text/plain' },
-        body: 'name=x',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/xml' },
+        body: '<bot/>',
       });
       expect(response.status).toBe(415);
+    });
+
+    it('reads JSON sent as curl -d sends it (form-urlencoded), and says where malformed JSON breaks', async () => {
+      const post = (body: string) =>
+        fetch(`${admin.url}/v1/bots`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-www-form-urlencoded' },
+          body,
+        });
+      expect((await post('{"name":"curl bot"}')).status).toBe(201);
+      const malformed = await post('{"name": "x",}');
+      expect(malformed.status).toBe(400);
+      const { error } = (await malformed.json()) as { error: { code: string; details: Array<{ message: string }> } };
+      expect(error.code).toBe('bad_request');
+      expect(error.details[0]!.message).toMatch(/position \d+/);
     });
   });
 

@@ -1,14 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import { AppError } from '@herald/core';
-
-const JSON_TYPES = /^application\/([\w.+-]+\+)?json$/i;
-/** Types a caller sends by accident with a JSON body (`curl -d` sends form-urlencoded). */
-const LENIENT_TYPES = /^(text\/plain|application\/x-www-form-urlencoded)$/i;
+import { AppError, isJsonBodyType, mediaType } from '@herald/core';
 
 /**
  * Reads a hook call's body (SPEC §3, check 4): larger than `limitBytes` → 413 (refused before
- * reading when Content-Length says so); empty → undefined (the configured audience);
- * JSON → the parsed value, or 400 when it does not parse; a body that is neither → 415.
+ * reading when Content-Length says so); empty → undefined (the configured audience); of a
+ * type that is not read as JSON (`isJsonBodyType`, the admin API's rule too) → 415; else the
+ * parsed value, or 400 saying where the JSON breaks.
  */
 export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
   const declared = Number(req.headers['content-length']);
@@ -18,13 +15,11 @@ export async function readJsonBody(req: IncomingMessage, limitBytes: number): Pr
   const text = Buffer.concat(chunks, size).toString('utf8');
   if (text.trim() === '') return undefined;
 
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-  const declaredJson = JSON_TYPES.test(type);
-  if (!declaredJson && type !== '' && !LENIENT_TYPES.test(type)) throw notJson(type);
+  const type = req.headers['content-type'];
+  if (!isJsonBodyType(type)) throw notJson(mediaType(type));
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    if (!declaredJson) throw notJson(type || 'no Content-Type');
     throw new AppError(400, 'bad_request', 'Request body is not valid JSON', [
       { path: 'body', message: (error as Error).message, expected: 'a JSON object' },
     ]);
