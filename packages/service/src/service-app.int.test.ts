@@ -43,6 +43,15 @@ describe('service app probes against real Postgres and Redis', () => {
     await Promise.all(opened.map((c) => c.close()));
   });
 
+  it('ends every JSON answer with a newline, errors included', async () => {
+    const url = await start({});
+    for (const path of ['/healthz', '/readyz', '/no-such-route']) {
+      const response = await fetch(`${url}${path}`);
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await response.text()).toMatch(/^\{.*\}\n$/s);
+    }
+  });
+
   it('answers /healthz and /readyz 200 when Postgres and Redis are up', async () => {
     const url = await start({});
     expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok' });

@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type Response } from 'express';
 import type { Logger } from '@herald/logger';
 import type { Registry } from 'prom-client';
 import { errorHandler, notFoundHandler } from './error-handler';
@@ -34,6 +34,7 @@ export function createServiceApp({ logger, checks, metrics, backend, routes, hot
   // Never trust X-Forwarded-For implicitly. The hook resolves the caller's address itself
   // from the configured TRUSTED_PROXIES (SPEC §3, check 2).
   app.set('trust proxy', false);
+  endJsonWithNewline(app);
   app.use(requestContext);
   hotRoutes?.(app);
   app.use(createHealthRouter({ checks, metrics, ...(backend ? { backend } : {}) }));
@@ -41,4 +42,16 @@ export function createServiceApp({ logger, checks, metrics, backend, routes, hot
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
   return app;
+}
+
+/**
+ * Every JSON answer of this app ends with a newline, so `curl` leaves the shell prompt on a
+ * line of its own. Express's own `res.json` adds nothing; Herald sets none of the json
+ * settings it would honour (replacer, spaces, escape).
+ */
+function endJsonWithNewline(app: Express): void {
+  app.response.json = function json(this: Response, body: unknown): Response {
+    if (!this.get('Content-Type')) this.set('Content-Type', 'application/json; charset=utf-8');
+    return this.send(`${JSON.stringify(body)}\n`);
+  };
 }

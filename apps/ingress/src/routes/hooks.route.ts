@@ -45,7 +45,7 @@ function respond(outcome: HookOutcome, res: import('express').Response): void {
     case 'scheduled':
     case 'replayed': {
       // The hot path: written directly, skipping res.json's content negotiation machinery.
-      const body = JSON.stringify(outcome.body);
+      const body = `${JSON.stringify(outcome.body)}\n`; // like every JSON answer (service-app.ts)
       res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
       return;
