@@ -182,6 +182,7 @@ export const openApiDocument = {
       },
     },
     '/v1/bots': {
+      get: { summary: 'Every bot, newest first', parameters: [...paging], responses: { 200: { description: 'A page of bots ({id, name, created_at}) and next_cursor' }, ...standard } },
       post: { summary: 'Create a bot (its api_token is shown once)', requestBody: json({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }), responses: { 201: { description: 'Created' }, ...standard } },
     },
     '/v1/bots/{id}': { get: { summary: 'A bot and its channel connections', parameters: [id('id')], responses: { 200: { description: 'The bot' }, ...standard } } },
@@ -247,6 +248,7 @@ export const openApiDocument = {
       },
     },
     '/v1/bots/{id}/broadcasts': {
+      get: { summary: "A bot's broadcasts, newest first", parameters: [id('id'), ...paging], responses: { 200: page('Broadcast'), ...standard } },
       post: { summary: 'Create a broadcast', parameters: [id('id')], requestBody: json({ type: 'object', required: ['name', 'message'], properties: broadcastSettings }), responses: { 201: json(ref('Broadcast')), ...standard } },
     },
     '/v1/broadcasts/{id}': {

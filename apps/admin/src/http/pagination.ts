@@ -35,6 +35,19 @@ export function bigintCursor<K extends string>(key: K) {
     typeof value === 'object' && value !== null && /^\d+$/.test(String((value as Record<string, unknown>)[key]));
 }
 
+/** A cursor `{created_at, id}`: the keyset position of lists ordered newest first. */
+export const isCreatedAtCursor = (v: unknown): v is { created_at: string; id: string } =>
+  typeof v === 'object' &&
+  v !== null &&
+  !Number.isNaN(Date.parse(String((v as { created_at?: unknown }).created_at))) &&
+  /^[0-9a-f-]{36}$/.test(String((v as { id?: unknown }).id));
+
+/** The keyset of a `{created_at, id}` cursor, as the list queries take it. */
+export const beforeCreatedAt = (cursor: { created_at: string; id: string } | undefined) => cursor && { createdAt: new Date(cursor.created_at), id: cursor.id };
+
+/** The cursor after a row of a list ordered newest first. */
+export const createdAtCursorOf = (last: { created_at: Date; id: string }) => ({ created_at: last.created_at.toISOString(), id: last.id });
+
 export function encodeCursor(cursor: unknown): string {
   return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url');
 }

@@ -39,6 +39,28 @@ describe('admin API', () => {
   });
 
   describe('bots', () => {
+    it('lists the bots and a bot\'s broadcasts, newest first, page by page', async () => {
+      const before = (await api('GET', '/v1/bots?limit=500')).body['data'].length as number;
+      const made = [];
+      for (const name of ['list-a', 'list-b', 'list-c']) made.push((await api('POST', '/v1/bots', { name })).body);
+      const first = await api('GET', '/v1/bots?limit=2');
+      expect(first.status).toBe(200);
+      expect(first.body['data'].map((b: { name: string }) => b.name)).toEqual(['list-c', 'list-b']);
+      expect(first.body['data'][0]).toEqual({ id: made[2]!['id'], name: 'list-c', created_at: expect.any(String) });
+      const second = await api('GET', `/v1/bots?limit=2&cursor=${first.body['next_cursor']}`);
+      expect(second.body['data'][0]['name']).toBe('list-a');
+      expect((await api('GET', '/v1/bots?limit=500')).body['data']).toHaveLength(before + 3);
+
+      const botId = made[0]!['id'] as string;
+      for (const name of ['one', 'two']) await api('POST', `/v1/bots/${botId}/broadcasts`, { name, message: { text: 'hi' } });
+      const broadcasts = await api('GET', `/v1/bots/${botId}/broadcasts`);
+      expect(broadcasts.body['data'].map((b: { name: string }) => b.name)).toEqual(['two', 'one']);
+      expect(broadcasts.body['data'][0]['hook_url']).toMatch(/\/hooks\//);
+      expect(broadcasts.body['next_cursor']).toBeNull();
+      expect((await api('GET', '/v1/bots/00000000-0000-0000-0000-000000000000/broadcasts')).status).toBe(404);
+      expect((await api('GET', '/v1/bots?cursor=garbage')).status).toBe(400);
+    });
+
     it('creates a bot, shows its API token once, and reads it back without the token', async () => {
       const created = await api('POST', '/v1/bots', { name: '  Shop bot ' });
       expect(created.status).toBe(201);

@@ -8,9 +8,10 @@ import {
   acceptedChannelSpellings,
 } from '@herald/core';
 import { checkDestinationUrl } from '@herald/channels';
-import { findBot, insertBot, listChannelConnections, upsertChannelConnection, type Db } from '@herald/db';
+import { findBot, insertBot, listBots, listChannelConnections, upsertChannelConnection, type Db } from '@herald/db';
 import { validateBody } from '@herald/service';
 import { notFound, resourceId } from '../http/ids';
+import { beforeCreatedAt, createdAtCursorOf, isCreatedAtCursor, page, pageRequest } from '../http/pagination';
 import { presentChannelConnection } from '../presenters';
 import { channelConnectionSchema, createBotSchema } from '../schemas/admin.schemas';
 
@@ -28,6 +29,14 @@ export function botsRouter(db: Db, allowedDestinations: readonly string[] = []):
     const bot = await insertBot(db, { name, apiTokenSha256: tokenDigest(apiToken) });
     // The token is shown this once; only its digest is stored.
     res.status(201).json({ id: bot.id, name: bot.name, api_token: apiToken, created_at: bot.created_at });
+  });
+
+  // Every bot, newest first: a lost id is found here rather than with psql.
+  router.get('/v1/bots', async (req, res) => {
+    const { limit, cursor } = pageRequest(req.query, isCreatedAtCursor);
+    const bots = await listBots(db, { limit, before: beforeCreatedAt(cursor) });
+    const listed = page(bots, limit, createdAtCursorOf);
+    res.json({ ...listed, data: listed.data.map((bot) => ({ id: bot.id, name: bot.name, created_at: bot.created_at })) });
   });
 
   router.get('/v1/bots/:id', async (req, res) => {

@@ -14,6 +14,7 @@ import {
   findBot,
   findBroadcast,
   insertBroadcast,
+  listBroadcasts,
   rotateHookToken,
   updateBroadcast,
   type BroadcastSettings,
@@ -21,6 +22,7 @@ import {
 } from '@herald/db';
 import { validateBody } from '@herald/service';
 import { notFound, resourceId } from '../http/ids';
+import { beforeCreatedAt, createdAtCursorOf, isCreatedAtCursor, page, pageRequest } from '../http/pagination';
 import { presentBroadcast } from '../presenters';
 import { createBroadcastSchema, updateBroadcastSchema } from '../schemas/admin.schemas';
 
@@ -32,6 +34,15 @@ interface MessageInput {
 /** Broadcasts: create under a bot, read, update, delete, rotate the hook token. */
 export function broadcastsRouter(db: Db, publicUrl: string): Router {
   const router = Router();
+
+  router.get('/v1/bots/:id/broadcasts', async (req, res) => {
+    const botId = resourceId(req.params['id'], 'bot');
+    const { limit, cursor } = pageRequest(req.query, isCreatedAtCursor);
+    if (!(await findBot(db, botId))) throw notFound('bot');
+    const broadcasts = await listBroadcasts(db, botId, { limit, before: beforeCreatedAt(cursor) });
+    const listed = page(broadcasts, limit, createdAtCursorOf);
+    res.json({ ...listed, data: listed.data.map((broadcast) => presentBroadcast(broadcast, publicUrl)) });
+  });
 
   router.post('/v1/bots/:id/broadcasts', async (req, res) => {
     const botId = resourceId(req.params['id'], 'bot');

@@ -13,17 +13,11 @@ import {
   type Run,
 } from '@herald/db';
 import { notFound, resourceId } from '../http/ids';
-import { bigintCursor, oneOf, page, pageRequest } from '../http/pagination';
+import { beforeCreatedAt, bigintCursor, createdAtCursorOf, isCreatedAtCursor, oneOf, page, pageRequest } from '../http/pagination';
 
 const TRIGGER_STATUSES = ['pending', 'dispatched', 'cancelled', 'failed'] as const;
 const isSeqCursor = bigintCursor('seq');
 const isIdCursor = bigintCursor('id');
-const isRunCursor = (v: unknown): v is { created_at: string; id: string } =>
-  typeof v === 'object' &&
-  v !== null &&
-  !Number.isNaN(Date.parse(String((v as { created_at?: unknown }).created_at))) &&
-  /^[0-9a-f-]{36}$/.test(String((v as { id?: unknown }).id));
-
 /**
  * A run as the API shows it, from the counters the delivery stage keeps on the run in the same
  * transaction as each outcome (exact, and no scan of its deliveries). `pending` is what is not
@@ -79,10 +73,10 @@ export function runsRouter(db: Db): Router {
 
   router.get('/v1/broadcasts/:id/runs', async (req, res) => {
     const broadcastId = resourceId(req.params['id'], 'broadcast');
-    const { limit, cursor } = pageRequest(req.query, isRunCursor);
+    const { limit, cursor } = pageRequest(req.query, isCreatedAtCursor);
     if (!(await findBroadcast(db, broadcastId))) throw notFound('broadcast');
-    const runs = await listRuns(db, broadcastId, { limit, before: cursor && { createdAt: new Date(cursor.created_at), id: cursor.id } });
-    const listed = page(runs, limit, (last) => ({ created_at: last.created_at.toISOString(), id: last.id }));
+    const runs = await listRuns(db, broadcastId, { limit, before: beforeCreatedAt(cursor) });
+    const listed = page(runs, limit, createdAtCursorOf);
     res.json({ ...listed, data: listed.data.map((run) => presentRun(run)) });
   });
 

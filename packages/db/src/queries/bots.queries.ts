@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../create-db';
 import type { Bot } from '../schema';
 
@@ -9,6 +10,13 @@ export async function insertBot(db: Db, bot: { name: string; apiTokenSha256: Buf
     .values({ name: bot.name, api_token_sha256: bot.apiTokenSha256 })
     .returning(['id', 'name', 'created_at', 'updated_at'])
     .executeTakeFirstOrThrow();
+}
+
+/** Newest first; the cursor is the last bot's (created_at, id). */
+export async function listBots(db: Db, page: { limit: number; before?: { createdAt: Date; id: string } }): Promise<BotRecord[]> {
+  let query = db.selectFrom('bots').select(['id', 'name', 'created_at', 'updated_at']).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit);
+  if (page.before) query = query.where(sql<boolean>`(created_at, id) < (${page.before.createdAt}, ${page.before.id}::uuid)`);
+  return query.execute();
 }
 
 export async function findBot(db: Db, id: string): Promise<BotRecord | undefined> {

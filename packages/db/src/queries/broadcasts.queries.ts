@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../create-db';
 import { toJson, type Broadcast } from '../schema';
 
@@ -43,6 +44,13 @@ export async function insertBroadcast(
     })
     .returningAll()
     .executeTakeFirstOrThrow();
+}
+
+/** A bot's broadcasts, newest first; the cursor is the last one's (created_at, id). */
+export async function listBroadcasts(db: Db, botId: string, page: { limit: number; before?: { createdAt: Date; id: string } }): Promise<Broadcast[]> {
+  let query = db.selectFrom('broadcasts').selectAll().where('bot_id', '=', botId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit);
+  if (page.before) query = query.where(sql<boolean>`(created_at, id) < (${page.before.createdAt}, ${page.before.id}::uuid)`);
+  return query.execute();
 }
 
 export async function findBroadcast(db: Db, id: string): Promise<Broadcast | undefined> {
