@@ -1,6 +1,7 @@
 // pnpm bench:deliver — one hook call → BENCH_DELIVERIES (default 100,000) contacts delivered
 // through the Custom channel, unthrottled, by the real ingress and one real worker process, to
-// the fake receiver (bench/fake-receiver.mjs, a process of its own, checking every signature).
+// the fake providers in a process of their own (@herald/testing's fake-providers-process, its
+// custom endpoint checking every signature; FAKE_COUNT=0 measures what counting costs).
 // Measures deliveries/s from the first to the last message the receiver answered, hook call →
 // run completed, and the worker's peak RSS (VmHWM). Then, as the baseline, the same receiver
 // driven by autocannon with the same kind of signed body at the worker's in-flight limit
@@ -182,7 +183,11 @@ async function main() {
   const started = [];
   try {
     const receiverPort = await freePort();
-    const receiverProcess = await startProcess('bench/fake-receiver.mjs', { PORT: String(receiverPort) }, receiverPort);
+    const receiverProcess = await startProcess('packages/testing/dist/fake-providers/fake-providers-process.js', {
+      PORT: String(receiverPort),
+      FAKE_RECORD: '0', // keep nothing per request: the fake's benchmark mode
+      ...(process.env.FAKE_COUNT ? { FAKE_COUNT: process.env.FAKE_COUNT } : {}),
+    }, receiverPort);
     started.push(receiverProcess);
     const receiverUrl = `http://127.0.0.1:${receiverPort}`;
     const receiverPid = receiverProcess.child.pid;
