@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import type { Db } from '../create-db';
+import { beforeKeyset, type NewestFirstPage } from './newest-first';
 import type { Bot } from '../schema';
 
 export type BotRecord = Omit<Bot, 'api_token_sha256'>;
@@ -13,9 +13,9 @@ export async function insertBot(db: Db, bot: { name: string; apiTokenSha256: Buf
 }
 
 /** Newest first; the cursor is the last bot's (created_at, id). */
-export async function listBots(db: Db, page: { limit: number; before?: { createdAt: Date; id: string } }): Promise<BotRecord[]> {
+export async function listBots(db: Db, page: NewestFirstPage): Promise<BotRecord[]> {
   let query = db.selectFrom('bots').select(['id', 'name', 'created_at', 'updated_at']).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit);
-  if (page.before) query = query.where(sql<boolean>`(created_at, id) < (${page.before.createdAt}, ${page.before.id}::uuid)`);
+  if (page.before) query = query.where(beforeKeyset(page.before));
   return query.execute();
 }
 

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import type { Db } from '../create-db';
+import { beforeKeyset, type NewestFirstPage } from './newest-first';
 import { toJson, type Broadcast } from '../schema';
 
 /** The columns an admin sets (everything but ids, tokens and timestamps). */
@@ -47,9 +47,9 @@ export async function insertBroadcast(
 }
 
 /** A bot's broadcasts, newest first; the cursor is the last one's (created_at, id). */
-export async function listBroadcasts(db: Db, botId: string, page: { limit: number; before?: { createdAt: Date; id: string } }): Promise<Broadcast[]> {
+export async function listBroadcasts(db: Db, botId: string, page: NewestFirstPage): Promise<Broadcast[]> {
   let query = db.selectFrom('broadcasts').selectAll().where('bot_id', '=', botId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit);
-  if (page.before) query = query.where(sql<boolean>`(created_at, id) < (${page.before.createdAt}, ${page.before.id}::uuid)`);
+  if (page.before) query = query.where(beforeKeyset(page.before));
   return query.execute();
 }
 

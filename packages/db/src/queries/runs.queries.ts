@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../create-db';
+import { beforeKeyset, type NewestFirstPage } from './newest-first';
 import type { DeliveryReason, DeliveryStatus, Run, Trigger, TriggerStatus } from '../schema';
 
 /** Reads behind the admin API's triggers, runs and deliveries (keyset-paginated lists). */
@@ -25,7 +26,7 @@ export async function findRun(db: Db, id: string): Promise<Run | undefined> {
 }
 
 /** Newest first; the cursor is the last run's (created_at, id). */
-export async function listRuns(db: Db, broadcastId: string, page: { limit: number; before?: { createdAt: Date; id: string } }): Promise<Run[]> {
+export async function listRuns(db: Db, broadcastId: string, page: NewestFirstPage): Promise<Run[]> {
   let query = db
     .selectFrom('runs')
     .selectAll()
@@ -33,10 +34,7 @@ export async function listRuns(db: Db, broadcastId: string, page: { limit: numbe
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(page.limit);
-  if (page.before) {
-    const { createdAt, id } = page.before;
-    query = query.where(sql<boolean>`(created_at, id) < (${createdAt}, ${id}::uuid)`);
-  }
+  if (page.before) query = query.where(beforeKeyset(page.before));
   return query.execute();
 }
 
