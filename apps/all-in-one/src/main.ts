@@ -10,11 +10,10 @@ import {
   workerConfigSchema,
   type HeraldBackend,
 } from '@herald/config';
-import { createDb, ensureDatabaseExists, migrateToLatest, startEmbeddedDatabase, type EmbeddedDatabase } from '@herald/db';
+import { createDb, ensureDatabaseExists, startEmbeddedDatabase, type EmbeddedDatabase } from '@herald/db';
 import { ingressService } from '@herald/ingress/service';
 import { createLogger, type Logger } from '@herald/logger';
-import { migrateQueueSchema, postgresQueueBackend } from '@herald/queue';
-import { runService, startHttpService, type RunningService } from '@herald/service';
+import { migrateSchemas, runService, startHttpService, type RunningService } from '@herald/service';
 import { workerService } from '@herald/worker/service';
 
 /**
@@ -98,12 +97,10 @@ async function migrate(logger: Logger, url: string, queuesInDatabase: boolean): 
   if (await ensureDatabaseExists(url)) logger.info('database created');
   const db = createDb({ url, poolSize: 1, applicationName: 'herald-migrate' });
   try {
-    const outcome = await migrateToLatest(db);
-    logger.info(outcome.applied.length ? 'migrations applied' : 'schema is up to date', outcome);
+    await migrateSchemas(db, url, queuesInDatabase, logger);
   } finally {
     await db.destroy();
   }
-  if (queuesInDatabase) await migrateQueueSchema(postgresQueueBackend(url));
 }
 
 function main(): void {

@@ -1,8 +1,7 @@
 import { migrateConfigSchema } from '@herald/config';
-import { createDb, ensureDatabaseExists, migrateDown, migrateToLatest, migrationStatus } from '@herald/db';
+import { createDb, ensureDatabaseExists, migrateDown, migrationStatus } from '@herald/db';
 import { createLogger } from '@herald/logger';
-import { migrateQueueSchema, postgresQueueBackend } from '@herald/queue';
-import { loadServiceConfigOrExit } from '@herald/service';
+import { loadServiceConfigOrExit, migrateSchemas } from '@herald/service';
 
 /**
  * `node apps/migrate/dist/main.js [up|down|status]` — applies every pending migration (up, the
@@ -36,12 +35,7 @@ async function main(): Promise<number> {
   try {
     switch (command) {
       case 'up': {
-        const outcome = await migrateToLatest(db);
-        logger.info(outcome.applied.length ? 'migrations applied' : 'schema is up to date', outcome);
-        if (config.QUEUE_BACKEND === 'postgres') {
-          const version = await migrateQueueSchema(postgresQueueBackend(config.DATABASE_URL));
-          logger.info('queue schema is up to date', { version });
-        }
+        await migrateSchemas(db, config.DATABASE_URL, config.QUEUE_BACKEND === 'postgres', logger);
         break;
       }
       case 'down': {

@@ -10,3 +10,4 @@ export * from './service-app';
 export * from './http-service';
 export * from './validate';
 export * from './cluster';
+export * from './migrate-schemas';
