@@ -106,27 +106,28 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
 
   /** Runs SQL of the server's own (SET, ROLLBACK, DEALLOCATE), outside any connection. */
   const execSimple = async (sql: string): Promise<void> => {
-    const out = await exec(simpleQuery(sql));
-    sessionStatus = lastReadyStatus(out) ?? sessionStatus;
-    const error = messagesOf(out).find((m) => m.type === 'E');
+    const messages = messagesOf(await exec(build('Q', [Buffer.from(`${sql}\0`, 'utf8')])));
+    sessionStatus = lastReadyStatus(messages) ?? sessionStatus;
+    const error = messages.find((m) => m.type === 'E');
     if (error) throw new Error(`embedded database refused ${sql}: ${errorText(error.body)}`);
   };
 
   const deliver = (connection: Connection, output: Buffer, lastType: string): void => {
-    const keep: Buffer[] = [];
-    for (const message of messagesOf(output)) {
+    const messages = messagesOf(output);
+    let notified = false;
+    for (const message of messages) {
       if (message.type === 'G' || message.type === 'W') inCopy = true;
-      if (message.type === 'A') {
-        const channel = notificationChannel(message.body);
-        for (const other of connections) {
-          if (other.listening.has(channel) && !other.closed) other.socket.write(message.raw);
-        }
-        continue;
+      if (message.type !== 'A') continue;
+      notified = true;
+      const channel = notificationChannel(message.body);
+      for (const other of connections) {
+        if (other.listening.has(channel) && !other.closed) other.socket.write(message.raw);
       }
-      keep.push(message.raw);
     }
-    if (!connection.closed && keep.length) connection.socket.write(Buffer.concat(keep));
-    const status = lastReadyStatus(output);
+    // The answer goes as it came, less the notifications routed above (rarely any).
+    const answer = notified ? Buffer.concat(messages.filter((m) => m.type !== 'A').map((m) => m.raw)) : output;
+    if (!connection.closed && answer.length) connection.socket.write(answer);
+    const status = lastReadyStatus(messages);
     if (status !== null) {
       sessionStatus = status;
       inCopy = false;
@@ -178,7 +179,7 @@ export async function startSessionServer({ db, host = '127.0.0.1', port = 0, onL
           // extended query fail (an unknown portal) before the Sync that ends it.
           const abort = inCopy ? build('f', [Buffer.from('client left\0')]) : build('E', [Buffer.from('herald_no_such_portal\0'), Buffer.alloc(4)]);
           await attempt(() => exec(abort));
-          await attempt(async () => (sessionStatus = lastReadyStatus(await exec(build('S', []))) ?? sessionStatus));
+          await attempt(async () => (sessionStatus = lastReadyStatus(messagesOf(await exec(build('S', [])))) ?? sessionStatus));
         }
         if (sessionStatus !== 'I') await attempt(() => execSimple('ROLLBACK'));
       } finally {
@@ -349,19 +350,10 @@ function messagesOf(output: Buffer): Message[] {
 }
 
 /** The status byte of the last ReadyForQuery ('I' idle, 'T' in a transaction, 'E' failed one). */
-function lastReadyStatus(output: Buffer): string | null {
+function lastReadyStatus(messages: readonly Message[]): string | null {
   let status: string | null = null;
-  for (const message of messagesOf(output)) if (message.type === 'Z') status = String.fromCharCode(message.body[0]!);
+  for (const message of messages) if (message.type === 'Z') status = String.fromCharCode(message.body[0]!);
   return status;
-}
-
-function simpleQuery(sql: string): Buffer {
-  const text = Buffer.from(`${sql}\0`, 'utf8');
-  const message = Buffer.alloc(5 + text.length);
-  message.write('Q', 0, 'latin1');
-  message.writeInt32BE(4 + text.length, 1);
-  text.copy(message, 5);
-  return message;
 }
 
 function errorText(body: Buffer): string {
