@@ -1,5 +1,5 @@
 import express, { type Express, type Request, type RequestHandler } from 'express';
-import { AppError, findUnstorableText, isJsonBodyType, mediaType } from '@herald/core';
+import { AppError, findUnstorableText, isJsonBodyType, notJsonBody } from '@herald/core';
 import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import { createServiceApp, type ReadinessChecks } from '@herald/service';
@@ -42,9 +42,7 @@ const JSON_LIMIT = '16mb';
 const requireJsonBody: RequestHandler = (req, _res, next) => {
   const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
   if (hasBody && !isJsonBodyType(req.get('content-type'))) {
-    next(new AppError(415, 'unsupported_media_type', 'Request body must be JSON', [
-      { path: 'content-type', message: `is ${mediaType(req.get('content-type'))}`, expected: 'application/json' },
-    ]));
+    next(notJsonBody(req.get('content-type')));
     return;
   }
   next();

@@ -1,3 +1,5 @@
+import { AppError } from './errors';
+
 const JSON_TYPES = /^application\/([\w.+-]+\+)?json$/i;
 /** What `curl -d` and hand-written clients send JSON as when nobody sets a type. */
 const CASUAL_TYPES = /^(text\/plain|application\/x-www-form-urlencoded)$/i;
@@ -16,4 +18,11 @@ export function isJsonBodyType(contentType: string | undefined): boolean {
 /** The bare media type of a Content-Type header, for error messages. */
 export function mediaType(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0]!.trim() || 'no Content-Type';
+}
+
+/** The 415 for a body of a type that is not read as JSON (`isJsonBodyType`). */
+export function notJsonBody(contentType: string | undefined): AppError {
+  return new AppError(415, 'unsupported_media_type', 'Request body must be JSON', [
+    { path: 'content-type', message: `is ${mediaType(contentType)}`, expected: 'application/json' },
+  ]);
 }

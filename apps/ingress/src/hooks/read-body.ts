@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { AppError, isJsonBodyType, mediaType } from '@herald/core';
+import { AppError, isJsonBodyType, notJsonBody } from '@herald/core';
 
 /**
  * Reads a hook call's body (SPEC §3, check 4): larger than `limitBytes` → 413 (refused before
@@ -16,7 +16,7 @@ export async function readJsonBody(req: IncomingMessage, limitBytes: number): Pr
   if (text.trim() === '') return undefined;
 
   const type = req.headers['content-type'];
-  if (!isJsonBodyType(type)) throw notJson(mediaType(type));
+  if (!isJsonBodyType(type)) throw notJsonBody(type);
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
@@ -51,11 +51,5 @@ function collect(req: IncomingMessage, limitBytes: number): Promise<{ chunks: Bu
 function tooLarge(limitBytes: number): AppError {
   return new AppError(413, 'payload_too_large', `Request body is larger than ${limitBytes} bytes`, [
     { path: 'body', message: 'is too large', expected: `at most ${limitBytes} bytes` },
-  ]);
-}
-
-function notJson(type: string): AppError {
-  return new AppError(415, 'unsupported_media_type', 'Request body must be JSON', [
-    { path: 'content-type', message: `is ${type}`, expected: 'application/json' },
   ]);
 }
