@@ -6,6 +6,7 @@ import {
   ConfigError,
   ingressConfigSchema,
   loadConfig,
+  LOG_LEVELS,
   readEnvironment,
   workerConfigSchema,
   type HeraldBackend,
@@ -66,11 +67,12 @@ async function start(logger: Logger, { backend, env }: Settings): Promise<Runnin
       worker: createLogger({ service: 'worker', level: worker.LOG_LEVEL }),
       admin: createLogger({ service: 'admin', level: admin.LOG_LEVEL }),
     };
+    const adminDefinition = adminService(admin, loggers.admin);
     const started: RunningService[] = [];
     try {
       started.push(await startHttpService(ingressService(ingress, loggers.ingress), ingress, loggers.ingress));
       started.push(await startHttpService(workerService(worker, loggers.worker), worker, loggers.worker));
-      started.push(await startHttpService(adminService(admin, loggers.admin), admin, loggers.admin));
+      started.push(await startHttpService(adminDefinition, admin, loggers.admin));
     } catch (error) {
       for (const service of started) await service.stop();
       throw error;
@@ -78,7 +80,8 @@ async function start(logger: Logger, { backend, env }: Settings): Promise<Runnin
     logger.info('herald is running', {
       backend,
       ingress: `http://${ingress.HOST}:${ingress.INGRESS_PORT}`,
-      admin: `http://${admin.ADMIN_API_KEY ? admin.HOST : '127.0.0.1'}:${admin.ADMIN_PORT}`,
+      // Where the admin service chose to listen (loopback without a key).
+      admin: `http://${adminDefinition.host ?? admin.HOST}:${admin.ADMIN_PORT}`,
     });
     return {
       async stop() {
@@ -113,8 +116,8 @@ function main(): void {
     process.exit(1);
   }
   // The services validate LOG_LEVEL with the rest; this first logger only needs a sane one.
-  const level = settings.env['LOG_LEVEL'];
-  const logger = createLogger({ service: 'herald', level: level === 'error' || level === 'warn' || level === 'debug' ? level : 'info' });
+  const level = LOG_LEVELS.find((l) => l === settings.env['LOG_LEVEL']) ?? 'info';
+  const logger = createLogger({ service: 'herald', level });
   logger.info('starting', { backend: settings.backend });
   void runService({
     logger,

@@ -17,7 +17,8 @@ const Joi = BaseJoi.extend((joi) => ({
  */
 
 export type NodeEnv = 'development' | 'test' | 'production';
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface CommonConfig {
   NODE_ENV: NodeEnv;
@@ -98,7 +99,7 @@ export const WORKER_QUEUE_NAMES = [
 const port = (fallback: number) => Joi.number().integer().min(1).max(65535).default(fallback);
 
 const nodeEnv = Joi.string().valid('development', 'test', 'production').default('development');
-const logLevel = Joi.string().valid('error', 'warn', 'info', 'debug').default('info');
+const logLevel = Joi.string().valid(...LOG_LEVELS).default('info');
 const databaseUrl = Joi.string()
   .uri({ scheme: ['postgres', 'postgresql'] })
   .default('postgres://postgres@127.0.0.1:5432/herald');
