@@ -1,15 +1,12 @@
 import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { startSessionServer } from './session-server';
+import { startSessionServer, type SessionServerOptions } from './session-server';
 
-export interface EmbeddedDatabaseOptions {
+/** Where and how the database is served (loopback, since it asks for no password; a fixed
+ *  port lets psql in), and where its data is. */
+export interface EmbeddedDatabaseOptions extends Omit<SessionServerOptions, 'db'> {
   /** A folder for the data (made if missing), or `memory://` for a database that dies with the process. */
   dataDir: string;
-  /** Where the wire-protocol server listens: loopback, since it asks for no password. */
-  host?: string;
-  /** 0 (default) picks a free port; set one to reach the database with psql. */
-  port?: number;
-  onLongWait?: (waitedMs: number) => void;
 }
 
 export interface EmbeddedDatabase {
