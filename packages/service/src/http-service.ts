@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { Express } from 'express';
 import type { CommonConfig } from '@herald/config';
 import type { Logger } from '@herald/logger';
@@ -59,20 +60,18 @@ export async function startHttpService(definition: HttpServiceDefinition, config
   const host = definition.host ?? config.HOST;
   const connections = openConnections(config, logger, service, redisRole);
   const { app, stopWork, release } = build(connections);
-  const server = await listen(app, port, host).catch(async (error: unknown) => {
-    // Background work (the worker's queues) has started already: stop it before closing.
+  // The order of a stop; without a server when listening failed (background work, the
+  // worker's queues, has started already and must stop all the same).
+  const stop = async (server?: Server): Promise<void> => {
     await stopWork?.();
+    if (server) await closeServer(server);
     await release?.();
     await connections.close();
+  };
+  const server = await listen(app, port, host).catch(async (error: unknown) => {
+    await stop();
     throw error;
   });
   logger.info(`${service} listening`, { host, port, backend: connections.backend, queues: connections.queues.kind });
-  return {
-    async stop() {
-      await stopWork?.();
-      await closeServer(server);
-      await release?.();
-      await connections.close();
-    },
-  };
+  return { stop: () => stop(server) };
 }
