@@ -1,8 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { freePort, REPO_ROOT, testQueuePrefix, TEST_REDIS_URL, useTestDatabase, waitFor } from '@herald/testing';
+import { freePort, startProcess, testQueuePrefix, TEST_REDIS_URL, useTestDatabase, waitFor, type StartedProcess } from '@herald/testing';
 
 /**
  * `pnpm start` (apps/all-in-one): ingress, admin and worker in one process. With nothing
@@ -10,33 +9,21 @@ import { freePort, REPO_ROOT, testQueuePrefix, TEST_REDIS_URL, useTestDatabase, 
  * too); with the service URLs, on Postgres and Redis; in production it never guesses.
  */
 
-interface Started {
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  ports: { ingress: number; admin: number; worker: number };
-}
+type Started = StartedProcess & { ports: { ingress: number; admin: number; worker: number } };
 
+/** `pnpm start`'s process (built), on loopback ports of its own; in development mode unless `env` says. */
 async function startHerald(env: Record<string, string>, ports?: Started['ports']): Promise<Started> {
   const chosen = ports ?? { ingress: await freePort(), admin: await freePort(), worker: await freePort() };
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'apps', 'all-in-one', 'dist', 'main.js')], {
-    cwd: tmpdir(),
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      INGRESS_PORT: String(chosen.ingress),
-      ADMIN_PORT: String(chosen.admin),
-      WORKER_PORT: String(chosen.worker),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const started = startProcess('all-in-one', {
+    NODE_ENV: 'development',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    INGRESS_PORT: String(chosen.ingress),
+    ADMIN_PORT: String(chosen.admin),
+    WORKER_PORT: String(chosen.worker),
+    ...env,
   });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { child, output: () => output, exited, ports: chosen };
+  return { ...started, ports: chosen };
 }
 
 async function untilReady(herald: Started): Promise<Array<Record<string, unknown>>> {

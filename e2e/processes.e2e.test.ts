@@ -11,7 +11,7 @@ import {
   testQueuePrefix,
   useTestDatabase,
   waitForHttp,
-  type HeraldApp,
+  type HeraldService,
   type StartedProcess,
 } from '@herald/testing';
 
@@ -29,7 +29,7 @@ describe('Herald processes', () => {
     await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL')));
   });
 
-  async function start(app: Exclude<HeraldApp, 'migrate'>, env: Record<string, string> = {}) {
+  async function start(app: HeraldService, env: Record<string, string> = {}) {
     const port = await freePort();
     const process = startProcess(app, {
       DATABASE_URL: database.current.url,

@@ -6,7 +6,10 @@ import { freePort, waitFor } from './wait';
 /** The repository root, from this file's place in packages/testing/src (or dist). */
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 
-export type HeraldApp = 'ingress' | 'admin' | 'worker' | 'migrate';
+/** The HTTP services, each of which can run as a process of its own. */
+export type HeraldService = 'ingress' | 'admin' | 'worker';
+/** Every built entry point: the services, the migrate command, and `pnpm start`'s all-in-one. */
+export type HeraldApp = HeraldService | 'migrate' | 'all-in-one';
 
 export interface ExitResult {
   code: number | null;
@@ -71,7 +74,7 @@ export async function waitForHttp(
 }
 
 /** The variable that sets each service's HTTP port. */
-export const PORT_VARIABLE: Readonly<Record<Exclude<HeraldApp, 'migrate'>, string>> = {
+export const PORT_VARIABLE: Readonly<Record<HeraldService, string>> = {
   ingress: 'INGRESS_PORT',
   admin: 'ADMIN_PORT',
   worker: 'WORKER_PORT',
@@ -82,7 +85,7 @@ export const PORT_VARIABLE: Readonly<Record<Exclude<HeraldApp, 'migrate'>, strin
  * fails with the process's logs if it dies first). `env` is added to `HOST=127.0.0.1`.
  */
 export async function startReadyProcess(
-  app: Exclude<HeraldApp, 'migrate'>,
+  app: HeraldService,
   env: Record<string, string>,
 ): Promise<{ process: StartedProcess; port: number }> {
   const port = await freePort();
