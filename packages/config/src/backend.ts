@@ -3,7 +3,7 @@ import { ConfigError } from './load-config';
 /** The two ways Herald runs (SPEC §6). */
 export type HeraldBackend = 'embedded' | 'services';
 
-export const BACKEND_SETTINGS_HELP =
+const BACKEND_SETTINGS_HELP =
   'set HERALD_BACKEND=services with DATABASE_URL and REDIS_URL (Postgres and Redis), or HERALD_BACKEND=embedded (the built-in database, in HERALD_DATA_DIR)';
 
 /**

@@ -29,10 +29,10 @@ export function redisQueueBackend(connection: Redis, prefix: string): RedisQueue
 }
 
 /** The schema BullMQ's tables and functions live in on the Postgres backend. */
-export const QUEUE_SCHEMA = 'bullmq';
+const QUEUE_SCHEMA = 'bullmq';
 
-export function postgresQueueBackend(url: string, schema = QUEUE_SCHEMA): PostgresQueueBackend {
-  return { kind: 'postgres', url, schema };
+export function postgresQueueBackend(url: string): PostgresQueueBackend {
+  return { kind: 'postgres', url, schema: QUEUE_SCHEMA };
 }
 
 /**

@@ -32,9 +32,10 @@ export function openConnections(
     applicationName: `herald-${service}`,
     onPoolError: (error) => logger.warn('postgres connection error', { error }),
   });
+  const backend = config.HERALD_BACKEND ?? 'services';
   if (config.QUEUE_BACKEND === 'postgres') {
     return {
-      backend: config.HERALD_BACKEND ?? 'services',
+      backend,
       db,
       queues: postgresQueueBackend(config.DATABASE_URL),
       checks: { postgres: () => pingDb(db) },
@@ -46,7 +47,7 @@ export function openConnections(
     onError: (error) => logger.warn('redis connection error', { error }),
   });
   return {
-    backend: config.HERALD_BACKEND ?? 'services',
+    backend,
     db,
     queues: redisQueueBackend(redis, config.QUEUE_PREFIX),
     checks: { postgres: () => pingDb(db), redis: () => pingRedis(redis) },
