@@ -7,6 +7,14 @@ interface State {
   paused: number;
 }
 
+/**
+ * Node's timers count from the event loop's cached clock, so a taker that slept exactly the
+ * wait it was told can wake up to a millisecond before it on this clock (Redis's round trip
+ * hides that for the shared throttle). That much early counts as on time; the TAT still moves
+ * a whole interval per grant, so the rate holds.
+ */
+const EARLY_MICROS = 1_000;
+
 /** States untouched this long are forgotten (the Redis keys expire the same way). */
 const FORGET_AFTER_MICROS = 60_000_000;
 
@@ -27,8 +35,11 @@ export class LocalThrottle implements ConnectionThrottle {
     if (interval === 0) return Promise.resolve({ granted: wanted, waitMs: 0 });
     const burst = burstOf(ratePerSecond!);
     // A taker that comes back a little late keeps up to 3 ms of its lateness (as in the script).
-    const tat = Math.max(state.tat, t - (burst - 1) * interval - Math.min(interval / 2, 3000));
-    const due = Math.floor((t + interval - tat) / interval);
+    const lateness = Math.min(interval / 2, 3000);
+    const tat = Math.max(state.tat, t - (burst - 1) * interval - lateness);
+    // Early and late allowances together stay under one interval, so no take passes the burst.
+    const early = Math.min(EARLY_MICROS, interval - lateness - 1);
+    const due = Math.floor((t + early + interval - tat) / interval);
     const granted = Math.max(0, Math.min(wanted, due));
     state.tat = tat + granted * interval;
     const wait = Math.max(0, state.tat - (burst - 1) * interval - t);
