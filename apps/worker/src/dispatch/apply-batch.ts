@@ -1,4 +1,4 @@
-import { splitAssignments, writesOfTarget, type Audience, type TriggerRequest } from '@herald/core';
+import { isSystemField, splitAssignments, writesOfTarget, type Audience, type TriggerRequest } from '@herald/core';
 import {
   applyToAudience,
   applyToContacts,
@@ -6,6 +6,7 @@ import {
   contactRow,
   findConversations,
   mergeContacts,
+  variablesNoContactHas,
   type ChannelColumn,
   type ContactUpsert,
   type ContactWrites,
@@ -60,9 +61,11 @@ export async function applyBatch(db: Db, context: BatchContext, batch: readonly 
       case 'conversations':
         await applyConversations(db, context, step.triggers, notes);
         break;
-      case 'audience':
-        await applyToAudience(db, { botId: context.botId, runId: context.runId, audience: step.audience, writes: step.writes });
+      case 'audience': {
+        const { reached } = await applyToAudience(db, { botId: context.botId, runId: context.runId, audience: step.audience, writes: step.writes });
+        if (reached === 0) await noteUnknownVariables(db, context.botId, step, notes);
         break;
+      }
     }
   }
   return notes;
@@ -151,6 +154,19 @@ async function applyConversations(db: Db, context: BatchContext, triggers: reado
   });
   await applyToKnownContacts(db, { runId: context.runId, contacts: [...known.values()] });
   await applyToContacts(db, { botId: context.botId, runId: context.runId, contacts: created });
+}
+
+/**
+ * An audience that reached no one because it filters on a variable no contact of the bot has
+ * (a typo, a variable never imported) would otherwise end as a quiet `targeted: 0`: each of
+ * the step's triggers gets a note naming those variables.
+ */
+async function noteUnknownVariables(db: Db, botId: string, step: Extract<Step, { kind: 'audience' }>, notes: Map<string, string[]>): Promise<void> {
+  const variables = [...new Set(step.audience.filters.map(({ field }) => field).filter((field) => !isSystemField(field)))];
+  const unknown = await variablesNoContactHas(db, botId, variables);
+  if (unknown.length === 0) return;
+  const note = `the audience reached no one: no contact of this bot has the variable${unknown.length > 1 ? 's' : ''} ${unknown.map((name) => `"${name}"`).join(', ')} it filters on`;
+  for (const trigger of step.triggers) notes.get(trigger.id)!.push(note);
 }
 
 function isEmpty(writes: ContactWrites): boolean {

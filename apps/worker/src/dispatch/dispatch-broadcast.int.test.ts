@@ -154,6 +154,28 @@ describe('dispatchBroadcast', () => {
     expect(row).toEqual({ first_name: 'Ada', variables: { vip: true, visits: '3' } });
   });
 
+  it('notes the filtered variables no contact has when an audience reaches no one, and only then', async () => {
+    const { broadcast } = await setup([contact('1', { plan: 'gold' }), contact('2', { plan: 'silver' })]);
+    const typo = await trigger(broadcast.id, {
+      audience_filters: 'plann;first_name;region',
+      audience_criteria: 'Equals;HasValue;Equals',
+      audience_values: 'gold;;north',
+      audience_join: 'OR;OR',
+    });
+    const nobodyMatches = await trigger(broadcast.id, { audience_filters: 'plan', audience_criteria: 'Equals', audience_values: 'bronze' });
+    const matches = await trigger(broadcast.id, { audience_filters: 'plann', audience_criteria: 'EmptyOrUnset', audience_values: '' });
+    const result = await dispatchBroadcast(deps(), broadcast.id);
+    expect(result).toMatchObject({ outcome: 'dispatched', triggers: 3, targeted: 2 });
+    const notes = await db.selectFrom('triggers').select(['id', 'notes']).where('broadcast_id', '=', broadcast.id).execute();
+    const notesOf = (id: string) => notes.find((t) => t.id === id)?.notes;
+    // first_name is a column, not a variable: it is never named.
+    expect(notesOf(typo.id)).toEqual(['the audience reached no one: no contact of this bot has the variables "plann", "region" it filters on']);
+    // "plan" exists: reaching no one is the filter's answer, not a typo.
+    expect(notesOf(nobodyMatches.id)).toEqual([]);
+    // Reached someone: no look-up, no note, although no contact has "plann".
+    expect(notesOf(matches.id)).toEqual([]);
+  });
+
   it('set_conversation: finds by user_id, else by phone, creates when it can, and notes why when it cannot', async () => {
     const { bot, broadcast } = await setup([
       contact('42'),

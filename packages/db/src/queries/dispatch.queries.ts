@@ -136,16 +136,35 @@ function contactSet(writes: ContactWrites, table: string): RawBuilder<unknown> |
 export async function applyToAudience(
   db: Db,
   step: { botId: string; runId: string; audience: Audience; writes: ContactWrites },
-): Promise<void> {
+): Promise<{ reached: number }> {
   const set = contactSet(step.writes, 'c');
-  await sql`
+  const { rows } = await sql<{ reached: number }>`
     WITH targeted AS (
       SELECT id, bot_channel FROM contacts
       WHERE bot_id = ${step.botId} AND ${audienceCondition(step.audience)}
-    )${set ? sql`, written AS (UPDATE contacts c SET ${set} FROM targeted t WHERE c.id = t.id)` : sql``}
-    INSERT INTO deliveries (run_id, contact_id, channel)
-    SELECT ${step.runId}, id, bot_channel FROM targeted
-    ON CONFLICT (run_id, contact_id) DO NOTHING`.execute(db);
+    )${set ? sql`, written AS (UPDATE contacts c SET ${set} FROM targeted t WHERE c.id = t.id)` : sql``},
+    delivered AS (
+      INSERT INTO deliveries (run_id, contact_id, channel)
+      SELECT ${step.runId}, id, bot_channel FROM targeted
+      ON CONFLICT (run_id, contact_id) DO NOTHING
+    )
+    SELECT count(*)::integer AS reached FROM targeted`.execute(db);
+  return { reached: rows[0]?.reached ?? 0 };
+}
+
+/**
+ * Of `names` (variable names an audience filters on), those that no contact of the bot has:
+ * one statement, each name a bound parameter. A name some contact has stops its scan at the
+ * first such contact; only a name nobody has reads all the bot's contacts, which is why the
+ * dispatch asks only when an audience reached no one.
+ */
+export async function variablesNoContactHas(db: Db, botId: string, names: readonly string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const { rows } = await sql<{ name: string }>`
+    SELECT n.name FROM unnest(${[...names]}::text[]) WITH ORDINALITY AS n(name, position)
+    WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE bot_id = ${botId} AND variables ? n.name)
+    ORDER BY n.position`.execute(db);
+  return rows.map(({ name }) => name);
 }
 
 /**
