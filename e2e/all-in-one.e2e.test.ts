@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startProcess, testQueuePrefix, TEST_REDIS_URL, useTestDatabase, waitFor, type StartedProcess } from '@herald/testing';
@@ -12,7 +12,7 @@ import { freePort, startProcess, testQueuePrefix, TEST_REDIS_URL, useTestDatabas
 type Started = StartedProcess & { ports: { ingress: number; admin: number; worker: number } };
 
 /** `pnpm start`'s process (built), on loopback ports of its own; in development mode unless `env` says. */
-async function startHerald(env: Record<string, string>, ports?: Started['ports']): Promise<Started> {
+async function startHerald(env: Record<string, string>, ports?: Started['ports'], cwd?: string): Promise<Started> {
   const chosen = ports ?? { ingress: await freePort(), admin: await freePort(), worker: await freePort() };
   const started = startProcess('all-in-one', {
     NODE_ENV: 'development',
@@ -22,7 +22,7 @@ async function startHerald(env: Record<string, string>, ports?: Started['ports']
     ADMIN_PORT: String(chosen.admin),
     WORKER_PORT: String(chosen.worker),
     ...env,
-  });
+  }, [], cwd ? { cwd } : {});
   return { ...started, ports: chosen };
 }
 
@@ -139,6 +139,26 @@ describe('pnpm start on the embedded database', () => {
     );
     expect(runs.find((r) => r.id !== run!.id)!.counts.targeted).toBe(2); // no filter: both contacts
   }, 120_000);
+
+  it('says so loudly when a .env file left by another walk-through sets the admin key', async () => {
+    // The Docker quick start writes ADMIN_API_KEY into ./.env; `pnpm start` in the same folder reads it.
+    writeFileSync(join(dataDir, '.env'), 'ADMIN_API_KEY=key-from-the-docker-walk-through\n');
+    const herald = await startHerald({ HERALD_DATA_DIR: join(dataDir, 'data') }, undefined, dataDir);
+    running.push(herald);
+    await untilReady(herald);
+    const runningLine = herald.output().split('\n').find((line) => line.includes('"message":"herald is running"'));
+    expect(JSON.parse(runningLine ?? '{}')).toMatchObject({ adminKey: 'required: ADMIN_API_KEY from ./.env' });
+    const admin = `http://127.0.0.1:${herald.ports.admin}`;
+    const keyless = await post(`${admin}/v1/bots`, { name: 'Shop bot' });
+    expect(keyless.status).toBe(401);
+    expect(((await keyless.json()) as { error: { message: string } }).error.message).toContain(".env file");
+    const keyed = await fetch(`${admin}/v1/bots`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer key-from-the-docker-walk-through' },
+      body: JSON.stringify({ name: 'Shop bot' }),
+    });
+    expect(keyed.status).toBe(201);
+  }, 60_000);
 
   it('re-arms the timer: 100 concurrent calls make one run, started within 250 ms of the last call + delay', async () => {
     const herald = await start();

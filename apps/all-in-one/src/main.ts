@@ -82,6 +82,7 @@ async function start(logger: Logger, { backend, env }: Settings): Promise<Runnin
       ingress: `http://${ingress.HOST}:${ingress.INGRESS_PORT}`,
       // Where the admin service chose to listen (loopback without a key).
       admin: `http://${adminDefinition.host ?? admin.HOST}:${admin.ADMIN_PORT}`,
+      adminKey: adminKeySource(process.env, env),
     });
     return {
       async stop() {
@@ -93,6 +94,16 @@ async function start(logger: Logger, { backend, env }: Settings): Promise<Runnin
     await database?.close();
     throw error;
   }
+}
+
+/**
+ * Where the admin API's key came from, never the key: a key picked up from a `.env` file
+ * written for another setup (the Docker quick start writes one) is otherwise a silent 401.
+ */
+function adminKeySource(processEnv: NodeJS.ProcessEnv, env: Readonly<Record<string, string | undefined>>): string {
+  if (processEnv['ADMIN_API_KEY']) return 'required: ADMIN_API_KEY from the environment';
+  if (env['ADMIN_API_KEY']) return 'required: ADMIN_API_KEY from ./.env';
+  return 'none: the admin API is open, on loopback only';
 }
 
 /** Herald's schema, and BullMQ's when the queues live in the database too. */

@@ -28,11 +28,12 @@ export interface StartedProcess {
 /**
  * Starts a built Herald process (`apps/<app>/dist/main.js`, so `pnpm build` must have run —
  * `pnpm test` does) with `env` on top of a minimal environment. It runs in a temporary
- * directory so a developer's `.env` file never leaks into a test.
+ * directory so a developer's `.env` file never leaks into a test (`cwd` names another, for a
+ * test of the `.env` file itself).
  */
-export function startProcess(app: HeraldApp, env: Record<string, string>, args: string[] = []): StartedProcess {
+export function startProcess(app: HeraldApp, env: Record<string, string>, args: string[] = [], { cwd = tmpdir() } = {}): StartedProcess {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'apps', app, 'dist', 'main.js'), ...args], {
-    cwd: tmpdir(),
+    cwd,
     env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -17,7 +17,17 @@ export function requireAdminKey(adminApiKey: string | undefined, { allowBasic = 
       return;
     }
     res.setHeader('WWW-Authenticate', allowBasic ? 'Basic realm="Herald", charset="UTF-8"' : 'Bearer');
-    next(new AppError(401, 'unauthorized', 'Send the admin API key as Authorization: Bearer <key>'));
+    // Say which of the two it is: a key left over in a .env file (the Docker quick start
+    // writes one) is the usual reason a caller who sent none meets this.
+    next(
+      new AppError(
+        401,
+        'unauthorized',
+        presented === undefined
+          ? "This admin API requires its key (the server's ADMIN_API_KEY, from its environment or its .env file): send Authorization: Bearer <key>"
+          : "The key sent is not this server's ADMIN_API_KEY (from its environment or its .env file)",
+      ),
+    );
   };
 }
 

@@ -28,7 +28,11 @@ describe('admin API', () => {
       const none = await fetch(`${admin.url}/v1/bots`, { method: 'POST' });
       expect(none.status).toBe(401);
       expect(none.headers.get('www-authenticate')).toBe('Bearer');
-      expect((await api('POST', '/v1/bots', { name: 'x' }, { authorization: `Bearer ${KEY}x` })).status).toBe(401);
+      // Loud about which: a key left in a .env file is the usual surprise of a caller who sent none.
+      expect(((await none.json()) as { error: { message: string } }).error.message).toMatch(/requires its key .*ADMIN_API_KEY.*\.env file/);
+      const wrong = await api('POST', '/v1/bots', { name: 'x' }, { authorization: `Bearer ${KEY}x` });
+      expect(wrong.status).toBe(401);
+      expect(wrong.body['error'].message).toMatch(/^The key sent is not this server's ADMIN_API_KEY/);
       expect((await api('POST', '/v1/bots', { name: 'x' }, { authorization: KEY })).status).toBe(401);
       expect((await api('POST', '/v1/bots', { name: 'x' })).status).toBe(201);
     });
