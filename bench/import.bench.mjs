@@ -47,7 +47,7 @@ async function main() {
   if ((await migrate(url)) !== 0) throw new Error('migrations failed');
   const port = await freePort();
   const admin = await startProcess('apps/admin/dist/main.js', {
-    DATABASE_URL: url, REDIS_URL, ADMIN_API_KEY: KEY, ADMIN_PORT: String(port), HOST: '127.0.0.1', QUEUE_PREFIX: `herald-bench-${randomBytes(3).toString('hex')}`,
+    DATABASE_URL: url, REDIS_URL, ADMIN_API_KEY: KEY, ADMIN_PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: 'http://127.0.0.1:3000', QUEUE_PREFIX: `herald-bench-${randomBytes(3).toString('hex')}`,
   }, port);
   const seconds = {};
   try {

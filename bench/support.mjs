@@ -106,6 +106,7 @@ export async function startEmbeddedHerald(env = {}) {
     WORKER_PORT: String(workerPort),
     HOST: '127.0.0.1',
     ADMIN_API_KEY: randomBytes(16).toString('hex'),
+    PUBLIC_URL: `http://127.0.0.1:${ingressPort}`,
     ...env,
   }, ingressPort);
   return {

@@ -150,9 +150,17 @@ export const adminConfigSchema = Joi.object<AdminConfig>({
   ...common,
   ADMIN_PORT: port(3001),
   INGRESS_PORT: port(3000),
+  // The base of every hook_url handed out. Guessed only outside production: a deployment that
+  // handed its integrators http://localhost:3000 URLs would fail at their end, not here.
   PUBLIC_URL: Joi.string()
     .uri({ scheme: ['http', 'https'] })
-    .default((parent: { INGRESS_PORT: number }) => `http://localhost:${parent.INGRESS_PORT}`),
+    .when('NODE_ENV', {
+      is: 'production',
+      then: Joi.required().messages({
+        'any.required': 'PUBLIC_URL is required in production: the address callers reach the ingress at, the base of every hook_url (e.g. https://hooks.example.com)',
+      }),
+      otherwise: Joi.optional().default((parent: { INGRESS_PORT: number }) => `http://localhost:${parent.INGRESS_PORT}`),
+    }),
   ADMIN_API_KEY: Joi.string()
     .min(16)
     .when('NODE_ENV', {

@@ -43,6 +43,14 @@ describe('loadConfig', () => {
     ).toBe('https://hooks.example.com');
   });
 
+  it('requires PUBLIC_URL in production instead of guessing localhost', () => {
+    const production = { NODE_ENV: 'production', ADMIN_API_KEY: '0123456789abcdef' };
+    expect(problemsOf(() => loadConfig(adminConfigSchema, production))).toEqual([
+      expect.stringMatching(/^PUBLIC_URL is required in production: the address callers reach the ingress at/),
+    ]);
+    expect(loadConfig(adminConfigSchema, { ...production, PUBLIC_URL: 'https://hooks.example.com' }).PUBLIC_URL).toBe('https://hooks.example.com');
+  });
+
   it('reports a bad DATABASE_URL and a bad port in one error listing both', () => {
     const problems = problemsOf(() =>
       loadConfig(ingressConfigSchema, { DATABASE_URL: 'mysql://root@localhost/herald', INGRESS_PORT: '70000' }),
@@ -62,7 +70,7 @@ describe('loadConfig', () => {
 
   it('requires ADMIN_API_KEY outside development only', () => {
     expect(loadConfig(adminConfigSchema, { NODE_ENV: 'development' }).ADMIN_API_KEY).toBeUndefined();
-    expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV: 'production' }))).toEqual([
+    expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV: 'production', PUBLIC_URL: 'https://hooks.example.com' }))).toEqual([
       'ADMIN_API_KEY is required outside development',
     ]);
     expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV: 'test', ADMIN_API_KEY: 'short' }))[0]).toMatch(
