@@ -1,7 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import type { RequestHandler, Router } from 'express';
+import type { NextFunction, RequestHandler, Response, Router } from 'express';
 import { AppError } from '@herald/core';
 import { QUEUE_NAMES, type JobProducer } from '@herald/queue';
 
@@ -23,8 +23,25 @@ export function queuesDashboard(producer: JobProducer): RequestHandler {
         return;
       }
     }
+    withoutRemoteResources(res, next);
     board(req, res, next);
   };
+}
+
+/**
+ * bull-board's page links a Google Fonts stylesheet. An admin console must work with no
+ * internet (air-gapped hosts, a closed network where the request hangs and blocks rendering),
+ * so the page is sent without it: the board falls back to the system font.
+ */
+const REMOTE_STYLESHEET = /<link\b[^>]*href="https?:\/\/[^"]*"[^>]*rel="stylesheet"[^>]*>/g;
+
+function withoutRemoteResources(res: Response, next: NextFunction): void {
+  const render = res.render.bind(res);
+  res.render = (view: string, options?: object) =>
+    render(view, options ?? {}, (error: Error | null, html: string) => {
+      if (error) next(error);
+      else res.send(html.replace(REMOTE_STYLESHEET, ''));
+    });
 }
 
 function buildBoard(producer: JobProducer): Router {
