@@ -5,6 +5,7 @@ import { createMetricsRegistry, createServiceApp, type HttpServiceDefinition } f
 import { createDeliveryStage } from './delivery/delivery-stage';
 import { processors } from './processors';
 import { registerQueueMetrics } from './queue-metrics';
+import { createDispatchMetrics, registerRunMetrics } from './worker-metrics';
 import { keepReconcilerScheduled } from './reconciler-schedule';
 import { startWorkers, stopWorkers } from './workers';
 
@@ -54,6 +55,7 @@ export function workerService(config: DeepReadonly<WorkerConfig>, logger: Logger
           dispatchStatementTimeoutMs: config.DISPATCH_STATEMENT_TIMEOUT_MS,
           dispatchBatchTriggers: config.DISPATCH_BATCH_TRIGGERS,
           deliveryChunkSize: config.DELIVERY_CHUNK_SIZE,
+          dispatchMetrics: createDispatchMetrics(metrics),
           delivery,
           deliveryStalledAfterMs: config.DELIVERY_STALLED_AFTER_MS,
         },
@@ -61,6 +63,7 @@ export function workerService(config: DeepReadonly<WorkerConfig>, logger: Logger
       const reconciler = keepReconcilerScheduled(producer, config.RECONCILE_INTERVAL_MS, logger);
       logger.info('workers started', { queues: workers.map((w) => w.name), concurrency: config.WORKER_CONCURRENCY });
       registerQueueMetrics(metrics, producer, logger);
+      registerRunMetrics(metrics, db, logger);
       return {
         app: createServiceApp({ logger, checks, metrics, backend }),
         stopWork: async () => {

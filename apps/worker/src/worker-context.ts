@@ -2,6 +2,7 @@ import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import type { JobProducer } from '@herald/queue';
 import type { DeliveryDeps } from './delivery/deliver-chunk';
+import type { DispatchMetrics } from './worker-metrics';
 
 /** What every processor receives besides its job. Kept small on purpose (STYLE §11). */
 export interface WorkerContext {
@@ -15,6 +16,8 @@ export interface WorkerContext {
   dispatchStatementTimeoutMs: number;
   /** Most triggers a dispatch applies in one transaction. */
   dispatchBatchTriggers: number;
+  /** The dispatch's Prometheus series. */
+  dispatchMetrics: DispatchMetrics;
   /** Deliveries per `delivery.chunk` job handed to a channel queue. */
   deliveryChunkSize: number;
   /** The delivery stage: outbound client, shared throttles, in-flight limit, retry policy. */

@@ -20,3 +20,10 @@ export const DELIVERY_REASONS = [
   'template_invalid',
 ] as const;
 export type DeliveryReason = (typeof DELIVERY_REASONS)[number];
+
+/**
+ * A run's life (SPEC §3.2): `dispatching` (its triggers being applied) → `delivering` →
+ * `completed`; `cancelled` by an admin call; `failed` when it cannot go on.
+ */
+export const RUN_STATUSES = ['dispatching', 'delivering', 'completed', 'cancelled', 'failed'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { AppError } from '@herald/core';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import { acceptHookCall, type HookDeps, type HookOutcome } from '../hooks/accept-hook-call';
 import { resolveCallerAddress, type AddressList } from '../hooks/caller-address';
 import { readJsonBody } from '../hooks/read-body';
@@ -26,7 +26,22 @@ export function hookHandler({ deps, trustedProxies, bodyLimitBytes, metrics }: H
     labelNames: ['outcome'],
     registers: [metrics],
   });
+  const triggersAccepted = new Counter({
+    name: 'herald_triggers_accepted_total',
+    help: 'Triggers committed by the hook (answered 200 scheduled; replays not counted)',
+    registers: [metrics],
+  });
+  // Its _count by status is the hook's requests by status: no separate counter needed.
+  const requestSeconds = new Histogram({
+    name: 'herald_hook_request_duration_seconds',
+    help: 'Hook requests, from arrival to the last byte of the answer, by HTTP status',
+    labelNames: ['status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [metrics],
+  });
   return async (req, res) => {
+    const stopTimer = requestSeconds.startTimer();
+    res.once('finish', () => stopTimer({ status: String(res.statusCode) }));
     const outcome = await acceptHookCall(deps, {
       token: req.params.token,
       method: req.method,
@@ -36,6 +51,7 @@ export function hookHandler({ deps, trustedProxies, bodyLimitBytes, metrics }: H
       readBody: () => readJsonBody(req, bodyLimitBytes),
     });
     calls.inc({ outcome: outcome.outcome });
+    if (outcome.outcome === 'scheduled') triggersAccepted.inc();
     respond(outcome, res);
   };
 }

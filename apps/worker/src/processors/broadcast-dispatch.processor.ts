@@ -9,6 +9,13 @@ import type { WorkerContext } from '../worker-context';
  * a retry resumes the unfinished run or finds nothing to do.
  */
 export async function broadcastDispatchProcessor(job: Job<JobPayload<'broadcast.dispatch'>>, ctx: WorkerContext): Promise<void> {
-  const result = await dispatchBroadcast(ctx, job.data.broadcastId);
-  ctx.logger.info('broadcast.dispatch finished', { ...result, broadcastId: job.data.broadcastId });
+  const stopTimer = ctx.dispatchMetrics.dispatchSeconds.startTimer();
+  let outcome = 'error'; // thrown: the job is retried
+  try {
+    const result = await dispatchBroadcast(ctx, job.data.broadcastId);
+    outcome = result.outcome;
+    ctx.logger.info('broadcast.dispatch finished', { ...result, broadcastId: job.data.broadcastId });
+  } finally {
+    stopTimer({ outcome });
+  }
 }

@@ -7,6 +7,7 @@ import { processors } from '../processors';
 import { keepReconcilerScheduled } from '../reconciler-schedule';
 import type { WorkerContext } from '../worker-context';
 import { startWorkers, stopWorkers } from '../workers';
+import { createDispatchMetrics } from '../worker-metrics';
 
 /** Test support (excluded from the build): the worker's BullMQ Workers inside the test process. */
 
@@ -77,6 +78,7 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, q
         dispatchStatementTimeoutMs: 60_000,
         dispatchBatchTriggers: 500,
         deliveryChunkSize: 1_000,
+        dispatchMetrics: createDispatchMetrics(new Registry()),
         delivery,
         deliveryStalledAfterMs: 300_000,
         ...ctx,

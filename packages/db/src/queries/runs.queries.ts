@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../create-db';
 import { beforeKeyset, type NewestFirstPage } from './newest-first';
-import type { DeliveryReason, DeliveryStatus, Run, Trigger, TriggerStatus } from '../schema';
+import type { DeliveryReason, DeliveryStatus, Run, RunStatus, Trigger, TriggerStatus } from '../schema';
 
 /** Reads behind the admin API's triggers, runs and deliveries (keyset-paginated lists). */
 
@@ -39,6 +39,12 @@ export async function listRuns(db: Db, broadcastId: string, page: NewestFirstPag
 }
 
 /** A page of a run's deliveries in id order; `afterId` is the cursor. */
+/** How many runs are in each status now (one grouped count; the metrics read it at each scrape). */
+export async function countRunsByStatus(db: Db): Promise<Partial<Record<RunStatus, number>>> {
+  const rows = await db.selectFrom('runs').select(['status', (eb) => eb.fn.countAll<string>().as('runs')]).groupBy('status').execute();
+  return Object.fromEntries(rows.map(({ status, runs }) => [status, Number(runs)]));
+}
+
 export async function listDeliveries(
   db: Db,
   runId: string,
