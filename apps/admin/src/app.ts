@@ -6,7 +6,7 @@ import { createServiceApp, type ReadinessChecks } from '@herald/service';
 import type { Registry } from 'prom-client';
 import type { JobProducer } from '@herald/queue';
 import { requireAdminKey } from './http/require-admin-key';
-import { openApiDocument } from './openapi';
+import { openApiDocument } from './openapi/document';
 import { botsRouter } from './routes/bots.route';
 import { broadcastsRouter } from './routes/broadcasts.route';
 import { contactImportRouter } from './routes/contact-import.route';

@@ -27,3 +27,7 @@ export type DeliveryReason = (typeof DELIVERY_REASONS)[number];
  */
 export const RUN_STATUSES = ['dispatching', 'delivering', 'completed', 'cancelled', 'failed'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** A trigger's life: `pending` until a run applies it (`dispatched`), or `cancelled`, or `failed` (refused by the database). */
+export const TRIGGER_STATUSES = ['pending', 'dispatched', 'cancelled', 'failed'] as const;
+export type TriggerStatus = (typeof TRIGGER_STATUSES)[number];

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
-import type { DeliveryReason, DeliveryStatus, RunStatus } from '@herald/core';
+import type { DeliveryReason, DeliveryStatus, RunStatus, TriggerStatus } from '@herald/core';
 
 /**
  * The Kysely view of Herald's tables (SPEC §2). Written by hand next to the migrations:
@@ -26,8 +26,7 @@ export type ChannelColumn =
   | 'WebChannel'
   | 'CustomChannel';
 
-export type TriggerStatus = 'pending' | 'dispatched' | 'cancelled' | 'failed';
-export type { DeliveryReason, DeliveryStatus, RunStatus } from '@herald/core';
+export type { DeliveryReason, DeliveryStatus, RunStatus, TriggerStatus } from '@herald/core';
 export type VariableValue = string | number | boolean | null | VariableValue[] | { [key: string]: VariableValue };
 
 export interface BotsTable {

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { DELIVERY_REASONS, DELIVERY_STATUSES } from '@herald/core';
+import { DELIVERY_REASONS, DELIVERY_STATUSES, TRIGGER_STATUSES } from '@herald/core';
 import {
   cancelBroadcast,
   findBroadcast,
@@ -15,7 +15,6 @@ import {
 import { notFound, resourceId } from '../http/ids';
 import { beforeCreatedAt, bigintCursor, createdAtCursorOf, isCreatedAtCursor, oneOf, page, pageRequest } from '../http/pagination';
 
-const TRIGGER_STATUSES = ['pending', 'dispatched', 'cancelled', 'failed'] as const;
 const isSeqCursor = bigintCursor('seq');
 const isIdCursor = bigintCursor('id');
 /**

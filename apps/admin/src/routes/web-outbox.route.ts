@@ -1,16 +1,11 @@
 import { Router } from 'express';
-import Joi from 'joi';
 import { findContactOfBot, listWebOutbox, markWebOutboxRead, type Db } from '@herald/db';
 import { validateBody } from '@herald/service';
 import { bigintResourceId, notFound, resourceId } from '../http/ids';
 import { bigintCursor, oneOf, page, pageRequest } from '../http/pagination';
+import { markReadSchema } from '../schemas/admin.schemas';
 
 const isIdCursor = bigintCursor('id');
-const markReadSchema = Joi.object<{ through_id: string }>({
-  through_id: Joi.string()
-    .pattern(/^[1-9][0-9]{0,18}$/)
-    .required(),
-});
 
 /**
  * The web chat outbox (SPEC §4): what a WebChannel broadcast "sent" to a contact, for a web chat

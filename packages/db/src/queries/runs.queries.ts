@@ -38,13 +38,13 @@ export async function listRuns(db: Db, broadcastId: string, page: NewestFirstPag
   return query.execute();
 }
 
-/** A page of a run's deliveries in id order; `afterId` is the cursor. */
 /** How many runs are in each status now (one grouped count; the metrics read it at each scrape). */
 export async function countRunsByStatus(db: Db): Promise<Partial<Record<RunStatus, number>>> {
   const rows = await db.selectFrom('runs').select(['status', (eb) => eb.fn.countAll<string>().as('runs')]).groupBy('status').execute();
   return Object.fromEntries(rows.map(({ status, runs }) => [status, Number(runs)]));
 }
 
+/** A page of a run's deliveries in id order; `afterId` is the cursor. */
 export async function listDeliveries(
   db: Db,
   runId: string,

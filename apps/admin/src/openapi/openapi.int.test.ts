@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { useTestDatabase } from '@herald/testing';
-import { openApiDocument } from './openapi';
-import { ADMIN_TEST_KEY as KEY, useAdminApp } from './testing/admin-app';
+import { openApiDocument } from './document';
+import { documentText } from './write-document';
+import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 describe('GET /v1/openapi.json', () => {
   const database = useTestDatabase();
@@ -31,6 +34,13 @@ describe('GET /v1/openapi.json', () => {
         checked++;
       }
     }
-    expect(checked).toBe(22); // every admin operation of the document
+    expect(checked).toBe(23); // every admin operation of the document
+  });
+});
+
+describe('docs/openapi.json', () => {
+  it('is the served document (pnpm openapi writes it)', () => {
+    const committed = readFileSync(join(__dirname, '../../../../docs/openapi.json'), 'utf8');
+    expect(committed === documentText() ? 'current' : 'stale: run pnpm openapi').toBe('current');
   });
 });
