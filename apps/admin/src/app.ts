@@ -5,6 +5,7 @@ import type { Logger } from '@herald/logger';
 import { createServiceApp, type ReadinessChecks } from '@herald/service';
 import type { Registry } from 'prom-client';
 import type { JobProducer } from '@herald/queue';
+import { adminConsole, CONSOLE_PATH } from './console/console.router';
 import { requireAdminKey } from './http/require-admin-key';
 import { openApiDocument } from './openapi/document';
 import { botsRouter } from './routes/bots.route';
@@ -71,6 +72,7 @@ export function createApp({ logger, checks, metrics, backend, db, adminApiKey, p
       });
       app.use('/v1', requireAdminKey(adminApiKey), requireStorableQuery);
       if (producer) app.use(DASHBOARD_PATH, requireAdminKey(adminApiKey, { allowBasic: true }), queuesDashboard(producer));
+      app.use(CONSOLE_PATH, adminConsole({ db, adminApiKey, dashboardPath: producer ? DASHBOARD_PATH : undefined }));
       app.use(contactImportRouter(db, logger)); // streams its body: before the JSON parser
       // Every body that reaches the parser passed requireJsonBody: read it as JSON whatever its type.
       app.use(requireJsonBody, express.json({ limit: JSON_LIMIT, type: () => true }), requireStorableBody);

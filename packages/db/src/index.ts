@@ -15,5 +15,6 @@ export * from './queries/dispatch.queries';
 export * from './queries/runs.queries';
 export * from './queries/reconcile.queries';
 export * from './queries/delivery.queries';
+export * from './queries/delivery-timeline.queries';
 export * from './queries/web-outbox.queries';
 export * from './embedded';

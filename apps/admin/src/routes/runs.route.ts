@@ -8,48 +8,14 @@ import {
   listDeliveries,
   listRuns,
   listTriggers,
-  RATE_WINDOW_SECONDS,
   type Db,
-  type Run,
 } from '@herald/db';
 import { notFound, resourceId } from '../http/ids';
 import { beforeCreatedAt, bigintCursor, createdAtCursorOf, isCreatedAtCursor, oneOf, page, pageRequest } from '../http/pagination';
+import { presentRun } from '../presenters';
 
 const isSeqCursor = bigintCursor('seq');
 const isIdCursor = bigintCursor('id');
-/**
- * A run as the API shows it, from the counters the delivery stage keeps on the run in the same
- * transaction as each outcome (exact, and no scan of its deliveries). `pending` is what is not
- * final yet (queued, waiting for a retry, or being sent); `handed_off` how many deliveries the
- * dispatch has handed to the channel queues so far. `rate_per_second` is the rate of the last
- * few seconds of outcomes; 0 once none came for a while.
- */
-export function presentRun(run: Run, now = new Date()) {
-  const done = run.sent + run.failed + run.skipped;
-  const activeFor = run.rate_window_at ? (now.getTime() - run.rate_window_at.getTime()) / 1000 : Infinity;
-  const rate =
-    activeFor > 2 * RATE_WINDOW_SECONDS ? 0 : (run.rate_per_second ?? (activeFor > 0 ? run.rate_window_done / activeFor : 0));
-  return {
-    id: run.id,
-    broadcast_id: run.broadcast_id,
-    status: run.status,
-    counts: {
-      targeted: run.targeted,
-      handed_off: run.handed_off,
-      pending: Math.max(0, (run.status === 'dispatching' ? run.handed_off : run.targeted) - done),
-      sent: run.sent,
-      failed: run.failed,
-      skipped: run.skipped,
-    },
-    rate_per_second: run.status === 'dispatching' || run.status === 'delivering' ? Math.round(rate * 10) / 10 : 0,
-    error: run.error,
-    created_at: run.created_at,
-    delivering_at: run.delivering_at,
-    completed_at: run.status === 'completed' ? run.finished_at : null,
-    finished_at: run.finished_at,
-    updated_at: run.updated_at,
-  };
-}
 
 /** Triggers, runs and deliveries, read-only, plus cancelling a broadcast's work in progress. */
 export function runsRouter(db: Db): Router {
