@@ -13,7 +13,7 @@ const Joi = BaseJoi.extend((joi) => ({
 /**
  * Herald's settings, one joi rule per environment variable (SPEC §6). Each process validates
  * only what it uses, so the public ingress never needs (or sees) the admin key.
- * The README's configuration table mirrors this file.
+ * docs/operations.md's configuration table mirrors this file.
  */
 
 export type NodeEnv = 'development' | 'test' | 'production';

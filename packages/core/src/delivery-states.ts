@@ -6,7 +6,7 @@ export const DELIVERY_STATUSES = ['queued', 'sending', 'sent', 'failed', 'skippe
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 /**
- * Why a delivery was skipped or failed: stable codes callers may branch on (the README
+ * Why a delivery was skipped or failed: stable codes callers may branch on (docs/http-api.md
  * explains each). The provider's own error code is kept beside it, as `error_code`.
  */
 export const DELIVERY_REASONS = [

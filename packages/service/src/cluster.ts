@@ -18,7 +18,7 @@ const RESTART_DELAY_MS = 500;
  * One HTTP service on several cores: with `processes` > 1 this process becomes a node:cluster
  * primary that forks that many copies of itself; they share the listening port (the primary
  * hands each new connection to one of them, round-robin). Node runs JavaScript on one core, so
- * a busy ingress gains about what a second core can give (measured in the README).
+ * a busy ingress gains about what a second core can give (measured in docs/performance.md).
  *
  * The primary serves nothing itself. It restarts a worker that dies once listening; a worker
  * that dies before (bad configuration, port taken) stops the whole service with exit 1, since

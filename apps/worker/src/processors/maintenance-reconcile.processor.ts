@@ -28,7 +28,7 @@ const QUIET_FOR_MS = 2_000;
  * 4. When Redis lost its data (its marker key is gone), every run whose deliveries wait in the
  *    channel queues is handed off again: chunks Redis lost come back, the others are left alone.
  * 5. Claims whose worker died (lease expired) go back to `queued` and get a chunk job: they are
- *    sent again (at-least-once; the README says what that window holds). In a run cancelled
+ *    sent again (at-least-once; docs/architecture.md says what that window holds). In a run cancelled
  *    meanwhile they are skipped instead, so the run's counts still add up.
  * 6. A delivering run with due deliveries but no progress for DELIVERY_STALLED_AFTER_MS (its
  *    chunk jobs failed for good, or were lost) gets a chunk job over them.

@@ -14,7 +14,7 @@ import { sql, type Kysely } from 'kysely';
  * - A delivery holds a claim exactly while it is being sent: `claim_id` is set with
  *   `status = 'sending'` and cleared by every statement that moves it on. The outcome statement
  *   finds its rows by `(id, claim_id)` alone and relies on this to know they are still `sending`.
- * Run it with the workers stopped (README, Operations): the migrator applies migrations in one
+ * Run it with the workers stopped (docs/operations.md, upgrades): the migrator applies migrations in one
  * transaction, so `deliveries` is locked while its rows are checked, and a worker of the
  * previous version would claim without journaling a lease, its claims then never released.
  */
