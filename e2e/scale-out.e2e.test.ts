@@ -97,7 +97,7 @@ describe('two worker processes on the same queues', () => {
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { message?: string; outcome?: string })
         .filter((entry) => entry.message === 'broadcast.dispatch finished' && entry.outcome === 'dispatched').length;
-    const [byFirst, bySecond] = [dispatchedBy(first!), dispatchedBy(second!)];
+    const [byFirst, bySecond] = [dispatchedBy(first), dispatchedBy(second)];
     expect(byFirst + bySecond).toBe(BROADCASTS);
     expect(byFirst).toBeGreaterThan(0);
     expect(bySecond).toBeGreaterThan(0);

@@ -44,7 +44,7 @@ export function parseCommandArgs(
 ): { positionals: string[]; values: OptionValues } {
   try {
     const { positionals, values } = parseArgs({ args: [...rest], options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true });
-    return { positionals, values: values as OptionValues };
+    return { positionals, values };
   } catch (error) {
     throw new UsageError((error as Error).message, `see herald ${command} --help`);
   }

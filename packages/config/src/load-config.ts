@@ -28,7 +28,7 @@ export function loadConfig<T extends object>(
     errors: { wrap: { label: false } },
   });
   if (error) throw new ConfigError(error.details.map((d) => d.message));
-  return deepFreeze(value) as DeepReadonly<T>;
+  return deepFreeze(value);
 }
 
 /** `FOO=` in a .env file or compose file means "not set", so the default applies. */

@@ -46,15 +46,15 @@ const POSTGRES_POOL_SIZE = 3;
 export function createQueue(backend: QueueBackend, name: string, options: Omit<QueueOptions, 'connection' | 'prefix'> = {}): Queue {
   const { options: connection, factory } = bullmqOptions(backend);
   // BullMQ types each backend's Queue apart; Herald uses only what both offer.
-  return factory ? (new Queue(name, { ...options, ...connection } as QueueOptions, factory) as unknown as Queue) : new Queue(name, { ...options, ...connection } as QueueOptions);
+  return factory ? (new Queue(name, { ...options, ...connection }, factory) as unknown as Queue) : new Queue(name, { ...options, ...connection });
 }
 
 /** A BullMQ Worker on the backend; `options` are everything but the connection. */
 export function createWorker(backend: QueueBackend, name: string, processor: Processor, options: Omit<WorkerOptions, 'connection' | 'prefix'>): Worker {
   const { options: connection, factory } = bullmqOptions(backend);
   return factory
-    ? (new Worker(name, processor, { ...options, ...connection } as WorkerOptions, factory) as unknown as Worker)
-    : new Worker(name, processor, { ...options, ...connection } as WorkerOptions);
+    ? (new Worker(name, processor, { ...options, ...connection }, factory) as unknown as Worker)
+    : new Worker(name, processor, { ...options, ...connection });
 }
 
 /** What a BullMQ Queue or Worker constructor takes on this backend: options, and a factory. */

@@ -167,7 +167,7 @@ export class InvalidJobPayloadError extends Error {
 export function validatePayload<K extends JobName>(name: K, payload: unknown): JobPayloads[K] {
   const { value, error } = jobCatalog[name].schema.validate(payload, { abortEarly: false, stripUnknown: true });
   if (error) throw new InvalidJobPayloadError(name, error.details.map((d) => d.message));
-  return value as JobPayloads[K];
+  return value;
 }
 
 /** A processor for job `K`. `Ctx` is what the worker process hands every processor. */

@@ -7,7 +7,7 @@ import type { Logger } from '@herald/logger';
 /** Errors raised by Express's body parsers carry a `type`; these are the caller's fault. */
 function fromBodyParser(error: unknown): AppError | undefined {
   if (!error || typeof error !== 'object' || !('type' in error)) return undefined;
-  switch ((error as { type: unknown }).type) {
+  switch (error.type) {
     case 'entity.too.large': {
       const limit = (error as { limit?: number }).limit;
       return new AppError(413, 'payload_too_large', `Request body is larger than the limit${limit ? ` of ${limit} bytes` : ''}`);

@@ -258,7 +258,7 @@ describe('GET|POST /hooks/:token', () => {
         call(ingress, doomed.hook_token, { body: {} }),
         ...Array.from({ length: 5 }, () => call(ingress, healthy.hook_token, { body: {} })),
       ]);
-      expect(gone!.status).toBe(404);
+      expect(gone.status).toBe(404);
       expect(fine.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
       expect(await triggerCount(healthy.id)).toBe(5);
     });
@@ -279,7 +279,7 @@ describe('GET|POST /hooks/:token', () => {
           call(ingress, b.hook_token, { body: { set_variables: 'refuse_me', set_variables_values: '1' } }),
           ...Array.from({ length: 5 }, () => call(ingress, b.hook_token, { body: {} })),
         ]);
-        expect(refused!.status).toBe(500);
+        expect(refused.status).toBe(500);
         expect(fine.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
         expect(await triggerCount(b.id)).toBe(5);
       } finally {
@@ -417,9 +417,9 @@ describe('GET|POST /hooks/:token', () => {
         call(ingress, lenient.hook_token, { rawBody: '{"order":{"note":"\\u0000"}}', headers: { 'content-type': 'application/json' } }),
         ...Array.from({ length: 5 }, () => call(ingress, strict.hook_token, { body: {} })),
       ]);
-      expect((await expectError(nul!, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'set_variables_values', message: expect.stringMatching(/U\+0000/) })]);
-      expect((await expectError(surrogate!, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'audience_values' })]);
-      expect((await expectError(lenientNul!, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'order.note' })]);
+      expect((await expectError(nul, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'set_variables_values', message: expect.stringMatching(/U\+0000/) })]);
+      expect((await expectError(surrogate, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'audience_values' })]);
+      expect((await expectError(lenientNul, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'order.note' })]);
       expect(fine.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
       expect(await triggerCount(strict.id)).toBe(5);
       expect(await triggerCount(lenient.id)).toBe(0);

@@ -102,6 +102,7 @@ describe('compileTemplate', () => {
     });
 
     it('reads a hole of a sparse array as missing', () => {
+      // eslint-disable-next-line no-sparse-arrays -- the hole is the case under test
       expect(render('[{{list[1]}}]', { fields: {}, variables: { list: ['a', , 'c'] } })).toBe('[]');
     });
   });

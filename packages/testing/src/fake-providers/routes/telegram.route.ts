@@ -29,7 +29,7 @@ export const telegramRoute: ProviderRoute = {
       ok: true,
       result: {
         message_id: state.nextId(),
-        from: { id: Number(token!.split(':')[0]), is_bot: true, first_name: 'Herald', username: 'herald_fake_bot' },
+        from: { id: Number(token.split(':')[0]), is_bot: true, first_name: 'Herald', username: 'herald_fake_bot' },
         chat: numericChat
           ? { id: Number(chatId), first_name: 'Fake', type: 'private' }
           : { id: -1001234567890, username: String(chatId).replace(/^@/, ''), type: 'channel' },
