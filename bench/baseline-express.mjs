@@ -6,7 +6,12 @@ const app = express();
 app.disable('x-powered-by');
 app.get('/readyz', (_req, res) => res.json({ status: 'ready' }));
 app.post('/hooks/:token', express.json(), (req, res) => {
-  res.json({ status: 'scheduled', trigger_id: '00000000-0000-0000-0000-000000000000', broadcast_id: req.params.token, scheduled_for: new Date().toISOString() });
+  res.json({
+    status: 'scheduled',
+    trigger_id: '00000000-0000-0000-0000-000000000000',
+    broadcast_id: req.params.token,
+    scheduled_for: new Date().toISOString(),
+  });
 });
 app.listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));

@@ -20,8 +20,20 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';
 import pg from 'pg';
 import {
-  adminQuery, cpuSeconds, insertBroadcast, cpuSecondsMatching, databaseUrl, deleteRedisPrefix, freePort, machineCpuSeconds, migrate, peakRssMb,
-  REDIS_URL, runAutocannon, startProcess, summarise,
+  adminQuery,
+  cpuSeconds,
+  insertBroadcast,
+  cpuSecondsMatching,
+  databaseUrl,
+  deleteRedisPrefix,
+  freePort,
+  machineCpuSeconds,
+  migrate,
+  peakRssMb,
+  REDIS_URL,
+  runAutocannon,
+  startProcess,
+  summarise,
 } from './support.mjs';
 
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 100_000);
@@ -93,7 +105,9 @@ function signedRequest(connection) {
 async function waitForFinalRun(client, broadcastId, worker) {
   const deadline = Date.now() + RUN_TIMEOUT_MS;
   for (;;) {
-    const { rows: [run] } = await client.query(
+    const {
+      rows: [run],
+    } = await client.query(
       `SELECT status, targeted, sent, failed, skipped, extract(epoch FROM finished_at) * 1000 AS finished_ms
        FROM runs WHERE broadcast_id = $1`,
       [broadcastId],
@@ -113,12 +127,16 @@ async function measureHerald(url, receiver, connection, started) {
   const ingressPort = await freePort();
   started.push(await startProcess('apps/ingress/dist/main.js', { ...common, INGRESS_PORT: String(ingressPort) }, ingressPort));
   const workerPort = await freePort();
-  const worker = await startProcess('apps/worker/dist/main.js', {
-    ...common,
-    ...SETTINGS,
-    WORKER_PORT: String(workerPort),
-    ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
-  }, workerPort);
+  const worker = await startProcess(
+    'apps/worker/dist/main.js',
+    {
+      ...common,
+      ...SETTINGS,
+      WORKER_PORT: String(workerPort),
+      ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
+    },
+    workerPort,
+  );
   started.push(worker);
 
   await getJson(`${receiverUrl}/reset`, { method: 'POST' });
@@ -126,7 +144,12 @@ async function measureHerald(url, receiver, connection, started) {
   await client.connect();
   try {
     // CPU used during the run, to see who is busy: the worker, the receiver, Postgres.
-    const cpu = () => ({ worker: cpuSeconds(worker.child.pid), receiver: cpuSeconds(receiver.pid), postgres: cpuSecondsMatching(DB_NAME), machine: machineCpuSeconds().busy });
+    const cpu = () => ({
+      worker: cpuSeconds(worker.child.pid),
+      receiver: cpuSeconds(receiver.pid),
+      postgres: cpuSecondsMatching(DB_NAME),
+      machine: machineCpuSeconds().busy,
+    });
     const cpuBefore = cpu();
     const loadBefore = loadavg()[0];
     const calledAt = Date.now();
@@ -142,9 +165,9 @@ async function measureHerald(url, receiver, connection, started) {
     // Claims and outcomes should be HOT updates (no index entry written): Postgres publishes
     // its table counters within a second.
     await sleep(1_500);
-    const { rows: [updates] } = await client.query(
-      `SELECT n_tup_upd::int AS all, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables WHERE relname = 'deliveries'`,
-    );
+    const {
+      rows: [updates],
+    } = await client.query(`SELECT n_tup_upd::int AS all, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables WHERE relname = 'deliveries'`);
     return { calledAt, answeredAt, run, rssMb, receiver: stats, cpuUsed, updates, load: [loadBefore, loadavg()[0]] };
   } finally {
     await client.end();
@@ -160,7 +183,9 @@ async function measureBaseline(receiverUrl, receiverPid, connection) {
   const cpuUsed = { receiver: cpuSeconds(receiverPid) - cpuBefore.receiver, client: (clientCpu.user + clientCpu.system) / 1e6 };
   const receiver = await getJson(`${receiverUrl}/stats`);
   if (result.ok2xx !== DELIVERIES || receiver.ok !== DELIVERIES) {
-    throw new Error(`baseline: ${result.ok2xx} of ${DELIVERIES} answered 2xx (receiver counted ${receiver.ok}, other ${receiver.other}; errors ${result.errors})`);
+    throw new Error(
+      `baseline: ${result.ok2xx} of ${DELIVERIES} answered 2xx (receiver counted ${receiver.ok}, other ${receiver.other}; errors ${result.errors})`,
+    );
   }
   return { ...result, receiverRate: DELIVERIES / ((receiver.lastAt - receiver.firstAt) / 1000), cpuUsed };
 }
@@ -183,11 +208,15 @@ async function main() {
   const started = [];
   try {
     const receiverPort = await freePort();
-    const receiverProcess = await startProcess('packages/testing/dist/fake-providers/fake-providers-process.js', {
-      PORT: String(receiverPort),
-      FAKE_RECORD: '0', // keep nothing per request: the fake's benchmark mode
-      ...(process.env.FAKE_COUNT ? { FAKE_COUNT: process.env.FAKE_COUNT } : {}),
-    }, receiverPort);
+    const receiverProcess = await startProcess(
+      'packages/testing/dist/fake-providers/fake-providers-process.js',
+      {
+        PORT: String(receiverPort),
+        FAKE_RECORD: '0', // keep nothing per request: the fake's benchmark mode
+        ...(process.env.FAKE_COUNT ? { FAKE_COUNT: process.env.FAKE_COUNT } : {}),
+      },
+      receiverPort,
+    );
     started.push(receiverProcess);
     const receiverUrl = `http://127.0.0.1:${receiverPort}`;
     const receiverPid = receiverProcess.child.pid;
@@ -207,23 +236,31 @@ async function main() {
     const seconds = (receiver.lastAt - receiver.firstAt) / 1000;
     const perSecond = DELIVERIES / seconds;
     const ratio = perSecond / baseline.receiverRate;
-    const settings = Object.entries(SETTINGS).map(([name, value]) => `${name}=${value}`).join(', ');
+    const settings = Object.entries(SETTINGS)
+      .map(([name, value]) => `${name}=${value}`)
+      .join(', ');
 
     console.log(`\n| bench:deliver (Custom channel, unthrottled) | |`);
     console.log('|---|---|');
-    console.log(`| deliveries (run sent / receiver 200s / distinct Idempotency-Keys) | ${grouped(run.sent)} / ${grouped(receiver.ok)} / ${grouped(receiver.distinctKeys)} |`);
+    console.log(
+      `| deliveries (run sent / receiver 200s / distinct Idempotency-Keys) | ${grouped(run.sent)} / ${grouped(receiver.ok)} / ${grouped(receiver.distinctKeys)} |`,
+    );
     console.log(`| first → last message at the receiver | ${seconds.toFixed(2)} s |`);
     console.log(`| **deliveries/s** | **${grouped(perSecond)}** |`);
     console.log(`| hook call answered | ${herald.answeredAt - herald.calledAt} ms |`);
     console.log(`| hook call → first message | ${((receiver.firstAt - herald.calledAt) / 1000).toFixed(2)} s |`);
     console.log(`| hook call → run completed | ${((run.finished_ms - herald.calledAt) / 1000).toFixed(2)} s |`);
     console.log(`| worker peak RSS (VmHWM) | ${herald.rssMb} MB |`);
-    console.log(`| baseline: autocannon, ${CONCURRENCY} connections, ${grouped(DELIVERIES)} signed POSTs | ${grouped(baseline.receiverRate)} req/s (autocannon: ${grouped(baseline.rps)}/s, p50 ${baseline.p50} ms, p99 ${baseline.p99} ms) |`);
+    console.log(
+      `| baseline: autocannon, ${CONCURRENCY} connections, ${grouped(DELIVERIES)} signed POSTs | ${grouped(baseline.receiverRate)} req/s (autocannon: ${grouped(baseline.rps)}/s, p50 ${baseline.p50} ms, p99 ${baseline.p99} ms) |`,
+    );
     console.log(`| ratio Herald/baseline | ${ratio.toFixed(2)} |`);
     const runSeconds = (run.finished_ms - herald.calledAt) / 1000;
     const c = herald.cpuUsed;
     const perDelivery = (s) => `${((s * 1000) / DELIVERIES).toFixed(2)} ms`;
-    console.log(`| CPU during the run (hook → completed, ${runSeconds.toFixed(1)} s) | worker ${c.worker.toFixed(1)} s, receiver ${c.receiver.toFixed(1)} s, Postgres backends ${c.postgres.toFixed(1)} s; whole machine ${c.machine.toFixed(1)} s of ${(runSeconds * availableParallelism()).toFixed(1)} s |`);
+    console.log(
+      `| CPU during the run (hook → completed, ${runSeconds.toFixed(1)} s) | worker ${c.worker.toFixed(1)} s, receiver ${c.receiver.toFixed(1)} s, Postgres backends ${c.postgres.toFixed(1)} s; whole machine ${c.machine.toFixed(1)} s of ${(runSeconds * availableParallelism()).toFixed(1)} s |`,
+    );
     console.log(`| CPU per delivery | worker ${perDelivery(c.worker)}, receiver ${perDelivery(c.receiver)}, Postgres ${perDelivery(c.postgres)} |`);
     console.log(`| delivery row updates that were HOT (no index entry) | ${grouped(herald.updates.hot)} of ${grouped(herald.updates.all)} |`);
     console.log(`| CPU during the baseline | receiver ${baseline.cpuUsed.receiver.toFixed(1)} s, autocannon ${baseline.cpuUsed.client.toFixed(1)} s |`);

@@ -10,7 +10,19 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import queuePackage from '../packages/queue/dist/index.js';
-import { adminQuery, benchBackends, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, peakRssMb, REDIS_URL, startEmbeddedHerald, startProcess } from './support.mjs';
+import {
+  adminQuery,
+  benchBackends,
+  databaseUrl,
+  deleteRedisPrefix,
+  freePort,
+  insertBroadcast,
+  migrate,
+  peakRssMb,
+  REDIS_URL,
+  startEmbeddedHerald,
+  startProcess,
+} from './support.mjs';
 
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 1_000_000);
 const DB_NAME = `herald_bench_${randomBytes(3).toString('hex')}`;
@@ -38,7 +50,10 @@ async function seed(client) {
   );
   await client.query('ANALYZE contacts');
   console.log(`seeded ${CONTACTS} contacts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  await client.query(`INSERT INTO triggers (broadcast_id, method, request) VALUES ($1, 'GET', '{"mode":"audience","audience":null,"set_variables":{},"payload":null}')`, [broadcastId]);
+  await client.query(
+    `INSERT INTO triggers (broadcast_id, method, request) VALUES ($1, 'GET', '{"mode":"audience","audience":null,"set_variables":{},"payload":null}')`,
+    [broadcastId],
+  );
   return broadcastId;
 }
 
@@ -53,22 +68,29 @@ async function measure(label, client, producer, broadcastId, rssPid) {
   // Rows are all written when the (only) trigger is marked dispatched: its deliveries commit
   // with that mark. Chunks are all enqueued when the run leaves 'dispatching'.
   for (;;) {
-    const { rows: [state] } = await client.query(
-      `SELECT t.status AS trigger, r.status AS run FROM triggers t LEFT JOIN runs r ON r.id = t.run_id WHERE t.broadcast_id = $1`,
-      [broadcastId],
-    );
+    const {
+      rows: [state],
+    } = await client.query(`SELECT t.status AS trigger, r.status AS run FROM triggers t LEFT JOIN runs r ON r.id = t.run_id WHERE t.broadcast_id = $1`, [
+      broadcastId,
+    ]);
     if (rowsWritten === undefined && state.trigger === 'dispatched') rowsWritten = (Date.now() - started) / 1000;
     if (state.run && state.run !== 'dispatching') break;
     await new Promise((r) => setTimeout(r, 50));
   }
   const elapsed = (Date.now() - started) / 1000;
-  const { rows: [{ n }] } = await client.query(`SELECT count(*)::int AS n FROM deliveries`);
+  const {
+    rows: [{ n }],
+  } = await client.query(`SELECT count(*)::int AS n FROM deliveries`);
   const counts = await producer.queue('deliver-telegram').getJobCounts('waiting');
   const rss = peakRssMb(rssPid);
-  console.log(`${label} dispatch: ${n} deliveries written in ${rowsWritten.toFixed(1)} s; all ${counts.waiting} chunks enqueued at ${elapsed.toFixed(1)} s (${Math.round(n / elapsed)} rows/s end to end); peak RSS ${rss} MB`);
+  console.log(
+    `${label} dispatch: ${n} deliveries written in ${rowsWritten.toFixed(1)} s; all ${counts.waiting} chunks enqueued at ${elapsed.toFixed(1)} s (${Math.round(n / elapsed)} rows/s end to end); peak RSS ${rss} MB`,
+  );
 
   // Baseline: the same rows, a bare INSERT … SELECT with a hand-written condition.
-  const { rows: [run] } = await client.query(`INSERT INTO runs (broadcast_id, status) VALUES ($1, 'completed') RETURNING id`, [broadcastId]);
+  const {
+    rows: [run],
+  } = await client.query(`INSERT INTO runs (broadcast_id, status) VALUES ($1, 'completed') RETURNING id`, [broadcastId]);
   const baselineStarted = Date.now();
   const inserted = await client.query(
     `INSERT INTO deliveries (run_id, contact_id, channel)
@@ -79,7 +101,9 @@ async function measure(label, client, producer, broadcastId, rssPid) {
   );
   const baseline = (Date.now() - baselineStarted) / 1000;
   console.log(`${label} bare INSERT … SELECT: ${inserted.rowCount} rows in ${baseline.toFixed(1)} s (${Math.round(inserted.rowCount / baseline)} rows/s)`);
-  console.log(`${label} ratio herald/bare: rows written ${(rowsWritten / baseline).toFixed(2)}x the time, chunks enqueued too ${(elapsed / baseline).toFixed(2)}x`);
+  console.log(
+    `${label} ratio herald/bare: rows written ${(rowsWritten / baseline).toFixed(2)}x the time, chunks enqueued too ${(elapsed / baseline).toFixed(2)}x`,
+  );
   return { rowsWritten, elapsed, rss, deliveries: n };
 }
 
@@ -93,11 +117,19 @@ async function onServices() {
     try {
       const broadcastId = await seed(client);
       const port = await freePort();
-      const worker = await startProcess('apps/worker/dist/main.js', {
-        DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: PREFIX, WORKER_PORT: String(port), HOST: '127.0.0.1',
-        // The dispatch alone: delivery would consume the chunks this bench counts, and compete with it.
-        WORKER_QUEUES: 'dispatch,maintenance',
-      }, port);
+      const worker = await startProcess(
+        'apps/worker/dist/main.js',
+        {
+          DATABASE_URL: url,
+          REDIS_URL,
+          QUEUE_PREFIX: PREFIX,
+          WORKER_PORT: String(port),
+          HOST: '127.0.0.1',
+          // The dispatch alone: delivery would consume the chunks this bench counts, and compete with it.
+          WORKER_QUEUES: 'dispatch,maintenance',
+        },
+        port,
+      );
       const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
       const producer = new queuePackage.JobProducer(queuePackage.redisQueueBackend(redis, PREFIX));
       try {

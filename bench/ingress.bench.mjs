@@ -14,7 +14,25 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import testing from '../packages/testing/dist/index.js';
-import { adminQuery, benchBackends, cpuSecondsMatching, cpuSecondsOfTree, databaseUrl, deleteRedisPrefix, freePort, hasWrk, insertBroadcast, migrate, peakRssMb, REDIS_URL, runAutocannon, runWrk, startEmbeddedHerald, startProcess, summarise } from './support.mjs';
+import {
+  adminQuery,
+  benchBackends,
+  cpuSecondsMatching,
+  cpuSecondsOfTree,
+  databaseUrl,
+  deleteRedisPrefix,
+  freePort,
+  hasWrk,
+  insertBroadcast,
+  migrate,
+  peakRssMb,
+  REDIS_URL,
+  runAutocannon,
+  runWrk,
+  startEmbeddedHerald,
+  startProcess,
+  summarise,
+} from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -85,16 +103,20 @@ async function onServices() {
   if ((await migrate(url)) !== 0) throw new Error('migrations failed');
   const token = await seedBroadcast(url);
   const ingressPort = await freePort();
-  const ingress = await startProcess('apps/ingress/dist/main.js', {
-    DATABASE_URL: url,
-    REDIS_URL,
-    QUEUE_PREFIX: PREFIX,
-    INGRESS_PORT: String(ingressPort),
-    HOST: '127.0.0.1',
-    DATABASE_POOL_SIZE: '20',
-    INGRESS_PROCESSES: String(PROCESSES),
-    ...(process.env.BENCH_INGRESS_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_INGRESS_NODE_OPTIONS } : {}),
-  }, ingressPort);
+  const ingress = await startProcess(
+    'apps/ingress/dist/main.js',
+    {
+      DATABASE_URL: url,
+      REDIS_URL,
+      QUEUE_PREFIX: PREFIX,
+      INGRESS_PORT: String(ingressPort),
+      HOST: '127.0.0.1',
+      DATABASE_POOL_SIZE: '20',
+      INGRESS_PROCESSES: String(PROCESSES),
+      ...(process.env.BENCH_INGRESS_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_INGRESS_NODE_OPTIONS } : {}),
+    },
+    ingressPort,
+  );
   try {
     const result = await measure('herald ingress (services)', ingressPort, `/hooks/${token}`, ingress.child.pid);
     return { ...result, rss: peakRssMb(ingress.child.pid), triggers: await countTriggers(url) };
@@ -143,10 +165,14 @@ async function main() {
   console.log('|---|---|---|---|---|---|---|');
   for (const [name, r] of [...results, ['bare Express 5', bare]]) {
     const cpu = r.saturation.cpuMsPerCall;
-    console.log(`| ${name} | ${r.saturation.rps} | ${r.saturation.p50} | ${r.saturation.p99} | ${r.fixedRate.p99} | ${cpu.server.toFixed(3)}, ${cpu.postgres.toFixed(3)}, ${cpu.redis.toFixed(3)} | ${r.rss ?? '–'} MB |`);
+    console.log(
+      `| ${name} | ${r.saturation.rps} | ${r.saturation.p50} | ${r.saturation.p99} | ${r.fixedRate.p99} | ${cpu.server.toFixed(3)}, ${cpu.postgres.toFixed(3)}, ${cpu.redis.toFixed(3)} | ${r.rss ?? '–'} MB |`,
+    );
   }
   for (const [name, r] of results) {
-    console.log(`\n${name}: ratio to bare Express ${(r.saturation.rps / bare.saturation.rps).toFixed(2)} (throughput); non-2xx ${r.saturation.non2xx + r.fixedRate.non2xx}, errors ${r.saturation.errors + r.fixedRate.errors}`);
+    console.log(
+      `\n${name}: ratio to bare Express ${(r.saturation.rps / bare.saturation.rps).toFixed(2)} (throughput); non-2xx ${r.saturation.non2xx + r.fixedRate.non2xx}, errors ${r.saturation.errors + r.fixedRate.errors}`,
+    );
     // Warm-up calls were accepted too, so there are at least as many triggers as measured 200s.
     console.log(`triggers recorded: ${r.triggers} (measured 200s: ${r.saturation.ok2xx + r.fixedRate.ok2xx}, plus warm-up)`);
   }

@@ -40,8 +40,12 @@ export async function adminQuery(sql) {
 export async function insertBroadcast(client, { message = { text: 'hi' }, delayMs = 10_000, audience = { filters: [], join: [] } } = {}) {
   const sha = (s) => createHash('sha256').update(s).digest();
   const token = randomBytes(32).toString('base64url');
-  const { rows: [bot] } = await client.query('INSERT INTO bots (name, api_token_sha256) VALUES ($1, $2) RETURNING id', ['bench', sha(randomBytes(16).toString('hex'))]);
-  const { rows: [broadcast] } = await client.query(
+  const {
+    rows: [bot],
+  } = await client.query('INSERT INTO bots (name, api_token_sha256) VALUES ($1, $2) RETURNING id', ['bench', sha(randomBytes(16).toString('hex'))]);
+  const {
+    rows: [broadcast],
+  } = await client.query(
     `INSERT INTO broadcasts (bot_id, name, message, delay_ms, audience, hook_token, hook_token_sha256)
      VALUES ($1, 'bench', $2, $3, $4, $5, $6) RETURNING id`,
     [bot.id, JSON.stringify(message), delayMs, JSON.stringify(audience), token, sha(token)],
@@ -67,7 +71,10 @@ export async function startProcess(script, env, port, readyPath = '/readyz') {
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}${readyPath}`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}${readyPath}`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) throw new Error(`${script} did not become ready`);
     await new Promise((r) => setTimeout(r, 100));
@@ -97,18 +104,22 @@ export function runAutocannon(options) {
 export async function startEmbeddedHerald(env = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-bench-embedded-'));
   const [dbPort, ingressPort, adminPort, workerPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const process_ = await startProcess('apps/all-in-one/dist/main.js', {
-    HERALD_BACKEND: 'embedded',
-    HERALD_DATA_DIR: join(dataDir, 'data'),
-    EMBEDDED_DB_PORT: String(dbPort),
-    INGRESS_PORT: String(ingressPort),
-    ADMIN_PORT: String(adminPort),
-    WORKER_PORT: String(workerPort),
-    HOST: '127.0.0.1',
-    ADMIN_API_KEY: randomBytes(16).toString('hex'),
-    PUBLIC_URL: `http://127.0.0.1:${ingressPort}`,
-    ...env,
-  }, ingressPort);
+  const process_ = await startProcess(
+    'apps/all-in-one/dist/main.js',
+    {
+      HERALD_BACKEND: 'embedded',
+      HERALD_DATA_DIR: join(dataDir, 'data'),
+      EMBEDDED_DB_PORT: String(dbPort),
+      INGRESS_PORT: String(ingressPort),
+      ADMIN_PORT: String(adminPort),
+      WORKER_PORT: String(workerPort),
+      HOST: '127.0.0.1',
+      ADMIN_API_KEY: randomBytes(16).toString('hex'),
+      PUBLIC_URL: `http://127.0.0.1:${ingressPort}`,
+      ...env,
+    },
+    ingressPort,
+  );
   return {
     ...process_,
     url: `postgres://postgres@127.0.0.1:${dbPort}/postgres`,
@@ -124,7 +135,10 @@ export async function startEmbeddedHerald(env = {}) {
 
 /** Which backends a bench measures: BENCH_BACKENDS, a comma list of services and embedded. */
 export function benchBackends(defaults = 'services') {
-  const backends = (process.env.BENCH_BACKENDS ?? defaults).split(',').map((b) => b.trim()).filter(Boolean);
+  const backends = (process.env.BENCH_BACKENDS ?? defaults)
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   for (const backend of backends) if (!['services', 'embedded'].includes(backend)) throw new Error(`BENCH_BACKENDS: unknown backend ${backend}`);
   return backends;
 }
@@ -165,7 +179,18 @@ export function runWrk({ url, method = 'POST', body = '', contentType = 'applica
     if (!line) throw new Error(`wrk printed no result:\n${output}`);
     const r = JSON.parse(line.slice('WRK_RESULT '.length));
     const ok2xx = r.requests - r.non2xx;
-    return { requests: r.requests, ok2xx, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, rps: Math.round(ok2xx / (r.durationUs / 1e6)), p50: r.p50, p90: r.p90, p99: r.p99, max: r.max };
+    return {
+      requests: r.requests,
+      ok2xx,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      rps: Math.round(ok2xx / (r.durationUs / 1e6)),
+      p50: r.p50,
+      p90: r.p90,
+      p99: r.p99,
+      max: r.max,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -16,7 +16,21 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import queue from '../packages/queue/dist/index.js';
-import { adminQuery, cpuSeconds, cpuSecondsMatching, databaseUrl, deleteRedisPrefix, freePort, insertBroadcast, migrate, peakRssMb, REDIS_URL, runAutocannon, startProcess, summarise } from './support.mjs';
+import {
+  adminQuery,
+  cpuSeconds,
+  cpuSecondsMatching,
+  databaseUrl,
+  deleteRedisPrefix,
+  freePort,
+  insertBroadcast,
+  migrate,
+  peakRssMb,
+  REDIS_URL,
+  runAutocannon,
+  startProcess,
+  summarise,
+} from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BACKLOG = Number(process.env.BENCH_TRIGGERS ?? 100_000);
@@ -31,10 +45,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function seedBroadcast(client, contacts) {
   const { botId, broadcastId, token } = await insertBroadcast(client, { delayMs: 1000 });
   if (contacts > 0) {
-    await client.query(
-      `INSERT INTO contacts (bot_id, bot_channel, user_id) SELECT $1, 'TelegramChannel', 'c' || i FROM generate_series(1, $2) AS i`,
-      [botId, contacts],
-    );
+    await client.query(`INSERT INTO contacts (bot_id, bot_channel, user_id) SELECT $1, 'TelegramChannel', 'c' || i FROM generate_series(1, $2) AS i`, [
+      botId,
+      contacts,
+    ]);
   }
   return { id: broadcastId, botId, token };
 }
@@ -43,7 +57,9 @@ async function seedBroadcast(client, contacts) {
 async function waitApplied(client, broadcastIds) {
   const deadline = Date.now() + 15 * 60_000;
   for (;;) {
-    const { rows: [left] } = await client.query(
+    const {
+      rows: [left],
+    } = await client.query(
       `SELECT (SELECT count(*) FROM triggers WHERE broadcast_id = ANY($1) AND status = 'pending')::int AS pending,
               (SELECT count(*) FROM runs WHERE broadcast_id = ANY($1) AND status = 'dispatching')::int AS dispatching`,
       [broadcastIds],
@@ -56,7 +72,9 @@ async function waitApplied(client, broadcastIds) {
 
 /** Triggers of the broadcasts by status, and the time from the first run's start to the last trigger applied. */
 async function appliedStats(client, broadcastIds) {
-  const { rows: [stats] } = await client.query(
+  const {
+    rows: [stats],
+  } = await client.query(
     `SELECT count(*) FILTER (WHERE t.status = 'dispatched')::int AS dispatched,
             count(*) FILTER (WHERE t.status <> 'dispatched')::int AS other,
             extract(epoch FROM max(t.status_changed_at) - min(r.created_at)) AS seconds,
@@ -90,22 +108,28 @@ async function perUser(client, ingressUrl) {
   });
   await waitApplied(client, [broadcast.id]);
   const applied = await appliedStats(client, [broadcast.id]);
-  const { rows: [check] } = await client.query(
+  const {
+    rows: [check],
+  } = await client.query(
     `SELECT count(*)::int AS contacts, count(*) FILTER (WHERE variables->>'order' <> 'o' || substr(user_id, 2))::int AS wrong
      FROM contacts WHERE bot_id = $1`,
     [broadcast.botId],
   );
-  const { rows: [deliveries] } = await client.query(
-    'SELECT count(*)::int AS n FROM deliveries d JOIN runs r ON r.id = d.run_id WHERE r.broadcast_id = $1',
-    [broadcast.id],
-  );
+  const {
+    rows: [deliveries],
+  } = await client.query('SELECT count(*)::int AS n FROM deliveries d JOIN runs r ON r.id = d.run_id WHERE r.broadcast_id = $1', [broadcast.id]);
   return { result, applied, check: { ...check, deliveries: deliveries.n } };
 }
 
 /** 0: BACKLOG one-target triggers in Postgres, then their dispatch, timed from the timer's arming to the run leaving `dispatching`. */
 async function backlog(client, worker) {
   const broadcast = await seedBroadcast(client, 0);
-  const request = { mode: 'targets', set_variables: {}, payload: null, targets: [{ user_id: 'X', user_phone_number: null, bot_channel: 'TelegramChannel', variables: { order: 'X' } }] };
+  const request = {
+    mode: 'targets',
+    set_variables: {},
+    payload: null,
+    targets: [{ user_id: 'X', user_phone_number: null, bot_channel: 'TelegramChannel', variables: { order: 'X' } }],
+  };
   await client.query(
     `INSERT INTO triggers (broadcast_id, method, request)
      SELECT $1, 'POST', replace($2, '"X"', '"b' || i || '"')::jsonb FROM generate_series(1, $3) AS i`,
@@ -125,7 +149,9 @@ async function backlog(client, worker) {
   const seconds = (Date.now() - armedAt) / 1000;
   // Busy seconds of the worker and of Postgres: which one the dispatch waits for.
   const cpu = { worker: cpuSeconds(worker.child.pid) - cpuBefore.worker, postgres: cpuSecondsMatching(DB_NAME) - cpuBefore.postgres };
-  const { rows: [check] } = await client.query(
+  const {
+    rows: [check],
+  } = await client.query(
     `SELECT (SELECT count(*) FROM deliveries d JOIN runs r ON r.id = d.run_id WHERE r.broadcast_id = $1)::int AS deliveries,
             (SELECT count(*) FROM triggers WHERE broadcast_id = $1 AND status = 'dispatched')::int AS dispatched,
             (SELECT count(*) FROM contacts WHERE bot_id = $2 AND variables->>'order' = user_id)::int AS right`,
@@ -175,7 +201,11 @@ async function main() {
     const ingressPort = await freePort();
     started.push(await startProcess('apps/ingress/dist/main.js', { ...common, INGRESS_PORT: String(ingressPort) }, ingressPort));
     const workerPort = await freePort();
-    const worker = await startProcess('apps/worker/dist/main.js', { ...common, WORKER_PORT: String(workerPort), WORKER_QUEUES: 'dispatch,maintenance' }, workerPort);
+    const worker = await startProcess(
+      'apps/worker/dist/main.js',
+      { ...common, WORKER_PORT: String(workerPort), WORKER_QUEUES: 'dispatch,maintenance' },
+      workerPort,
+    );
     started.push(worker);
     const ingressUrl = `http://127.0.0.1:${ingressPort}`;
     // Warm-up on a broadcast of its own (JIT, pools, caches), left out of the figures.
@@ -191,14 +221,17 @@ async function main() {
     console.log(`\n| bench:triggers (${SECONDS} s floods, ${CONNECTIONS} connections) | accepted/s | applied/s | applied/accepted | applied |`);
     console.log('|---|---|---|---|---|');
     const problems = [...report('per-user calls, one broadcast', user), ...report(`plain calls, ${PLAIN_BROADCASTS} broadcasts`, plainCalls)];
-    console.log(`\nper-user contacts: ${user.check.contacts.toLocaleString('en-US')} created, ${user.check.wrong} with another call's value; ${user.check.deliveries.toLocaleString('en-US')} deliveries`);
+    console.log(
+      `\nper-user contacts: ${user.check.contacts.toLocaleString('en-US')} created, ${user.check.wrong} with another call's value; ${user.check.deliveries.toLocaleString('en-US')} deliveries`,
+    );
     console.log(
       `\nbacklog of ${BACKLOG.toLocaleString('en-US')} per-user triggers: dispatched in ${preloaded.seconds.toFixed(1)} s = **${Math.round(preloaded.perSecond).toLocaleString('en-US')} triggers/s**; ` +
         `worker peak RSS ${preloaded.rssMb} MB; ${preloaded.deliveries.toLocaleString('en-US')} deliveries, ${preloaded.dispatched.toLocaleString('en-US')} triggers dispatched, ` +
         `${preloaded.right.toLocaleString('en-US')} contacts holding their own call's value; ` +
         `CPU meanwhile: worker ${preloaded.cpu.worker.toFixed(1)} s, Postgres ${preloaded.cpu.postgres.toFixed(1)} s`,
     );
-    if (preloaded.deliveries !== BACKLOG || preloaded.dispatched !== BACKLOG || preloaded.right !== BACKLOG) problems.push('backlog: deliveries, triggers or contacts do not add up');
+    if (preloaded.deliveries !== BACKLOG || preloaded.dispatched !== BACKLOG || preloaded.right !== BACKLOG)
+      problems.push('backlog: deliveries, triggers or contacts do not add up');
     const misses = [];
     if (preloaded.perSecond < FLOOR.perSecond) misses.push(`${Math.round(preloaded.perSecond)} triggers/s is below the floor of ${FLOOR.perSecond}/s`);
     if (preloaded.rssMb > FLOOR.rssMb) misses.push(`worker peak RSS ${preloaded.rssMb} MB is above ${FLOOR.rssMb} MB`);

@@ -14,15 +14,20 @@ type Started = StartedProcess & { ports: { ingress: number; admin: number; worke
 /** `pnpm start`'s process (built), on loopback ports of its own; in development mode unless `env` says. */
 async function startHerald(env: Record<string, string>, ports?: Started['ports'], cwd?: string): Promise<Started> {
   const chosen = ports ?? { ingress: await freePort(), admin: await freePort(), worker: await freePort() };
-  const started = startProcess('all-in-one', {
-    NODE_ENV: 'development',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    INGRESS_PORT: String(chosen.ingress),
-    ADMIN_PORT: String(chosen.admin),
-    WORKER_PORT: String(chosen.worker),
-    ...env,
-  }, [], cwd ? { cwd } : {});
+  const started = startProcess(
+    'all-in-one',
+    {
+      NODE_ENV: 'development',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      INGRESS_PORT: String(chosen.ingress),
+      ADMIN_PORT: String(chosen.admin),
+      WORKER_PORT: String(chosen.worker),
+      ...env,
+    },
+    [],
+    cwd ? { cwd } : {},
+  );
   return { ...started, ports: chosen };
 }
 
@@ -86,17 +91,21 @@ describe('pnpm start on the embedded database', () => {
     const admin = `http://127.0.0.1:${herald.ports.admin}`;
 
     const bot = await json<{ id: string }>(post(`${admin}/v1/bots`, { name: 'Shop bot' }));
-    await json(post(`${admin}/v1/bots/${bot.id}/contacts`, {
-      contacts: [
-        { user_id: '42', bot_channel: 'telegram', first_name: 'Ada', variables: { favorite_color: 'red' } },
-        { user_phone_number: '+39 333 111 1111', bot_channel: 'whatsapp', variables: { favorite_color: 'blue' } },
-      ],
-    }));
-    const broadcast = await json<{ id: string; hook_url: string }>(post(`${admin}/v1/bots/${bot.id}/broadcasts`, {
-      name: 'Order update',
-      message: { text: 'Hi {{first_name}}' },
-      delay_ms: 500,
-    }));
+    await json(
+      post(`${admin}/v1/bots/${bot.id}/contacts`, {
+        contacts: [
+          { user_id: '42', bot_channel: 'telegram', first_name: 'Ada', variables: { favorite_color: 'red' } },
+          { user_phone_number: '+39 333 111 1111', bot_channel: 'whatsapp', variables: { favorite_color: 'blue' } },
+        ],
+      }),
+    );
+    const broadcast = await json<{ id: string; hook_url: string }>(
+      post(`${admin}/v1/bots/${bot.id}/broadcasts`, {
+        name: 'Order update',
+        message: { text: 'Hi {{first_name}}' },
+        delay_ms: 500,
+      }),
+    );
     const hook = `http://127.0.0.1:${herald.ports.ingress}${new URL(broadcast.hook_url).pathname}`;
     const call = await post(hook, { audience_filters: 'favorite_color', audience_criteria: 'Equals', audience_values: 'red' });
     expect(call.status).toBe(200);
@@ -110,9 +119,13 @@ describe('pnpm start on the embedded database', () => {
       { timeoutMs: 15_000, what: 'the run to complete' },
     );
     expect(run!.counts.targeted).toBe(1);
-    const deliveries = await json<{ data: Array<{ contact_id: string; status: string; reason: string | null }> }>(fetch(`${admin}/v1/runs/${run!.id}/deliveries`));
+    const deliveries = await json<{ data: Array<{ contact_id: string; status: string; reason: string | null }> }>(
+      fetch(`${admin}/v1/runs/${run!.id}/deliveries`),
+    );
     expect(deliveries.data).toHaveLength(1);
-    const contacts = await json<{ data: Array<{ id: string; user_id: string | null }> }>(fetch(`${admin}/v1/bots/${bot.id}/contacts?user_id=42`)).catch(() => undefined);
+    const contacts = await json<{ data: Array<{ id: string; user_id: string | null }> }>(fetch(`${admin}/v1/bots/${bot.id}/contacts?user_id=42`)).catch(
+      () => undefined,
+    );
     if (contacts) expect(contacts.data.map((c) => c.id)).toContain(deliveries.data[0]!.contact_id);
 
     // A clean restart: everything is still there.
@@ -146,12 +159,15 @@ describe('pnpm start on the embedded database', () => {
     const herald = await startHerald({ HERALD_DATA_DIR: join(dataDir, 'data') }, undefined, dataDir);
     running.push(herald);
     await untilReady(herald);
-    const runningLine = herald.output().split('\n').find((line) => line.includes('"message":"herald is running"'));
+    const runningLine = herald
+      .output()
+      .split('\n')
+      .find((line) => line.includes('"message":"herald is running"'));
     expect(JSON.parse(runningLine ?? '{}')).toMatchObject({ adminKey: 'required: ADMIN_API_KEY from ./.env' });
     const admin = `http://127.0.0.1:${herald.ports.admin}`;
     const keyless = await post(`${admin}/v1/bots`, { name: 'Shop bot' });
     expect(keyless.status).toBe(401);
-    expect(((await keyless.json()) as { error: { message: string } }).error.message).toContain(".env file");
+    expect(((await keyless.json()) as { error: { message: string } }).error.message).toContain('.env file');
     const keyed = await fetch(`${admin}/v1/bots`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: 'Bearer key-from-the-docker-walk-through' },
@@ -167,7 +183,9 @@ describe('pnpm start on the embedded database', () => {
     const bot = await json<{ id: string }>(post(`${admin}/v1/bots`, { name: 'Timer bot' }));
     await json(post(`${admin}/v1/bots/${bot.id}/contacts`, { contacts: [{ user_id: '1', bot_channel: 'telegram' }] }));
     const delayMs = 2_000;
-    const broadcast = await json<{ id: string; hook_url: string }>(post(`${admin}/v1/bots/${bot.id}/broadcasts`, { name: 'Timer', message: { text: 'hi' }, delay_ms: delayMs }));
+    const broadcast = await json<{ id: string; hook_url: string }>(
+      post(`${admin}/v1/bots/${bot.id}/broadcasts`, { name: 'Timer', message: { text: 'hi' }, delay_ms: delayMs }),
+    );
     const hook = `http://127.0.0.1:${herald.ports.ingress}${new URL(broadcast.hook_url).pathname}`;
 
     let lastAccepted = 0;

@@ -17,7 +17,10 @@ describe('one connection, three worker processes', () => {
     const run = await kit.finished(await kit.launch(prefix, broadcast.id), 60_000);
 
     expect(run).toMatchObject({ status: 'completed', sent: 1_000, failed: 0, skipped: 0 });
-    const times = kit.fake.requestsOf('telegram').map((r) => r.receivedAt).sort((a, b) => a - b);
+    const times = kit.fake
+      .requestsOf('telegram')
+      .map((r) => r.receivedAt)
+      .sort((a, b) => a - b);
     expect(times).toHaveLength(1_000);
     let busiest = 0;
     for (let i = 0, j = 0; i < times.length; i++) {

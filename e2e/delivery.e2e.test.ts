@@ -36,7 +36,13 @@ describe('delivery across worker processes', () => {
     expect(counts['sent']).toBe(kit.fake.requestsOf('custom').length);
     expect(run!.sent + run!.skipped).toBe(60);
     expect(counts['skipped']).toBeGreaterThan(30);
-    const reasons = await database.current.db.selectFrom('deliveries').select('reason').distinct().where('run_id', '=', runId).where('status', '=', 'skipped').execute();
+    const reasons = await database.current.db
+      .selectFrom('deliveries')
+      .select('reason')
+      .distinct()
+      .where('run_id', '=', runId)
+      .where('status', '=', 'skipped')
+      .execute();
     expect(reasons.map((r) => r.reason)).toEqual(['cancelled']);
   }, 60_000);
 
@@ -88,7 +94,9 @@ describe('delivery across worker processes', () => {
 
   it('finishes a run when Redis is flushed mid-delivery: nothing lost', async () => {
     const redisPort = await freePort();
-    const server: ChildProcess = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const server: ChildProcess = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
     const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
     try {

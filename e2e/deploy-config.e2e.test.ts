@@ -145,7 +145,10 @@ function references(expr: string): References {
     return ' ';
   });
   rest = rest.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/gi, (_match, keyword: string, list: string) => {
-    const labels = list.split(',').map((l) => l.trim()).filter(Boolean);
+    const labels = list
+      .split(',')
+      .map((l) => l.trim())
+      .filter(Boolean);
     groupingLabels.push(...labels);
     if (keyword.toLowerCase() === 'by') byLabels = [...(byLabels ?? []), ...labels];
     if (keyword.toLowerCase() === 'without') without = true;
@@ -340,7 +343,8 @@ describe('deploy/: Prometheus, alerts and the Grafana dashboard', () => {
         if (panel.datasource?.uid !== datasourceUid) problems.push(`${name}: datasource ${JSON.stringify(panel.datasource)}`);
         if (!panel.targets?.length) problems.push(`${name}: no targets`);
         for (const target of panel.targets ?? []) {
-          if (target.datasource && target.datasource.uid !== datasourceUid) problems.push(`${name} ${target.refId}: datasource ${JSON.stringify(target.datasource)}`);
+          if (target.datasource && target.datasource.uid !== datasourceUid)
+            problems.push(`${name} ${target.refId}: datasource ${JSON.stringify(target.datasource)}`);
           if (!target.expr) problems.push(`${name} ${target.refId}: no expr`);
         }
       }

@@ -103,7 +103,9 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
         .map((job) => ({ first: BigInt(job.data.firstId), last: BigInt(job.data.lastId) }))
         .sort((a, b) => (a.first < b.first ? -1 : 1));
       const overlapping = chunks.filter((chunk, i) => i > 0 && chunk.first <= chunks[i - 1]!.last).length;
-      const ids = (await database.current.db.selectFrom('deliveries').select('id').where('run_id', '=', runId).orderBy('id').execute()).map((d) => BigInt(d.id));
+      const ids = (await database.current.db.selectFrom('deliveries').select('id').where('run_id', '=', runId).orderBy('id').execute()).map((d) =>
+        BigInt(d.id),
+      );
       let inChunk = 0;
       let c = 0;
       for (const id of ids) {
@@ -118,10 +120,13 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
 
   /** Resolves once the dispatch has applied its first batch (of five): under way, not done. */
   const dispatchUnderWay = (broadcastId: string) =>
-    waitFor(async () => {
-      const n = await dispatchedCount(broadcastId);
-      return n >= 1 ? n : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 10, what: 'the dispatch to be under way' });
+    waitFor(
+      async () => {
+        const n = await dispatchedCount(broadcastId);
+        return n >= 1 ? n : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 10, what: 'the dispatch to be under way' },
+    );
 
   /** Resolves once the hand-off to the channel queues has recorded its first page. */
   const handOffUnderWay = (broadcastId: string) =>
@@ -144,7 +149,12 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
     ).catch((error: unknown) => {
       // Why it did not finish is in the worker's log (this is how a crash on a lost
       // Postgres connection was found).
-      console.log(processes.map((p) => p.output()).join('\n').slice(-20_000));
+      console.log(
+        processes
+          .map((p) => p.output())
+          .join('\n')
+          .slice(-20_000),
+      );
       throw error;
     });
   }
@@ -261,7 +271,12 @@ describe('a dispatch interrupted: worker killed, Postgres or Redis lost, SIGTERM
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: 0 });
     // 100,000 calls as the ingress records them: one target each, a contact of its own, one variable.
-    const request = { mode: 'targets', set_variables: {}, payload: null, targets: [{ user_id: 'X', user_phone_number: null, bot_channel: 'TelegramChannel', variables: { order: 'X' } }] };
+    const request = {
+      mode: 'targets',
+      set_variables: {},
+      payload: null,
+      targets: [{ user_id: 'X', user_phone_number: null, bot_channel: 'TelegramChannel', variables: { order: 'X' } }],
+    };
     await sql`
       INSERT INTO triggers (broadcast_id, method, request)
       SELECT ${broadcast.id}, 'POST', replace(${JSON.stringify(request)}, '"X"', '"p' || i || '"')::jsonb

@@ -102,7 +102,7 @@ describe('an ingress of two processes', () => {
       },
       { timeoutMs: 15_000, what: 'a replacement worker' },
     );
-    await waitFor(() => (process.output().match(/"ingress listening"/g)?.length === 3 || undefined), { what: 'the replacement to listen' });
+    await waitFor(() => process.output().match(/"ingress listening"/g)?.length === 3 || undefined, { what: 'the replacement to listen' });
 
     const workers = childrenOf(pid);
     const result = await process.stop('SIGTERM');

@@ -20,7 +20,6 @@ import {
  * queue prefix: what `pnpm start` and docker compose run.
  */
 
-
 describe('Herald processes', () => {
   const database = useTestDatabase();
   const started: StartedProcess[] = [];
@@ -44,20 +43,17 @@ describe('Herald processes', () => {
     return { process, port };
   }
 
-  it.each(['ingress', 'admin', 'worker'] as const)(
-    '%s becomes ready on its port and exits 0 on SIGTERM',
-    async (app) => {
-      const { process, port } = await start(app);
-      const ready = await waitForHttp(process, port, { path: '/readyz' });
-      expect(await ready.json()).toEqual({ status: 'ready', backend: 'services', checks: { postgres: 'up', redis: 'up' } });
+  it.each(['ingress', 'admin', 'worker'] as const)('%s becomes ready on its port and exits 0 on SIGTERM', async (app) => {
+    const { process, port } = await start(app);
+    const ready = await waitForHttp(process, port, { path: '/readyz' });
+    expect(await ready.json()).toEqual({ status: 'ready', backend: 'services', checks: { postgres: 'up', redis: 'up' } });
 
-      const result = await process.stop('SIGTERM');
-      expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
-      // The contract is "within 10 s"; in practice this takes tens of milliseconds.
-      expect(result.elapsedMs).toBeLessThan(10_000);
-      expect(process.output()).toContain('"message":"stopped"');
-    },
-  );
+    const result = await process.stop('SIGTERM');
+    expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
+    // The contract is "within 10 s"; in practice this takes tens of milliseconds.
+    expect(result.elapsedMs).toBeLessThan(10_000);
+    expect(process.output()).toContain('"message":"stopped"');
+  });
 
   it('reports /readyz 503 naming Redis when Redis is unreachable, and still stops cleanly', async () => {
     const { process, port } = await start('ingress', { REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
@@ -89,7 +85,11 @@ describe('Herald processes', () => {
       expect(statuses.slice(10, 20)).toEqual(Array(10).fill(503));
       expect(statuses.slice(20).filter((status) => status === 200).length).toBeGreaterThan(0);
       expect(process.child.exitCode).toBeNull(); // still running
-      const { n } = await db.selectFrom('triggers').select((eb) => eb.fn.countAll<string>().as('n')).where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow();
+      const { n } = await db
+        .selectFrom('triggers')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('broadcast_id', '=', broadcast.id)
+        .executeTakeFirstOrThrow();
       expect(Number(n)).toBe(statuses.filter((status) => status === 200).length);
     } finally {
       await proxy.close();
@@ -132,7 +132,11 @@ describe('Herald processes', () => {
     expect((await stopped).code).toBe(0);
     expect(process.output()).not.toContain('"level":"error"');
     // The calls went through to the end: their triggers are committed.
-    const { n } = await db.selectFrom('triggers').select((eb) => eb.fn.countAll<string>().as('n')).where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow();
+    const { n } = await db
+      .selectFrom('triggers')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('broadcast_id', '=', broadcast.id)
+      .executeTakeFirstOrThrow();
     expect(Number(n)).toBe(3);
   });
 
@@ -142,9 +146,13 @@ describe('Herald processes', () => {
     expect(process.output()).toMatch(/"host":"127\.0\.0\.1","level":"info","message":"admin listening"/);
     expect(process.output()).toContain('ADMIN_API_KEY is not set: the admin API is open, so it listens on 127.0.0.1 only');
     // From another address of this machine, nobody answers.
-    const outside = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    const outside = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
     if (outside) await expect(fetch(`http://${outside}:${port}/v1/bots`)).rejects.toThrow();
-    expect((await fetch(`http://127.0.0.1:${port}/v1/bots`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"local"}' })).status).toBe(201);
+    expect(
+      (await fetch(`http://127.0.0.1:${port}/v1/bots`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"local"}' })).status,
+    ).toBe(201);
   });
 
   it('refuses to start with a bad configuration, listing every problem at once', async () => {
@@ -179,9 +187,7 @@ describe('the migrate command', () => {
     expect(up.output()).toContain('"message":"migrations applied"');
 
     const { rows } = await sql<{ count: string }>`
-      SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'deliveries'`.execute(
-      database.current.db,
-    );
+      SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'deliveries'`.execute(database.current.db);
     expect(rows[0]?.count).toBe('1');
 
     const status = startProcess('migrate', { DATABASE_URL: database.current.url }, ['status']);

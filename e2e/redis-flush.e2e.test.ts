@@ -53,7 +53,14 @@ describe('Redis flushed (FLUSHALL) under running processes', () => {
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: DELAY_MS });
     const contact = (userId: string) => ({
-      bot_channel: 'TelegramChannel' as const, user_id: userId, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
+      bot_channel: 'TelegramChannel' as const,
+      user_id: userId,
+      user_phone_number: null,
+      first_name: null,
+      last_name: null,
+      user_name: null,
+      locale: null,
+      variables: {},
     });
     await upsertContacts(db, bot.id, ['a', 'b', 'c'].map(contact));
 
@@ -64,10 +71,13 @@ describe('Redis flushed (FLUSHALL) under running processes', () => {
     expect(await redis.flushall()).toBe('OK');
 
     const runOf = () => db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcast.id).executeTakeFirst();
-    const run = await waitFor(async () => {
-      const found = await runOf();
-      return found?.status === 'delivering' ? found : undefined;
-    }, { timeoutMs: SPEC_BOUND_MS + 5_000, intervalMs: 100, what: 'the run after FLUSHALL' });
+    const run = await waitFor(
+      async () => {
+        const found = await runOf();
+        return found?.status === 'delivering' ? found : undefined;
+      },
+      { timeoutMs: SPEC_BOUND_MS + 5_000, intervalMs: 100, what: 'the run after FLUSHALL' },
+    );
     const runAfterMs = Date.now() - calledAt;
     expect(runAfterMs).toBeLessThan(SPEC_BOUND_MS);
     expect(run).toMatchObject({ targeted: 3, handed_off: 3 });
@@ -127,12 +137,16 @@ describe('Redis cut from under a running ingress', () => {
       expect(await hook(during.hook_token)).toBe(200); // durable in Postgres; no timer armed
       redis.proxy.restore();
       // The ingress's Redis comes back by itself: a call now arms its timer again.
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${ingressPort}/readyz`)).status === 200 || undefined, { timeoutMs: 15_000, what: 'the ingress ready again' });
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${ingressPort}/readyz`)).status === 200 || undefined, {
+        timeoutMs: 15_000,
+        what: 'the ingress ready again',
+      });
       expect(await hook(after.hook_token)).toBe(200);
 
       for (const broadcast of [before, during, after]) {
         await waitFor(
-          async () => (await db.selectFrom('runs').select('status').where('broadcast_id', '=', broadcast.id).executeTakeFirst())?.status === 'completed' || undefined,
+          async () =>
+            (await db.selectFrom('runs').select('status').where('broadcast_id', '=', broadcast.id).executeTakeFirst())?.status === 'completed' || undefined,
           { timeoutMs: 20_000, intervalMs: 100, what: `the run of the call made ${broadcast === during ? 'while Redis was away' : 'around the cut'}` },
         );
       }

@@ -56,7 +56,12 @@ describe('two worker processes on the same queues', () => {
       // Three calls per broadcast on two segments (one twice): one run, two segments' contacts.
       for (const segment of [b % SEGMENTS, (b + 1) % SEGMENTS, b % SEGMENTS]) {
         await createTriggerRow(db, broadcast.id, {
-          request: { mode: 'audience', audience: { filters: [{ field: 'segment', criteria: 'Equals', value: String(segment) }], join: [] }, set_variables: {}, payload: null },
+          request: {
+            mode: 'audience',
+            audience: { filters: [{ field: 'segment', criteria: 'Equals', value: String(segment) }], join: [] },
+            set_variables: {},
+            payload: null,
+          },
         });
       }
       broadcasts.push(broadcast);

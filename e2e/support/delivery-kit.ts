@@ -57,11 +57,27 @@ export function useDeliveryKit() {
       const channel = provider === 'telegram' ? 'TelegramChannel' : 'CustomChannel';
       const bot = await createBotRow(db);
       const target = kit.fake.connectionFor(provider);
-      await upsertChannelConnection(db, { botId: bot.id, channel, provider, credentials: target.credentials, baseUrl: target.baseUrl, rateLimitPerSecond: rate });
+      await upsertChannelConnection(db, {
+        botId: bot.id,
+        channel,
+        provider,
+        credentials: target.credentials,
+        baseUrl: target.baseUrl,
+        rateLimitPerSecond: rate,
+      });
       for (let from = 0; from < contacts; from += 10_000) {
         const batch: ContactUpsert[] = [];
         for (let i = from; i < Math.min(contacts, from + 10_000); i++) {
-          batch.push({ bot_channel: channel, user_id: String(100_000 + i), user_phone_number: null, first_name: `n${i}`, last_name: null, user_name: null, locale: null, variables: {} });
+          batch.push({
+            bot_channel: channel,
+            user_id: String(100_000 + i),
+            user_phone_number: null,
+            first_name: `n${i}`,
+            last_name: null,
+            user_name: null,
+            locale: null,
+            variables: {},
+          });
         }
         await upsertContacts(db, bot.id, batch);
       }

@@ -50,11 +50,13 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
 };
 
 /** Text Postgres cannot store gets a 400 naming it, whichever route the input is for. */
-const storable = (input: (req: Request) => { value: unknown; path: string } | undefined): RequestHandler => (req, _res, next) => {
-  const checked = input(req);
-  const unstorable = checked && findUnstorableText(checked.value, checked.path);
-  next(unstorable ? new AppError(400, 'validation_failed', 'The request is invalid', [unstorable]) : undefined);
-};
+const storable =
+  (input: (req: Request) => { value: unknown; path: string } | undefined): RequestHandler =>
+  (req, _res, next) => {
+    const checked = input(req);
+    const unstorable = checked && findUnstorableText(checked.value, checked.path);
+    next(unstorable ? new AppError(400, 'validation_failed', 'The request is invalid', [unstorable]) : undefined);
+  };
 const requireStorableQuery = storable((req) => ({ value: req.query, path: 'query' }));
 const requireStorableBody = storable((req) => (req.body === undefined ? undefined : { value: req.body, path: 'body' }));
 

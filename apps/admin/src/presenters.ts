@@ -59,8 +59,7 @@ export function presentChannelConnection(c: ChannelConnection) {
 export function presentRun(run: Run, now = new Date()) {
   const done = run.sent + run.failed + run.skipped;
   const activeFor = run.rate_window_at ? (now.getTime() - run.rate_window_at.getTime()) / 1000 : Infinity;
-  const rate =
-    activeFor > 2 * RATE_WINDOW_SECONDS ? 0 : (run.rate_per_second ?? (activeFor > 0 ? run.rate_window_done / activeFor : 0));
+  const rate = activeFor > 2 * RATE_WINDOW_SECONDS ? 0 : (run.rate_per_second ?? (activeFor > 0 ? run.rate_window_done / activeFor : 0));
   return {
     id: run.id,
     broadcast_id: run.broadcast_id,

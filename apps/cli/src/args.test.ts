@@ -11,7 +11,7 @@ describe('command line parsing', () => {
     expect(splitCommand(['contacts', '--help'])).toEqual({ words: ['contacts'], rest: ['--help'] });
   });
 
-  it('parses a command\'s options strictly: unknown options and missing values are usage errors', () => {
+  it("parses a command's options strictly: unknown options and missing values are usage errors", () => {
     const options = { bot: { type: 'string' as const }, all: { type: 'boolean' as const } };
     expect(parseCommandArgs(['--bot', 'b1', '--all', '--json', 'extra'], options, 'broadcasts list')).toEqual({
       positionals: ['extra'],

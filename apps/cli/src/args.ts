@@ -37,11 +37,7 @@ export function splitCommand(argv: readonly string[]): { words: string[]; rest: 
  * A command's arguments by its option table, strictly: an unknown option, a missing value or
  * a wrong number of positionals is a usage error naming the command's help.
  */
-export function parseCommandArgs(
-  rest: readonly string[],
-  options: OptionSpec,
-  command: string,
-): { positionals: string[]; values: OptionValues } {
+export function parseCommandArgs(rest: readonly string[], options: OptionSpec, command: string): { positionals: string[]; values: OptionValues } {
   try {
     const { positionals, values } = parseArgs({ args: [...rest], options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true });
     return { positionals, values };

@@ -36,7 +36,9 @@ describe('herald CLI against the admin API', () => {
     it('streams NDJSON with progress lines on stderr and prints the summary; every row is in the database', async () => {
       const bot = await createBotRow(db);
       const rows = 20_000; // ~1.4 MB: several chunks, so several progress lines
-      const lines = Array.from({ length: rows }, (_, i) => JSON.stringify({ user_id: `u${i}`, bot_channel: 'telegram', first_name: `Name ${i}`, variables: { n: i } }));
+      const lines = Array.from({ length: rows }, (_, i) =>
+        JSON.stringify({ user_id: `u${i}`, bot_channel: 'telegram', first_name: `Name ${i}`, variables: { n: i } }),
+      );
       const path = file('contacts.ndjson', `${lines.join('\n')}\n`);
 
       const result = await runCli(['contacts', 'import', path, '--bot', bot.id], env());
@@ -62,7 +64,16 @@ describe('herald CLI against the admin API', () => {
     it('streams CSV (extra columns are variables; a contact seen again is updated) and with --json prints only the answer on stdout', async () => {
       const bot = await createBotRow(db);
       await upsertContacts(db, bot.id, [
-        { bot_channel: 'TelegramChannel', user_id: 't1', user_phone_number: null, first_name: 'Ann', last_name: null, user_name: null, locale: null, variables: { tier: 'gold' } },
+        {
+          bot_channel: 'TelegramChannel',
+          user_id: 't1',
+          user_phone_number: null,
+          first_name: 'Ann',
+          last_name: null,
+          user_name: null,
+          locale: null,
+          variables: { tier: 'gold' },
+        },
       ]);
       const path = file('contacts.csv', 'bot_channel,user_id,first_name,city\ntelegram,t1,,Milan\ntelegram,t2,"Smith, Bo",\n');
 
@@ -155,7 +166,12 @@ describe('herald CLI against the admin API', () => {
       const result = await runCli(['broadcasts', 'show', '0b6c9f5e-8d1a-4c3e-9f2b-5a7d1e0c4b21', '--json'], { HERALD_ADMIN_URL: 'admin:3001' });
       expect(result.code).toBe(2);
       expect(JSON.parse(result.stdout)).toEqual({
-        error: { code: 'usage', message: 'HERALD_ADMIN_URL is not an http(s) URL: admin:3001', details: [], hint: "set it to the admin API's address, e.g. http://127.0.0.1:3001" },
+        error: {
+          code: 'usage',
+          message: 'HERALD_ADMIN_URL is not an http(s) URL: admin:3001',
+          details: [],
+          hint: "set it to the admin API's address, e.g. http://127.0.0.1:3001",
+        },
       });
     });
 
@@ -170,7 +186,9 @@ describe('herald CLI against the admin API', () => {
       const url = `http://127.0.0.1:${await freePort()}`;
       const result = await runCli(['broadcasts', 'show', '0b6c9f5e-8d1a-4c3e-9f2b-5a7d1e0c4b21'], { HERALD_ADMIN_URL: url });
       expect(result.code).toBe(3);
-      expect(result.stderr).toBe(`herald: cannot reach ${url} (ECONNREFUSED)\nhint: check HERALD_ADMIN_URL (now ${url}/) and that the admin API is running there\n`);
+      expect(result.stderr).toBe(
+        `herald: cannot reach ${url} (ECONNREFUSED)\nhint: check HERALD_ADMIN_URL (now ${url}/) and that the admin API is running there\n`,
+      );
       const path = file('unreached.csv', 'bot_channel,user_id\nweb,1\n');
       const upload = await runCli(['contacts', 'import', path, '--bot', '0b6c9f5e-8d1a-4c3e-9f2b-5a7d1e0c4b21'], { HERALD_ADMIN_URL: url });
       expect(upload.code).toBe(3);
@@ -179,7 +197,7 @@ describe('herald CLI against the admin API', () => {
   });
 
   describe('broadcasts', () => {
-    it('lists a bot\'s broadcasts newest first, a page at a time or --all', async () => {
+    it("lists a bot's broadcasts newest first, a page at a time or --all", async () => {
       const bot = await createBotRow(db);
       const made = [];
       for (const name of ['First', 'Second', 'Third']) made.push(await createBroadcastRow(db, bot.id, { name }));
@@ -231,11 +249,22 @@ describe('herald CLI against the admin API', () => {
       const bot = await createBotRow(db);
       const broadcast = await createBroadcastRow(db, bot.id);
       const contact = (i: number) => ({
-        bot_channel: 'WebChannel' as const, user_id: `w${i}`, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
+        bot_channel: 'WebChannel' as const,
+        user_id: `w${i}`,
+        user_phone_number: null,
+        first_name: null,
+        last_name: null,
+        user_name: null,
+        locale: null,
+        variables: {},
       });
       await upsertContacts(db, bot.id, [0, 1, 2, 3, 4].map(contact));
       const contacts = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
-      const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 5, handed_off: 5 }).returningAll().executeTakeFirstOrThrow();
+      const run = await db
+        .insertInto('runs')
+        .values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 5, handed_off: 5 })
+        .returningAll()
+        .executeTakeFirstOrThrow();
       const deliveries = await db
         .insertInto('deliveries')
         .values(contacts.map((c) => ({ run_id: run.id, contact_id: c.id, channel: 'WebChannel' as const, status: 'queued' as const })))
@@ -249,8 +278,15 @@ describe('herald CLI against the admin API', () => {
       const claimed = await claimDeliveries(db, { ...range, connectionId: randomUUID(), limit: statuses.length, leaseMs: 60_000 });
       expect(claimed).toHaveLength(statuses.length);
       const outcomes = claimed.map((d, i): DeliveryOutcome => ({
-        id: d.id, claim_id: d.claim_id, status: statuses[i]!, reason: statuses[i] === 'sent' ? null : 'provider_rejected',
-        error_code: null, last_error: null, provider_message_id: null, next_attempt_at: null, text: 'hi',
+        id: d.id,
+        claim_id: d.claim_id,
+        status: statuses[i]!,
+        reason: statuses[i] === 'sent' ? null : 'provider_rejected',
+        error_code: null,
+        last_error: null,
+        provider_message_id: null,
+        next_attempt_at: null,
+        text: 'hi',
       }));
       await finishDeliveries(db, { runId: range.runId, outcomes });
     }
@@ -258,9 +294,15 @@ describe('herald CLI against the admin API', () => {
     it('follows a run as its deliveries are recorded and exits 0 when it completes', async () => {
       const { run, range } = await runInDelivery();
       const watch = startCli(['runs', 'watch', run.id, '--interval', '100'], env());
-      await waitFor(() => watch.stderr().includes('run delivering: 0 of 5 done (0 sent, 0 failed, 0 skipped)'), { timeoutMs: 10_000, what: 'the first progress line' });
+      await waitFor(() => watch.stderr().includes('run delivering: 0 of 5 done (0 sent, 0 failed, 0 skipped)'), {
+        timeoutMs: 10_000,
+        what: 'the first progress line',
+      });
       await deliver(range, ['sent', 'sent', 'sent']);
-      await waitFor(() => /run delivering: 3 of 5 done \(3 sent, 0 failed, 0 skipped\)/.test(watch.stderr()), { timeoutMs: 10_000, what: 'the sent deliveries to show' });
+      await waitFor(() => /run delivering: 3 of 5 done \(3 sent, 0 failed, 0 skipped\)/.test(watch.stderr()), {
+        timeoutMs: 10_000,
+        what: 'the sent deliveries to show',
+      });
       expect(watch.child.exitCode).toBeNull(); // still watching
       await deliver(range, ['sent', 'failed']);
 
@@ -288,7 +330,9 @@ describe('herald CLI against the admin API', () => {
       await db.updateTable('runs').set({ status: 'failed', error: 'audience statement timed out', finished_at: new Date() }).where('id', '=', run.id).execute();
       const failed = await runCli(['runs', 'watch', run.id], env());
       expect(failed.code).toBe(1);
-      expect(failed.stdout).toMatch(new RegExp(`^run ${run.id} failed in [\\d.]+ s: 5 targeted, 0 sent, 0 failed, 0 skipped; error: audience statement timed out\\n$`));
+      expect(failed.stdout).toMatch(
+        new RegExp(`^run ${run.id} failed in [\\d.]+ s: 5 targeted, 0 sent, 0 failed, 0 skipped; error: audience statement timed out\\n$`),
+      );
 
       const { run: done } = await runInDelivery();
       await db.updateTable('runs').set({ status: 'completed', sent: 5, finished_at: new Date() }).where('id', '=', done.id).execute();

@@ -46,5 +46,10 @@ export function groupHelp(group: string, commands: readonly CommandSpec[]): stri
 }
 
 export function commandHelp(command: CommandSpec): string {
-  return [`Usage: herald ${command.words.join(' ')} ${command.synopsis}`, `${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.`, command.help, GLOBAL_HELP].join('\n\n');
+  return [
+    `Usage: herald ${command.words.join(' ')} ${command.synopsis}`,
+    `${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.`,
+    command.help,
+    GLOBAL_HELP,
+  ].join('\n\n');
 }

@@ -71,12 +71,21 @@ describe('herald hook call', () => {
   it('exits 1 on a refusal with the answer on stdout: unknown hook, invalid payload', async () => {
     const unknown = await runCli(['hook', 'call', hookUrl(generateHookToken()), '--json']);
     expect(unknown.code).toBe(1);
-    expect(JSON.parse(unknown.stdout)).toEqual({ status: 404, body: { error: { code: 'not_found', message: 'No enabled broadcast has this hook', details: [] } } });
+    expect(JSON.parse(unknown.stdout)).toEqual({
+      status: 404,
+      body: { error: { code: 'not_found', message: 'No enabled broadcast has this hook', details: [] } },
+    });
     expect(unknown.stderr).toContain('hint: no enabled broadcast has this hook');
 
     const bot = await createBotRow(database.current.db);
     const broadcast = await createBroadcastRow(database.current.db, bot.id);
-    const invalid = await runCli(['hook', 'call', hookUrl(broadcast.hook_token), '--data', '{"audience_filters":"city","audience_criteria":"Sounds like","audience_values":"Rome"}']);
+    const invalid = await runCli([
+      'hook',
+      'call',
+      hookUrl(broadcast.hook_token),
+      '--data',
+      '{"audience_filters":"city","audience_criteria":"Sounds like","audience_values":"Rome"}',
+    ]);
     expect(invalid.code).toBe(1);
     expect(invalid.stdout).toMatch(/^400 Bad Request\n/);
     expect(invalid.stdout).toContain('"code": "validation_failed"');

@@ -1,13 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import {
-  InvalidJobPayloadError,
-  isJobName,
-  validatePayload,
-  type ConsumedJobName,
-  type JobName,
-  type Processor,
-  type ProcessorMap,
-} from '@herald/queue';
+import { InvalidJobPayloadError, isJobName, validatePayload, type ConsumedJobName, type JobName, type Processor, type ProcessorMap } from '@herald/queue';
 import type { WorkerContext } from './worker-context';
 
 /**
@@ -29,12 +21,7 @@ function isConsumed(name: JobName, processors: ProcessorMap<WorkerContext>): nam
   return Object.hasOwn(processors, name);
 }
 
-async function run<K extends ConsumedJobName>(
-  name: K,
-  job: Job,
-  processors: ProcessorMap<WorkerContext>,
-  ctx: WorkerContext,
-): Promise<void> {
+async function run<K extends ConsumedJobName>(name: K, job: Job, processors: ProcessorMap<WorkerContext>, ctx: WorkerContext): Promise<void> {
   try {
     job.data = validatePayload(name, job.data);
   } catch (error) {

@@ -1,13 +1,6 @@
 import { broadcastsWithPendingTriggers, toJson, upsertContacts } from '@herald/db';
 import { JobProducer } from '@herald/queue';
-import {
-  createBotRow,
-  createBroadcastRow,
-  createTriggerRow,
-  deleteKeysWithPrefix,
-  testBackend,
-  waitFor,
-} from '@herald/testing';
+import { createBotRow, createBroadcastRow, createTriggerRow, deleteKeysWithPrefix, testBackend, waitFor } from '@herald/testing';
 import { useInProcessWorkers } from './testing/in-process-workers';
 
 /**
@@ -74,11 +67,15 @@ describe('the reconciler', () => {
     const { broadcast, trigger } = await accepted(60_000);
     const listed = async () => (await broadcastsWithPendingTriggers(db, 2_000)).some((b) => b.broadcast_id === broadcast.id);
     expect(await listed()).toBe(false);
-    await db.updateTable('triggers').set({ received_at: new Date(Date.now() - 3_000) }).where('id', '=', trigger.id).execute();
+    await db
+      .updateTable('triggers')
+      .set({ received_at: new Date(Date.now() - 3_000) })
+      .where('id', '=', trigger.id)
+      .execute();
     expect(await listed()).toBe(true);
   });
 
-  it('counts only triggers past the boundary of a run being dispatched: the ones inside are that dispatch\'s', async () => {
+  it("counts only triggers past the boundary of a run being dispatched: the ones inside are that dispatch's", async () => {
     const { db } = database.current;
     const { broadcast, trigger } = await accepted(60_000);
     const listed = async () => (await broadcastsWithPendingTriggers(db, 2_000)).some((b) => b.broadcast_id === broadcast.id);
@@ -112,10 +109,10 @@ describe('the reconciler', () => {
       .returning('id')
       .executeTakeFirstOrThrow();
 
-    await waitFor(
-      async () => (await db.selectFrom('runs').select('status').where('id', '=', run.id).executeTakeFirstOrThrow()).status !== 'dispatching',
-      { timeoutMs: 10_000, what: 'the run to be resumed and finished' },
-    );
+    await waitFor(async () => (await db.selectFrom('runs').select('status').where('id', '=', run.id).executeTakeFirstOrThrow()).status !== 'dispatching', {
+      timeoutMs: 10_000,
+      what: 'the run to be resumed and finished',
+    });
     expect(await runsOf(broadcast.id)).toHaveLength(1);
   });
 
@@ -130,7 +127,8 @@ describe('the reconciler', () => {
       ])
       .execute();
     await waitFor(
-      async () => (await db.selectFrom('idempotency_keys').select('key').where('broadcast_id', '=', broadcast.id).execute()).map((k) => k.key).join() === 'fresh',
+      async () =>
+        (await db.selectFrom('idempotency_keys').select('key').where('broadcast_id', '=', broadcast.id).execute()).map((k) => k.key).join() === 'fresh',
       { timeoutMs: 5_000, what: 'the old key to go' },
     );
   });
@@ -140,7 +138,14 @@ describe('the reconciler', () => {
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: 0 });
     const contact = (channel: 'TelegramChannel' | 'WhatsAppChannel', userId: string) => ({
-      bot_channel: channel, user_id: userId, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
+      bot_channel: channel,
+      user_id: userId,
+      user_phone_number: null,
+      first_name: null,
+      last_name: null,
+      user_name: null,
+      locale: null,
+      variables: {},
     });
     await upsertContacts(db, bot.id, [
       ...Array.from({ length: 9 }, (_, i) => contact('TelegramChannel', `t${i}`)),
@@ -151,10 +156,12 @@ describe('the reconciler', () => {
     const run = await waitFor(async () => (await runsOf(broadcast.id)).find((r) => r.status === 'delivering'), { timeoutMs: 10_000, what: 'the hand-off' });
 
     const chunksInRedis = async () => {
-      const jobs = await Promise.all(
-        (['deliver-telegram', 'deliver-whatsapp'] as const).map((queue) => producer.queue(queue).getJobs(['waiting'])),
-      );
-      return jobs.flat().filter((job) => job.data.runId === run.id).map((job) => `${job.queueName} ${job.id} ${job.data.firstId}-${job.data.lastId}`).sort();
+      const jobs = await Promise.all((['deliver-telegram', 'deliver-whatsapp'] as const).map((queue) => producer.queue(queue).getJobs(['waiting'])));
+      return jobs
+        .flat()
+        .filter((job) => job.data.runId === run.id)
+        .map((job) => `${job.queueName} ${job.id} ${job.data.firstId}-${job.data.lastId}`)
+        .sort();
     };
     const before = await chunksInRedis();
     expect(before).toHaveLength(3 + 2); // 9 Telegram in chunks of 4, 5 WhatsApp

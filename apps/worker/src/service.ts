@@ -20,7 +20,9 @@ export function workerService(config: DeepReadonly<WorkerConfig>, logger: Logger
     redisRole: 'worker',
     build: ({ backend, db, queues, checks }) => {
       if (queues.kind === 'postgres' && backend !== 'embedded') {
-        logger.warn('the queues are in Postgres: this worker keeps the send-rate throttle to itself, so run only one worker process (or keep the queues in Redis)');
+        logger.warn(
+          'the queues are in Postgres: this worker keeps the send-rate throttle to itself, so run only one worker process (or keep the queues in Redis)',
+        );
       }
       const producer = new JobProducer(queues, (error) => logger.warn('queue error', { error }));
       const metrics = createMetricsRegistry('worker');

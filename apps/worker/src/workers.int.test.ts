@@ -1,12 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import { WORKER_QUEUE_NAMES } from '@herald/config';
 import { InvalidJobPayloadError, JobProducer, QUEUE_NAMES, jobCatalog } from '@herald/queue';
-import {
-  createBotRow,
-  createBroadcastRow,
-  createTriggerRow,
-  waitFor,
-} from '@herald/testing';
+import { createBotRow, createBroadcastRow, createTriggerRow, waitFor } from '@herald/testing';
 import { useInProcessWorkers } from './testing/in-process-workers';
 
 describe('workers consume the job catalog (real Redis and Postgres)', () => {
@@ -41,9 +36,7 @@ describe('workers consume the job catalog (real Redis and Postgres)', () => {
   });
 
   it('refuses an invalid payload before it reaches Redis', async () => {
-    await expect(producer.add('broadcast.dispatch', { broadcastId: 'not-a-uuid' })).rejects.toBeInstanceOf(
-      InvalidJobPayloadError,
-    );
+    await expect(producer.add('broadcast.dispatch', { broadcastId: 'not-a-uuid' })).rejects.toBeInstanceOf(InvalidJobPayloadError);
     const counts = await producer.queue('dispatch').getJobCounts();
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(1); // only the job of the first test
   });

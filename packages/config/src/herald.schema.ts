@@ -6,7 +6,12 @@ const Joi = BaseJoi.extend((joi) => ({
   base: joi.array(),
   coerce: {
     from: 'string',
-    method: (value: string) => ({ value: value.split(',').map((s) => s.trim()).filter(Boolean) }),
+    method: (value: string) => ({
+      value: value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    }),
   },
 })) as BaseJoi.Root & { commaList(): BaseJoi.ArraySchema };
 
@@ -99,7 +104,9 @@ export const WORKER_QUEUE_NAMES = [
 const port = (fallback: number) => Joi.number().integer().min(1).max(65535).default(fallback);
 
 const nodeEnv = Joi.string().valid('development', 'test', 'production').default('development');
-const logLevel = Joi.string().valid(...LOG_LEVELS).default('info');
+const logLevel = Joi.string()
+  .valid(...LOG_LEVELS)
+  .default('info');
 const databaseUrl = Joi.string()
   .uri({ scheme: ['postgres', 'postgresql'] })
   .default('postgres://postgres@127.0.0.1:5432/herald');
@@ -117,7 +124,9 @@ const common = {
   LOG_LEVEL: logLevel,
   DATABASE_URL: databaseUrl,
   DATABASE_POOL_SIZE: Joi.number().integer().min(1).max(500).default(10),
-  REDIS_URL: Joi.string().uri({ scheme: ['redis', 'rediss'] }).default('redis://127.0.0.1:6379'),
+  REDIS_URL: Joi.string()
+    .uri({ scheme: ['redis', 'rediss'] })
+    .default('redis://127.0.0.1:6379'),
   // The embedded mode sets postgres; Redis is the production path.
   QUEUE_BACKEND: Joi.string().valid('redis', 'postgres').default('redis'),
   // Which of the two modes this is (see backend.ts); `/readyz` and the logs report it.
@@ -140,7 +149,11 @@ export const ingressConfigSchema = Joi.object<IngressConfig>({
   TRUSTED_PROXIES: Joi.commaList()
     .items(Joi.string().ip({ cidr: 'optional' }))
     .default([]),
-  HOOK_BODY_LIMIT_BYTES: Joi.number().integer().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  HOOK_BODY_LIMIT_BYTES: Joi.number()
+    .integer()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
   MAX_TARGETS_PER_CALL: Joi.number().integer().min(1).max(1_000_000).default(10_000),
   // Processes serving the ingress port (node:cluster); one core each. 1 = no cluster.
   INGRESS_PROCESSES: Joi.number().integer().min(1).max(64).default(1),
@@ -157,7 +170,8 @@ export const adminConfigSchema = Joi.object<AdminConfig>({
     .when('NODE_ENV', {
       is: 'production',
       then: Joi.required().messages({
-        'any.required': 'PUBLIC_URL is required in production: the address callers reach the ingress at, the base of every hook_url (e.g. https://hooks.example.com)',
+        'any.required':
+          'PUBLIC_URL is required in production: the address callers reach the ingress at, the base of every hook_url (e.g. https://hooks.example.com)',
       }),
       otherwise: Joi.optional().default((parent: { INGRESS_PORT: number }) => `http://localhost:${parent.INGRESS_PORT}`),
     }),

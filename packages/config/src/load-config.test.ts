@@ -38,9 +38,7 @@ describe('loadConfig', () => {
 
   it('derives PUBLIC_URL from INGRESS_PORT unless it is set', () => {
     expect(loadConfig(adminConfigSchema, { INGRESS_PORT: '8080' }).PUBLIC_URL).toBe('http://localhost:8080');
-    expect(
-      loadConfig(adminConfigSchema, { PUBLIC_URL: 'https://hooks.example.com', INGRESS_PORT: '8080' }).PUBLIC_URL,
-    ).toBe('https://hooks.example.com');
+    expect(loadConfig(adminConfigSchema, { PUBLIC_URL: 'https://hooks.example.com', INGRESS_PORT: '8080' }).PUBLIC_URL).toBe('https://hooks.example.com');
   });
 
   it('requires PUBLIC_URL in production instead of guessing localhost', () => {
@@ -52,9 +50,7 @@ describe('loadConfig', () => {
   });
 
   it('reports a bad DATABASE_URL and a bad port in one error listing both', () => {
-    const problems = problemsOf(() =>
-      loadConfig(ingressConfigSchema, { DATABASE_URL: 'mysql://root@localhost/herald', INGRESS_PORT: '70000' }),
-    );
+    const problems = problemsOf(() => loadConfig(ingressConfigSchema, { DATABASE_URL: 'mysql://root@localhost/herald', INGRESS_PORT: '70000' }));
     expect(problems).toHaveLength(2);
     expect(problems.join('\n')).toMatch(/DATABASE_URL/);
     expect(problems.join('\n')).toMatch(/INGRESS_PORT/);
@@ -63,9 +59,7 @@ describe('loadConfig', () => {
   it('lists every problem in the error message too, one line each', () => {
     const env = { WORKER_PORT: 'abc', REDIS_URL: 'http://x', LOG_LEVEL: 'loud' };
     expect(problemsOf(() => loadConfig(workerConfigSchema, env))).toHaveLength(3);
-    expect(() => loadConfig(workerConfigSchema, env)).toThrow(
-      /Invalid configuration:\n {2}- .*\n {2}- .*\n {2}- .*$/,
-    );
+    expect(() => loadConfig(workerConfigSchema, env)).toThrow(/Invalid configuration:\n {2}- .*\n {2}- .*\n {2}- .*$/);
   });
 
   it('requires ADMIN_API_KEY outside development only', () => {
@@ -73,9 +67,7 @@ describe('loadConfig', () => {
     expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV: 'production', PUBLIC_URL: 'https://hooks.example.com' }))).toEqual([
       'ADMIN_API_KEY is required outside development',
     ]);
-    expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV: 'test', ADMIN_API_KEY: 'short' }))[0]).toMatch(
-      /ADMIN_API_KEY.*16/,
-    );
+    expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV: 'test', ADMIN_API_KEY: 'short' }))[0]).toMatch(/ADMIN_API_KEY.*16/);
   });
 
   it('does not ask the ingress for the admin key', () => {
@@ -85,15 +77,11 @@ describe('loadConfig', () => {
   it('parses comma-separated trusted proxies and rejects entries that are not IPs or CIDRs', () => {
     const config = loadConfig(ingressConfigSchema, { TRUSTED_PROXIES: '10.0.0.0/8, ::1 ,192.168.1.7' });
     expect(config.TRUSTED_PROXIES).toEqual(['10.0.0.0/8', '::1', '192.168.1.7']);
-    expect(problemsOf(() => loadConfig(ingressConfigSchema, { TRUSTED_PROXIES: '10.0.0.0/8,proxy.local' }))[0]).toMatch(
-      /TRUSTED_PROXIES\[1\]/,
-    );
+    expect(problemsOf(() => loadConfig(ingressConfigSchema, { TRUSTED_PROXIES: '10.0.0.0/8,proxy.local' }))[0]).toMatch(/TRUSTED_PROXIES\[1\]/);
   });
 
   it('treats an empty value as unset', () => {
-    expect(loadConfig(migrateConfigSchema, { DATABASE_URL: '' }).DATABASE_URL).toBe(
-      'postgres://postgres@127.0.0.1:5432/herald',
-    );
+    expect(loadConfig(migrateConfigSchema, { DATABASE_URL: '' }).DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/herald');
   });
 
   it('returns a frozen object without the unrelated variables of the environment', () => {

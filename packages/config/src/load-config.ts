@@ -16,10 +16,7 @@ export type DeepReadonly<T> = { readonly [K in keyof T]: T[K] extends object ? D
  * left out of the result. Every problem is reported at once so an operator fixes them in one
  * deploy, not one per restart.
  */
-export function loadConfig<T extends object>(
-  schema: ObjectSchema<T>,
-  env: Readonly<Record<string, string | undefined>>,
-): DeepReadonly<T> {
+export function loadConfig<T extends object>(schema: ObjectSchema<T>, env: Readonly<Record<string, string | undefined>>): DeepReadonly<T> {
   const { value, error } = schema.validate(withoutEmptyStrings(env), {
     abortEarly: false,
     allowUnknown: true,

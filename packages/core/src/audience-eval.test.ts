@@ -2,7 +2,16 @@ import { audienceMatches, isoInstant, type ContactForAudience } from './audience
 import type { Audience, Criterion } from './audience';
 
 const contact = (variables: ContactForAudience['variables'], fields: Partial<ContactForAudience['fields']> = {}): ContactForAudience => ({
-  fields: { user_id: '42', user_phone_number: null, bot_channel: 'TelegramChannel', first_name: null, last_name: null, user_name: null, locale: null, ...fields },
+  fields: {
+    user_id: '42',
+    user_phone_number: null,
+    bot_channel: 'TelegramChannel',
+    first_name: null,
+    last_name: null,
+    user_name: null,
+    locale: null,
+    ...fields,
+  },
   variables,
 });
 const one = (field: string, criteria: Criterion, value: string | null = null): Audience => ({ filters: [{ field, criteria, value }], join: [] });
@@ -32,9 +41,22 @@ describe('isoInstant', () => {
 describe('audienceMatches', () => {
   it('treats a missing variable as matching only EmptyOrUnset and the negations', () => {
     const c = contact({});
-    const matching = (['Equals', 'Different', 'GreaterThan', 'LesserThan', 'Contains', 'DoesNotContain', 'StartsWith', 'DoesNotStartWith', 'HasValue', 'EmptyOrUnset', 'IsLongerThan', 'IsShorterThan'] as const).filter(
-      (criteria) => audienceMatches(c, one('color', criteria, criteria.startsWith('Is') ? '1' : 'x')),
-    );
+    const matching = (
+      [
+        'Equals',
+        'Different',
+        'GreaterThan',
+        'LesserThan',
+        'Contains',
+        'DoesNotContain',
+        'StartsWith',
+        'DoesNotStartWith',
+        'HasValue',
+        'EmptyOrUnset',
+        'IsLongerThan',
+        'IsShorterThan',
+      ] as const
+    ).filter((criteria) => audienceMatches(c, one('color', criteria, criteria.startsWith('Is') ? '1' : 'x')));
     expect(matching).toEqual(['Different', 'DoesNotContain', 'DoesNotStartWith', 'EmptyOrUnset']);
   });
 

@@ -24,8 +24,21 @@ describe('normaliseAudience', () => {
   });
 
   it('defaults join to AND and accepts an empty audience', () => {
-    expect(normaliseAudience({ filters: [{ field: 'a', criteria: 'Cointains', value: 'x' }, { field: 'b', criteria: 'Equals', value: '' }] })).toEqual({
-      audience: { filters: [{ field: 'a', criteria: 'Contains', value: 'x' }, { field: 'b', criteria: 'Equals', value: '' }], join: ['AND'] },
+    expect(
+      normaliseAudience({
+        filters: [
+          { field: 'a', criteria: 'Cointains', value: 'x' },
+          { field: 'b', criteria: 'Equals', value: '' },
+        ],
+      }),
+    ).toEqual({
+      audience: {
+        filters: [
+          { field: 'a', criteria: 'Contains', value: 'x' },
+          { field: 'b', criteria: 'Equals', value: '' },
+        ],
+        join: ['AND'],
+      },
     });
     expect(normaliseAudience({ filters: [] })).toEqual({ audience: { filters: [], join: [] } });
   });

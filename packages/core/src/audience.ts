@@ -66,15 +66,7 @@ export function criterionTakesLength(criterion: Criterion): boolean {
 export const FIELD_NAME = /^[a-z_][a-z0-9_]{0,63}$/;
 
 /** Contact columns a filter, a template or set_variables can name besides variables. */
-export const SYSTEM_FIELDS = [
-  'user_id',
-  'user_phone_number',
-  'bot_channel',
-  'first_name',
-  'last_name',
-  'user_name',
-  'locale',
-] as const;
+export const SYSTEM_FIELDS = ['user_id', 'user_phone_number', 'bot_channel', 'first_name', 'last_name', 'user_name', 'locale'] as const;
 
 export type SystemField = (typeof SYSTEM_FIELDS)[number];
 

@@ -3,15 +3,7 @@
  * and accept short aliases, so `whatsapp`, `WHATSAPPCHANNEL` and `WhatsAppChannel` are one
  * channel. Everything stored uses the canonical spelling.
  */
-export const CHANNEL_NAMES = [
-  'WhatsAppChannel',
-  'SMSChannel',
-  'RCSChannel',
-  'TelegramChannel',
-  'FacebookChannel',
-  'WebChannel',
-  'CustomChannel',
-] as const;
+export const CHANNEL_NAMES = ['WhatsAppChannel', 'SMSChannel', 'RCSChannel', 'TelegramChannel', 'FacebookChannel', 'WebChannel', 'CustomChannel'] as const;
 
 export type ChannelName = (typeof CHANNEL_NAMES)[number];
 
@@ -42,11 +34,7 @@ export function acceptedChannelSpellings(): string[] {
 }
 
 /** On these channels a contact's `user_id` is its phone number (either one fills the other). */
-const PHONE_CHANNELS: ReadonlySet<ChannelName> = new Set<ChannelName>([
-  'WhatsAppChannel',
-  'SMSChannel',
-  'RCSChannel',
-]);
+const PHONE_CHANNELS: ReadonlySet<ChannelName> = new Set<ChannelName>(['WhatsAppChannel', 'SMSChannel', 'RCSChannel']);
 
 export function isPhoneChannel(channel: ChannelName): boolean {
   return PHONE_CHANNELS.has(channel);

@@ -20,12 +20,7 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 
  * The wait before the next attempt, or null when `attemptsMade` used them all.
  * `random` is injectable so tests can pin the jitter.
  */
-export function retryDelayMs(
-  policy: RetryPolicy,
-  attemptsMade: number,
-  retryAfterMs: number | undefined,
-  random: () => number = Math.random,
-): number | null {
+export function retryDelayMs(policy: RetryPolicy, attemptsMade: number, retryAfterMs: number | undefined, random: () => number = Math.random): number | null {
   if (attemptsMade >= policy.maxAttempts) return null;
   const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attemptsMade - 1));
   const jittered = step / 2 + random() * (step / 2);

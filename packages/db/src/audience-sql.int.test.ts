@@ -1,13 +1,5 @@
 import { sql } from 'kysely';
-import {
-  CRITERIA,
-  audienceMatches,
-  type Audience,
-  type AudienceFilter,
-  type ContactForAudience,
-  type Join,
-  type VariableValue,
-} from '@herald/core';
+import { CRITERIA, audienceMatches, type Audience, type AudienceFilter, type ContactForAudience, type Join, type VariableValue } from '@herald/core';
 import { createBotRow, seededRandom, useTestDatabase } from '@herald/testing';
 import { audienceCondition } from './audience-sql';
 import { upsertContacts, type ContactUpsert } from './queries/contacts.queries';
@@ -30,11 +22,49 @@ const chance = seeded.chance;
 /** Texts chosen to hit every rule: case, unicode, quotes and SQL metacharacters, numbers that
  *  are text, dates valid and not, empty, prefixes of each other. */
 const TEXTS = [
-  'red', 'Red', 'RED', 'redish', 'dark red', 'blue', '', ' ', 'é', 'É', 'café', 'CAFÉ', '漢字', '😀', 'a😀b',
-  "O'Brien", 'say "hi"', '%', '_', '50%_off', 'back\\slash', 'semi;colon', "'); DROP TABLE contacts; --",
-  '10', '9', '010', '-3.5', '+7', '2.50', '1e3', '12345678901234567', '0', '-0',
-  '2024-01-01', '2024-01-01T10:00', '2024-06-01T10:00:00Z', '2024-06-01T12:00:00+02:00', '2024-02-30', '2023-12-31T23:59:59.999Z', '2024-1-1',
-  'true', 'false', 'null',
+  'red',
+  'Red',
+  'RED',
+  'redish',
+  'dark red',
+  'blue',
+  '',
+  ' ',
+  'é',
+  'É',
+  'café',
+  'CAFÉ',
+  '漢字',
+  '😀',
+  'a😀b',
+  "O'Brien",
+  'say "hi"',
+  '%',
+  '_',
+  '50%_off',
+  'back\\slash',
+  'semi;colon',
+  "'); DROP TABLE contacts; --",
+  '10',
+  '9',
+  '010',
+  '-3.5',
+  '+7',
+  '2.50',
+  '1e3',
+  '12345678901234567',
+  '0',
+  '-0',
+  '2024-01-01',
+  '2024-01-01T10:00',
+  '2024-06-01T10:00:00Z',
+  '2024-06-01T12:00:00+02:00',
+  '2024-02-30',
+  '2023-12-31T23:59:59.999Z',
+  '2024-1-1',
+  'true',
+  'false',
+  'null',
 ];
 const VARIABLE_VALUES: VariableValue[] = [...TEXTS, 10, 9, 2.5, -1, 0, 123456, true, false, null, { a: 1 }, [1, 2], []];
 const VARIABLES = ['color', 'age', 'joined', 'note', 'tier', 'score'];
@@ -62,11 +92,7 @@ function randomAudience(): Audience {
   const filters: AudienceFilter[] = Array.from({ length: count }, () => {
     const criteria = pick(CRITERIA);
     const value =
-      criteria === 'HasValue' || criteria === 'EmptyOrUnset'
-        ? null
-        : criteria === 'IsLongerThan' || criteria === 'IsShorterThan'
-          ? pick(LENGTHS)
-          : pick(TEXTS);
+      criteria === 'HasValue' || criteria === 'EmptyOrUnset' ? null : criteria === 'IsLongerThan' || criteria === 'IsShorterThan' ? pick(LENGTHS) : pick(TEXTS);
     return { field: pick(FIELDS), criteria, value };
   });
   const join: Join[] = Array.from({ length: count - 1 }, () => pick(['AND', 'OR'] as const));
@@ -81,7 +107,11 @@ describe('audienceCondition (SQL) against audienceMatches (the reference)', () =
   beforeAll(async () => {
     const { db } = database.current;
     botId = (await createBotRow(db)).id;
-    await upsertContacts(db, botId, Array.from({ length: CONTACTS }, (_, i) => randomContact(i)));
+    await upsertContacts(
+      db,
+      botId,
+      Array.from({ length: CONTACTS }, (_, i) => randomContact(i)),
+    );
     const rows = await db.selectFrom('contacts').selectAll().where('bot_id', '=', botId).execute();
     // The reference reads the contacts as stored: what Postgres kept is what both sides see.
     contacts = rows.map((row) => ({
@@ -101,12 +131,7 @@ describe('audienceCondition (SQL) against audienceMatches (the reference)', () =
   });
 
   async function selectedBySql(audience: Audience): Promise<string[]> {
-    const rows = await database.current.db
-      .selectFrom('contacts')
-      .select('id')
-      .where('bot_id', '=', botId)
-      .where(audienceCondition(audience))
-      .execute();
+    const rows = await database.current.db.selectFrom('contacts').select('id').where('bot_id', '=', botId).where(audienceCondition(audience)).execute();
     return rows.map((r) => r.id).sort();
   }
 
@@ -114,7 +139,10 @@ describe('audienceCondition (SQL) against audienceMatches (the reference)', () =
     let nonTrivial = 0;
     for (let i = 0; i < AUDIENCES; i++) {
       const audience = randomAudience();
-      const expected = contacts.filter((c) => audienceMatches(c, audience)).map((c) => c.id).sort();
+      const expected = contacts
+        .filter((c) => audienceMatches(c, audience))
+        .map((c) => c.id)
+        .sort();
       const actual = await selectedBySql(audience);
       if (actual.join() !== expected.join()) {
         const sample = contacts.find((c) => actual.includes(c.id) !== expected.includes(c.id));
@@ -132,16 +160,20 @@ describe('audienceCondition (SQL) against audienceMatches (the reference)', () =
   it('agrees on every criterion for every field, one filter at a time', async () => {
     const cases = FIELDS.flatMap((field) =>
       CRITERIA.flatMap((criteria) =>
-        (criteria === 'IsLongerThan' || criteria === 'IsShorterThan' ? LENGTHS : ['red', '10', '2024-01-01', '', 'é']).map(
-          (value): Audience => ({ filters: [{ field, criteria, value }], join: [] }),
-        ),
+        (criteria === 'IsLongerThan' || criteria === 'IsShorterThan' ? LENGTHS : ['red', '10', '2024-01-01', '', 'é']).map((value): Audience => ({
+          filters: [{ field, criteria, value }],
+          join: [],
+        })),
       ),
     );
     for (let i = 0; i < cases.length; i += 5) {
       const chunk = cases.slice(i, i + 5);
       const results = await Promise.all(chunk.map(selectedBySql));
       chunk.forEach((audience, j) => {
-        const expected = contacts.filter((c) => audienceMatches(c, audience)).map((c) => c.id).sort();
+        const expected = contacts
+          .filter((c) => audienceMatches(c, audience))
+          .map((c) => c.id)
+          .sort();
         expect([audience.filters[0], results[j]]).toEqual([audience.filters[0], expected]);
       });
     }
@@ -153,7 +185,10 @@ describe('audienceCondition (SQL) against audienceMatches (the reference)', () =
     const c: AudienceFilter = { field: 'age', criteria: 'GreaterThan', value: '9' };
     const andThenOr = await selectedBySql({ filters: [a, b, c], join: ['AND', 'OR'] });
     const byHand = contacts
-      .filter((x) => (audienceMatches(x, { filters: [a], join: [] }) && audienceMatches(x, { filters: [b], join: [] })) || audienceMatches(x, { filters: [c], join: [] }))
+      .filter(
+        (x) =>
+          (audienceMatches(x, { filters: [a], join: [] }) && audienceMatches(x, { filters: [b], join: [] })) || audienceMatches(x, { filters: [c], join: [] }),
+      )
       .map((x) => x.id)
       .sort();
     expect(andThenOr).toEqual(byHand);
@@ -169,7 +204,12 @@ describe('audienceCondition (SQL) against audienceMatches (the reference)', () =
       join: ['AND'],
     };
     const selected = await selectedBySql(audience);
-    expect(selected).toEqual(contacts.filter((c) => audienceMatches(c, audience)).map((c) => c.id).sort());
+    expect(selected).toEqual(
+      contacts
+        .filter((c) => audienceMatches(c, audience))
+        .map((c) => c.id)
+        .sort(),
+    );
     const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM contacts WHERE bot_id = ${botId}`.execute(database.current.db);
     expect(Number(rows[0]!.n)).toBe(CONTACTS);
   });

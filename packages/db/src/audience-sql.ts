@@ -96,6 +96,12 @@ function filterSql(filter: AudienceFilter, table: string): RawBuilder<boolean> {
 /** The audience as one boolean SQL expression over `table` (default `contacts`); empty → true. */
 export function audienceCondition(audience: Audience, table = 'contacts'): RawBuilder<boolean> {
   if (audience.filters.length === 0) return sql<boolean>`true`;
-  const groups = orGroups(audience).map((group) => sql`(${sql.join(group.map((f) => filterSql(f, table)), sql` AND `)})`);
+  const groups = orGroups(audience).map(
+    (group) =>
+      sql`(${sql.join(
+        group.map((f) => filterSql(f, table)),
+        sql` AND `,
+      )})`,
+  );
   return sql<boolean>`(${sql.join(groups, sql` OR `)})`;
 }

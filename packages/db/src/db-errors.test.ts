@@ -42,7 +42,7 @@ describe('database error classes', () => {
     expect(isRefusedForGood(undefined)).toBe(false);
   });
 
-  it("describes a refusal by message and SQLSTATE, never by the row in its detail", () => {
+  it('describes a refusal by message and SQLSTATE, never by the row in its detail', () => {
     const error = pgError('23514', { detail: 'Failing row contains (secret@example.com, …)' });
     expect(describeRefusal(error)).toBe('failed with 23514 (SQLSTATE 23514)');
   });

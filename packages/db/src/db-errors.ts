@@ -21,7 +21,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const message = (error as { message?: unknown }).message;
   if (typeof message === 'string' && MESSAGES.some((pattern) => pattern.test(message))) return true;
   // pg wraps some failures (e.g. AggregateError from dual-stack connects) without a code.
-  const nested = (error as { errors?: unknown; cause?: unknown });
+  const nested = error as { errors?: unknown; cause?: unknown };
   if (Array.isArray(nested.errors) && nested.errors.some(isDatabaseUnavailable)) return true;
   return nested.cause !== undefined && nested.cause !== error && isDatabaseUnavailable(nested.cause);
 }

@@ -5,18 +5,7 @@ import { migrateDown, migrateToEmpty, migrateToLatest, migrationStatus } from '.
 import { migrations } from './migrations';
 import { toJson, type Db } from './index';
 
-const TABLES = [
-  'bots',
-  'broadcasts',
-  'channel_connections',
-  'contacts',
-  'deliveries',
-  'delivery_leases',
-  'idempotency_keys',
-  'runs',
-  'triggers',
-  'web_outbox',
-];
+const TABLES = ['bots', 'broadcasts', 'channel_connections', 'contacts', 'deliveries', 'delivery_leases', 'idempotency_keys', 'runs', 'triggers', 'web_outbox'];
 
 async function tablesOf(db: Db): Promise<string[]> {
   const { rows } = await sql<{ table_name: string }>`
@@ -60,18 +49,29 @@ describe('migrations on an empty database', () => {
     // The previous version's state: a claimed run, its triggers marked with it, one applied.
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
-    const [applied, claimed, later] = [await createTriggerRow(db, broadcast.id), await createTriggerRow(db, broadcast.id), await createTriggerRow(db, broadcast.id)];
-    const { rows: [run] } = await sql<{ id: string }>`INSERT INTO runs (broadcast_id) VALUES (${broadcast.id}) RETURNING id`.execute(db);
+    const [applied, claimed, later] = [
+      await createTriggerRow(db, broadcast.id),
+      await createTriggerRow(db, broadcast.id),
+      await createTriggerRow(db, broadcast.id),
+    ];
+    const {
+      rows: [run],
+    } = await sql<{ id: string }>`INSERT INTO runs (broadcast_id) VALUES (${broadcast.id}) RETURNING id`.execute(db);
     await sql`UPDATE triggers SET run_id = ${run!.id} WHERE id IN (${applied.id}, ${claimed.id})`.execute(db);
     await sql`UPDATE triggers SET status = 'dispatched' WHERE id = ${applied.id}`.execute(db);
 
     await migrateToLatest(db);
-    const { rows: [boundary] } = await sql<{ last_trigger_seq: string }>`SELECT last_trigger_seq FROM runs WHERE id = ${run!.id}`.execute(db);
+    const {
+      rows: [boundary],
+    } = await sql<{ last_trigger_seq: string }>`SELECT last_trigger_seq FROM runs WHERE id = ${run!.id}`.execute(db);
     expect(boundary!.last_trigger_seq).toBe(claimed.seq); // `later` stays out of the run
 
     await sql`UPDATE triggers SET run_id = NULL WHERE id = ${claimed.id}`.execute(db); // as this version leaves a pending trigger
     await migrateDown(db);
-    const { rows } = await sql<{ id: string; run_id: string | null }>`SELECT id, run_id FROM triggers WHERE broadcast_id = ${broadcast.id} ORDER BY seq`.execute(db);
+    const { rows } = await sql<{
+      id: string;
+      run_id: string | null;
+    }>`SELECT id, run_id FROM triggers WHERE broadcast_id = ${broadcast.id} ORDER BY seq`.execute(db);
     expect(rows).toEqual([
       { id: applied.id, run_id: run!.id },
       { id: claimed.id, run_id: run!.id },
@@ -150,11 +150,9 @@ describe('schema constraints (SPEC §2)', () => {
   });
 
   it('keeps contacts unique per bot, channel and user id', async () => {
-    expect(
-      await violation(
-        db.insertInto('contacts').values({ bot_id: botId, bot_channel: 'TelegramChannel', user_id: '42' }).execute(),
-      ),
-    ).toBe('contacts_bot_channel_user_key');
+    expect(await violation(db.insertInto('contacts').values({ bot_id: botId, bot_channel: 'TelegramChannel', user_id: '42' }).execute())).toBe(
+      'contacts_bot_channel_user_key',
+    );
     // The same user id on another channel is another contact.
     await db.insertInto('contacts').values({ bot_id: botId, bot_channel: 'SMSChannel', user_id: '42' }).execute();
   });
@@ -175,27 +173,29 @@ describe('schema constraints (SPEC §2)', () => {
       ),
     ).toBe('broadcasts_hook_token_key');
     expect(
-      await violation(db.insertInto('bots').values({ name: 'dup', api_token_sha256: Buffer.alloc(32, 1) }).execute()),
+      await violation(
+        db
+          .insertInto('bots')
+          .values({ name: 'dup', api_token_sha256: Buffer.alloc(32, 1) })
+          .execute(),
+      ),
     ).toBe('bots_api_token_key');
     const connection = { bot_id: botId, channel: 'CustomChannel' as const, provider: 'custom' };
     await db.insertInto('channel_connections').values(connection).execute();
-    expect(await violation(db.insertInto('channel_connections').values(connection).execute())).toBe(
-      'channel_connections_bot_channel_key',
-    );
+    expect(await violation(db.insertInto('channel_connections').values(connection).execute())).toBe('channel_connections_bot_channel_key');
   });
 
   it('refuses unknown channels and statuses', async () => {
-    expect(
-      await violation(
-        sql`INSERT INTO contacts (bot_id, bot_channel, user_id) VALUES (${botId}, 'EmailChannel', 'x')`.execute(db),
-      ),
-    ).toBe('contacts_bot_channel_check');
-    expect(await violation(sql`UPDATE runs SET status = 'done' WHERE id = ${runId}`.execute(db))).toBe(
-      'runs_status_check',
+    expect(await violation(sql`INSERT INTO contacts (bot_id, bot_channel, user_id) VALUES (${botId}, 'EmailChannel', 'x')`.execute(db))).toBe(
+      'contacts_bot_channel_check',
     );
+    expect(await violation(sql`UPDATE runs SET status = 'done' WHERE id = ${runId}`.execute(db))).toBe('runs_status_check');
     expect(
       await violation(
-        db.insertInto('triggers').values({ broadcast_id: broadcastId, method: 'GET', request: toJson({}), status: 'lost' as never }).execute(),
+        db
+          .insertInto('triggers')
+          .values({ broadcast_id: broadcastId, method: 'GET', request: toJson({}), status: 'lost' as never })
+          .execute(),
       ),
     ).toBe('triggers_status_check');
   });
@@ -224,7 +224,10 @@ describe('schema constraints (SPEC §2)', () => {
   it('removes a bot with everything it owns', async () => {
     await db.deleteFrom('bots').where('id', '=', botId).execute();
     for (const table of ['contacts', 'broadcasts', 'runs', 'deliveries', 'triggers', 'channel_connections'] as const) {
-      const { count } = await db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow();
+      const { count } = await db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll<string>().as('count'))
+        .executeTakeFirstOrThrow();
       expect([table, Number(count)]).toEqual([table, 0]);
     }
   });

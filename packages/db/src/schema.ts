@@ -17,14 +17,7 @@ type IdentityId = ColumnType<string, never, never>;
 type Json<T> = ColumnType<T, string, string>;
 type JsonWithDefault<T> = ColumnType<T, string | undefined, string>;
 
-export type ChannelColumn =
-  | 'WhatsAppChannel'
-  | 'SMSChannel'
-  | 'RCSChannel'
-  | 'TelegramChannel'
-  | 'FacebookChannel'
-  | 'WebChannel'
-  | 'CustomChannel';
+export type ChannelColumn = 'WhatsAppChannel' | 'SMSChannel' | 'RCSChannel' | 'TelegramChannel' | 'FacebookChannel' | 'WebChannel' | 'CustomChannel';
 
 export type { DeliveryReason, DeliveryStatus, RunStatus, TriggerStatus } from '@herald/core';
 export type VariableValue = string | number | boolean | null | VariableValue[] | { [key: string]: VariableValue };

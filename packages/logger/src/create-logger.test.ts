@@ -16,9 +16,7 @@ describe('createLogger', () => {
   it('writes one JSON line per entry with service, level, message and timestamp', () => {
     const { logger, lines } = capture('ingress');
     logger.info('listening', { port: 3000 });
-    expect(lines).toEqual([
-      expect.objectContaining({ service: 'ingress', level: 'info', message: 'listening', port: 3000, timestamp: expect.any(String) }),
-    ]);
+    expect(lines).toEqual([expect.objectContaining({ service: 'ingress', level: 'info', message: 'listening', port: 3000, timestamp: expect.any(String) })]);
   });
 
   it('carries child logger fields (request id, job id, run id) on every line', () => {
@@ -57,7 +55,7 @@ describe('createLogger', () => {
     expect(request.headers.authorization).toBe('Bearer bot-secret-123');
   });
 
-  it('logs an error\'s scalar fields but not the driver objects hanging off it', () => {
+  it("logs an error's scalar fields but not the driver objects hanging off it", () => {
     const { logger, lines } = capture();
     const error = Object.assign(new Error('terminating connection'), {
       code: '57P01',

@@ -27,12 +27,7 @@ export function createLogger(options: LoggerOptions): Logger {
   return winston.createLogger({
     level: options.level ?? 'info',
     defaultMeta: { service: options.service },
-    format: winston.format.combine(
-      winston.format.errors({ stack: true }),
-      winston.format.timestamp(),
-      redactSecrets(),
-      winston.format.json(),
-    ),
+    format: winston.format.combine(winston.format.errors({ stack: true }), winston.format.timestamp(), redactSecrets(), winston.format.json()),
     transports: options.transports ?? [new winston.transports.Console()],
   });
 }

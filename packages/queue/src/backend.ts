@@ -1,4 +1,14 @@
-import { createPostgresBackend, Queue, runMigrations, Worker, type BackendFactory, type PostgresPoolConfig, type Processor, type QueueOptions, type WorkerOptions } from 'bullmq';
+import {
+  createPostgresBackend,
+  Queue,
+  runMigrations,
+  Worker,
+  type BackendFactory,
+  type PostgresPoolConfig,
+  type Processor,
+  type QueueOptions,
+  type WorkerOptions,
+} from 'bullmq';
 import { Client } from 'pg';
 import type { Redis } from 'ioredis';
 

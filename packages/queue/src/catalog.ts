@@ -166,7 +166,11 @@ export class InvalidJobPayloadError extends Error {
 /** Checks a payload against its schema; producers call it before adding, workers on receipt. */
 export function validatePayload<K extends JobName>(name: K, payload: unknown): JobPayloads[K] {
   const { value, error } = jobCatalog[name].schema.validate(payload, { abortEarly: false, stripUnknown: true });
-  if (error) throw new InvalidJobPayloadError(name, error.details.map((d) => d.message));
+  if (error)
+    throw new InvalidJobPayloadError(
+      name,
+      error.details.map((d) => d.message),
+    );
   return value;
 }
 

@@ -5,10 +5,7 @@ import type { ObjectSchema } from 'joi';
  * Reads `.env` (when present) under the process environment and validates it. On a bad
  * configuration prints every problem to stderr and exits 1 — before any logger exists.
  */
-export function loadConfigOrExit<T extends object>(
-  schema: ObjectSchema<T>,
-  env: Readonly<Record<string, string | undefined>>,
-): DeepReadonly<T> {
+export function loadConfigOrExit<T extends object>(schema: ObjectSchema<T>, env: Readonly<Record<string, string | undefined>>): DeepReadonly<T> {
   try {
     return loadConfig(schema, readEnvironment(env));
   } catch (error) {
@@ -26,10 +23,7 @@ export function loadConfigOrExit<T extends object>(
  * embedded backend runs everything in one process (`pnpm start`), so asking for it here is
  * an error that says where to go.
  */
-export function loadServiceConfigOrExit<T extends object>(
-  schema: ObjectSchema<T>,
-  env: Readonly<Record<string, string | undefined>>,
-): DeepReadonly<T> {
+export function loadServiceConfigOrExit<T extends object>(schema: ObjectSchema<T>, env: Readonly<Record<string, string | undefined>>): DeepReadonly<T> {
   const environment = readEnvironment(env);
   try {
     if (chooseBackend(environment) === 'embedded' && environment['HERALD_BACKEND']) {

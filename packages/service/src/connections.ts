@@ -21,7 +21,8 @@ export interface Connections {
  * while a dependency is down, reports it on `/readyz`, and recovers when it returns.
  */
 export function openConnections(
-  config: Pick<CommonConfig, 'DATABASE_URL' | 'DATABASE_POOL_SIZE' | 'REDIS_URL' | 'QUEUE_BACKEND' | 'QUEUE_PREFIX'> & Partial<Pick<CommonConfig, 'HERALD_BACKEND'>>,
+  config: Pick<CommonConfig, 'DATABASE_URL' | 'DATABASE_POOL_SIZE' | 'REDIS_URL' | 'QUEUE_BACKEND' | 'QUEUE_PREFIX'> &
+    Partial<Pick<CommonConfig, 'HERALD_BACKEND'>>,
   logger: Logger,
   service: string,
   redisRole: RedisRole,

@@ -37,7 +37,11 @@ function fromDatabase(error: unknown): AppError | undefined {
   }
   if (isContactVariablesOverBound(error)) {
     return new AppError(400, 'validation_failed', 'A contact would have more variables than allowed; nothing was changed', [
-      { path: 'variables', message: 'would pass the bound of a contact after the merge', expected: `at most ${MAX_CONTACT_VARIABLES} variables and ${MAX_CONTACT_VARIABLES_BYTES} bytes as stored` },
+      {
+        path: 'variables',
+        message: 'would pass the bound of a contact after the merge',
+        expected: `at most ${MAX_CONTACT_VARIABLES} variables and ${MAX_CONTACT_VARIABLES_BYTES} bytes as stored`,
+      },
     ]);
   }
   return undefined;

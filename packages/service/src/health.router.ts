@@ -44,9 +44,7 @@ export function createHealthRouter({ checks, metrics, backend, checkTimeoutMs = 
   });
 
   router.get('/readyz', async (_req, res) => {
-    const results = await Promise.all(
-      Object.entries(checks).map(([name, check]) => runCheck(name, check, checkTimeoutMs)),
-    );
+    const results = await Promise.all(Object.entries(checks).map(([name, check]) => runCheck(name, check, checkTimeoutMs)));
     const down = results.filter((r): r is Extract<CheckResult, { up: false }> => !r.up);
     res.status(down.length ? 503 : 200).json({
       status: down.length ? 'unavailable' : 'ready',

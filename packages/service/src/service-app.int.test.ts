@@ -27,7 +27,14 @@ describe('service app probes against real Postgres and Redis', () => {
 
   async function start(overrides: { DATABASE_URL?: string; REDIS_URL?: string }, routes?: (app: express.Express) => void) {
     const connections = openConnections(
-      { DATABASE_URL: database.current.url, REDIS_URL: TEST_REDIS_URL, DATABASE_POOL_SIZE: 2, QUEUE_BACKEND: 'redis', QUEUE_PREFIX: testQueuePrefix(), ...overrides },
+      {
+        DATABASE_URL: database.current.url,
+        REDIS_URL: TEST_REDIS_URL,
+        DATABASE_POOL_SIZE: 2,
+        QUEUE_BACKEND: 'redis',
+        QUEUE_PREFIX: testQueuePrefix(),
+        ...overrides,
+      },
       logger,
       'test',
       'producer',
@@ -104,8 +111,7 @@ describe('service app probes against real Postgres and Redis', () => {
         throw new Error('database password is hunter2');
       });
     });
-    const post = (body: string) =>
-      fetch(`${url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const post = (body: string) => fetch(`${url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
 
     const conflict = await fetch(`${url}/conflict`);
     expect([conflict.status, await conflict.json()]).toEqual([
@@ -122,10 +128,7 @@ describe('service app probes against real Postgres and Redis', () => {
     expect(await tooLarge.json()).toMatchObject({ error: { code: 'payload_too_large' } });
 
     const missing = await fetch(`${url}/nowhere`);
-    expect([missing.status, await missing.json()]).toEqual([
-      404,
-      { error: { code: 'not_found', message: 'No route for GET /nowhere', details: [] } },
-    ]);
+    expect([missing.status, await missing.json()]).toEqual([404, { error: { code: 'not_found', message: 'No route for GET /nowhere', details: [] } }]);
 
     const boom = await fetch(`${url}/boom`);
     const body = (await boom.json()) as { error: { code: string; message: string } };
@@ -163,7 +166,11 @@ describe('service app probes against real Postgres and Redis', () => {
     });
     try {
       const down = await fetch(`${url}/unreachable`);
-      expect([down.status, down.headers.get('retry-after'), ((await down.json()) as { error: { code: string } }).error.code]).toEqual([503, '5', 'service_unavailable']);
+      expect([down.status, down.headers.get('retry-after'), ((await down.json()) as { error: { code: string } }).error.code]).toEqual([
+        503,
+        '5',
+        'service_unavailable',
+      ]);
 
       const routeAnswer = fetch(`${url}/deadlock`);
       await rowOneHeld;

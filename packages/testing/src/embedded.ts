@@ -15,7 +15,10 @@ export interface EmbeddedDatabaseProcess {
  * cannot load PGlite (it imports parts of itself dynamically), hence the process. In memory
  * unless `dataDir` is given.
  */
-export function startEmbeddedDatabaseProcess({ dataDir = 'memory://', longWaitMs }: { dataDir?: string; longWaitMs?: number } = {}): Promise<EmbeddedDatabaseProcess> {
+export function startEmbeddedDatabaseProcess({
+  dataDir = 'memory://',
+  longWaitMs,
+}: { dataDir?: string; longWaitMs?: number } = {}): Promise<EmbeddedDatabaseProcess> {
   const wait = longWaitMs ?? process.env['EMBEDDED_LONG_WAIT_MS'];
   const child = spawn(process.execPath, [join(REPO_ROOT, 'packages', 'db', 'dist', 'embedded', 'serve.js')], {
     env: { PATH: process.env['PATH'] ?? '', EMBEDDED_DATA_DIR: dataDir, ...(wait !== undefined ? { EMBEDDED_LONG_WAIT_MS: String(wait) } : {}) },

@@ -17,10 +17,7 @@ export async function createBotRow(db: Db, overrides: { name?: string } = {}): P
 }
 
 export type BroadcastOverrides = Partial<
-  Pick<
-    NewBroadcast,
-    'name' | 'enabled' | 'allowed_hosts' | 'allow_get' | 'allow_post' | 'direct_mode' | 'require_valid_filter' | 'delay_ms' | 'max_delay_ms'
-  >
+  Pick<NewBroadcast, 'name' | 'enabled' | 'allowed_hosts' | 'allow_get' | 'allow_post' | 'direct_mode' | 'require_valid_filter' | 'delay_ms' | 'max_delay_ms'>
 > & { text?: string };
 
 export async function createBroadcastRow(db: Db, botId: string, overrides: BroadcastOverrides = {}): Promise<Broadcast> {

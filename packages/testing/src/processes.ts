@@ -57,11 +57,7 @@ export function startProcess(app: HeraldApp, env: Record<string, string>, args: 
 }
 
 /** Resolves when `GET http://127.0.0.1:<port><path>` answers `status`; fails with the logs if the process dies. */
-export async function waitForHttp(
-  started: StartedProcess,
-  port: number,
-  { path = '/healthz', status = 200, timeoutMs = 15_000 } = {},
-): Promise<Response> {
+export async function waitForHttp(started: StartedProcess, port: number, { path = '/healthz', status = 200, timeoutMs = 15_000 } = {}): Promise<Response> {
   return waitFor(
     async () => {
       if (started.child.exitCode !== null) {
@@ -85,10 +81,7 @@ export const PORT_VARIABLE: Readonly<Record<HeraldService, string>> = {
  * Starts a Herald service on a free loopback port and waits until `/readyz` answers 200 (it
  * fails with the process's logs if it dies first). `env` is added to `HOST=127.0.0.1`.
  */
-export async function startReadyProcess(
-  app: HeraldService,
-  env: Record<string, string>,
-): Promise<{ process: StartedProcess; port: number }> {
+export async function startReadyProcess(app: HeraldService, env: Record<string, string>): Promise<{ process: StartedProcess; port: number }> {
   const port = await freePort();
   const started = startProcess(app, { HOST: '127.0.0.1', ...env, [PORT_VARIABLE[app]]: String(port) });
   await waitForHttp(started, port, { path: '/readyz' }).catch(async (error: unknown) => {

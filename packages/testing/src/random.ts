@@ -116,7 +116,19 @@ export const SPEC_EXAMPLE_HOOK_BODY: Readonly<Record<string, string>> = {
 
 /** Valid hook calls of each mode (SPEC §3.1): bases for `garbageVariant`. */
 export const VALID_HOOK_BODIES: readonly Record<string, unknown>[] = [
-  { audience_filters: 'color;age', audience_criteria: 'Equals;GreaterThan', audience_values: 'red;30', audience_join: 'AND', set_variables: 'x', set_variables_values: '1' },
+  {
+    audience_filters: 'color;age',
+    audience_criteria: 'Equals;GreaterThan',
+    audience_values: 'red;30',
+    audience_join: 'AND',
+    set_variables: 'x',
+    set_variables_values: '1',
+  },
   { set_conversation: true, user_id: '42', bot_channel: 'telegram', set_variables: 'x;y', set_variables_values: '1;2' },
-  { targets: [{ user_id: '1', bot_channel: 'telegram', variables: { v: 1 } }, { user_phone_number: '+39 333 1234567', bot_channel: 'whatsapp' }] },
+  {
+    targets: [
+      { user_id: '1', bot_channel: 'telegram', variables: { v: 1 } },
+      { user_phone_number: '+39 333 1234567', bot_channel: 'whatsapp' },
+    ],
+  },
 ];

@@ -40,7 +40,11 @@ describe('progress bar', () => {
       skipped: { x: 66.67, width: 0 },
     });
     // Counts past targeted (a recount racing the counters) still fit in the bar.
-    expect(barGeometry({ targeted: 2, sent: 2, failed: 1, skipped: 1 })).toEqual({ sent: { x: 0, width: 100 }, failed: { x: 100, width: 0 }, skipped: { x: 100, width: 0 } });
+    expect(barGeometry({ targeted: 2, sent: 2, failed: 1, skipped: 1 })).toEqual({
+      sent: { x: 0, width: 100 },
+      failed: { x: 100, width: 0 },
+      skipped: { x: 100, width: 0 },
+    });
     expect(barGeometry({ targeted: 0, sent: 0, failed: 0, skipped: 0 }).sent.width).toBe(0);
     expect(progressLabel({ targeted: 3, sent: 1, failed: 1, skipped: 0 })).toBe('2 of 3 done (66 %)');
     expect(progressLabel({ targeted: 0, sent: 0, failed: 0, skipped: 0 })).toBe('0 done, none targeted yet');

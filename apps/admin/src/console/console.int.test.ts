@@ -15,7 +15,15 @@ import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
  */
 
 const ARTIFACTS = path.resolve(__dirname, '../../../../.artifacts/console');
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const HOSTILE_NAME = 'Spring sale <img src=x onerror="window.__xss=1"> & "friends"';
 
 describe('the web console in a browser', () => {
@@ -93,12 +101,27 @@ describe('the web console in a browser', () => {
   }
 
   /** A broadcast's run with these deliveries, counted on the run as the worker counts them. */
-  async function createRun(broadcastId: string, botId: string, run: { status: 'delivering' | 'completed'; startedSecondsAgo: number; deliveries: DeliverySpec[] }) {
+  async function createRun(
+    broadcastId: string,
+    botId: string,
+    run: { status: 'delivering' | 'completed'; startedSecondsAgo: number; deliveries: DeliverySpec[] },
+  ) {
     const started = new Date(Date.now() - run.startedSecondsAgo * 1_000);
     const prefix = `${broadcastId.slice(0, 8)}-${run.startedSecondsAgo}`;
-    await upsertContacts(db, botId, run.deliveries.map((_, i) => ({
-      bot_channel: 'CustomChannel' as const, user_id: `${prefix}-${i}`, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
-    })));
+    await upsertContacts(
+      db,
+      botId,
+      run.deliveries.map((_, i) => ({
+        bot_channel: 'CustomChannel' as const,
+        user_id: `${prefix}-${i}`,
+        user_phone_number: null,
+        first_name: null,
+        last_name: null,
+        user_name: null,
+        locale: null,
+        variables: {},
+      })),
+    );
     const contacts = await db.selectFrom('contacts').select(['id', 'user_id']).where('bot_id', '=', botId).where('user_id', 'like', `${prefix}-%`).execute();
     const contactOf = new Map(contacts.map((c) => [c.user_id, c.id]));
     const count = (status: DeliveryStatus) => run.deliveries.filter((d) => d.status === status).length;
@@ -106,23 +129,39 @@ describe('the web console in a browser', () => {
     const row = await db
       .insertInto('runs')
       .values({
-        broadcast_id: broadcastId, status: run.status, targeted: run.deliveries.length, handed_off: run.deliveries.length,
-        sent: count('sent'), failed: count('failed'), skipped: count('skipped'),
-        created_at: started, delivering_at: new Date(started.getTime() + 500),
+        broadcast_id: broadcastId,
+        status: run.status,
+        targeted: run.deliveries.length,
+        handed_off: run.deliveries.length,
+        sent: count('sent'),
+        failed: count('failed'),
+        skipped: count('skipped'),
+        created_at: started,
+        delivering_at: new Date(started.getTime() + 500),
         finished_at: run.status === 'completed' ? new Date(started.getTime() + (lastAt + 1) * 1_000) : null,
       })
       .returning('id')
       .executeTakeFirstOrThrow();
     const deliveries = await db
       .insertInto('deliveries')
-      .values(run.deliveries.map((d, i) => {
-        const at = new Date(started.getTime() + (d.at ?? 0) * 1_000);
-        return {
-          run_id: row.id, contact_id: contactOf.get(`${prefix}-${i}`)!, channel: 'CustomChannel' as const, status: d.status, reason: d.reason ?? null,
-          text: `Hello <${i}>`, attempts: d.status === 'queued' ? 0 : 1, sent_at: d.status === 'sent' ? at : null, updated_at: at,
-          error_code: d.status === 'failed' ? 'http_400' : null, last_error: d.status === 'failed' ? 'Bad request' : null,
-        };
-      }))
+      .values(
+        run.deliveries.map((d, i) => {
+          const at = new Date(started.getTime() + (d.at ?? 0) * 1_000);
+          return {
+            run_id: row.id,
+            contact_id: contactOf.get(`${prefix}-${i}`)!,
+            channel: 'CustomChannel' as const,
+            status: d.status,
+            reason: d.reason ?? null,
+            text: `Hello <${i}>`,
+            attempts: d.status === 'queued' ? 0 : 1,
+            sent_at: d.status === 'sent' ? at : null,
+            updated_at: at,
+            error_code: d.status === 'failed' ? 'http_400' : null,
+            last_error: d.status === 'failed' ? 'Bad request' : null,
+          };
+        }),
+      )
       .returning(['id', 'status', 'reason', 'sent_at', 'updated_at'])
       .execute();
     return { id: row.id, deliveries };
@@ -136,15 +175,24 @@ describe('the web console in a browser', () => {
   beforeAll(async () => {
     bot = await createBotRow(db, { name: 'Acme <b>bot</b>' });
     older = await createBroadcastRow(db, bot.id, { name: 'Older broadcast' });
-    await db.updateTable('broadcasts').set({ created_at: new Date(Date.now() - 86_400_000) }).where('id', '=', older.id).execute();
+    await db
+      .updateTable('broadcasts')
+      .set({ created_at: new Date(Date.now() - 86_400_000) })
+      .where('id', '=', older.id)
+      .execute();
     broadcast = await createBroadcastRow(db, bot.id, { name: HOSTILE_NAME, text: 'Hi {{first_name}} </pre><script>alert(1)</script>' });
     finished = await createRun(broadcast.id, bot.id, {
       status: 'completed',
       startedSecondsAgo: 600,
       deliveries: [
-        { status: 'sent', at: 1 }, { status: 'sent', at: 2 }, { status: 'sent', at: 14 }, { status: 'sent', at: 31 },
-        { status: 'failed', reason: 'provider_rejected', at: 3 }, { status: 'failed', reason: 'retries_exhausted', at: 45 },
-        { status: 'skipped', reason: 'unreachable', at: 0 }, { status: 'skipped', reason: 'unreachable', at: 0 },
+        { status: 'sent', at: 1 },
+        { status: 'sent', at: 2 },
+        { status: 'sent', at: 14 },
+        { status: 'sent', at: 31 },
+        { status: 'failed', reason: 'provider_rejected', at: 3 },
+        { status: 'failed', reason: 'retries_exhausted', at: 45 },
+        { status: 'skipped', reason: 'unreachable', at: 0 },
+        { status: 'skipped', reason: 'unreachable', at: 0 },
         { status: 'skipped', reason: 'no_channel_connection', at: 0 },
       ],
     });
@@ -152,8 +200,12 @@ describe('the web console in a browser', () => {
       status: 'delivering',
       startedSecondsAgo: 60,
       deliveries: [
-        { status: 'sent', at: 2 }, { status: 'sent', at: 3 }, { status: 'failed', reason: 'provider_rejected', at: 4 },
-        { status: 'skipped', reason: 'unreachable', at: 0 }, { status: 'queued' }, { status: 'queued' },
+        { status: 'sent', at: 2 },
+        { status: 'sent', at: 3 },
+        { status: 'failed', reason: 'provider_rejected', at: 4 },
+        { status: 'skipped', reason: 'unreachable', at: 0 },
+        { status: 'queued' },
+        { status: 'queued' },
       ],
     });
   });
@@ -227,9 +279,14 @@ describe('the web console in a browser', () => {
       bucket[d.status] += 1;
       expected.set(start, bucket);
     }
-    const drawn = await page.locator('figure.chart g.bucket').evaluateAll((groups) =>
-      groups.map((g) => [g.getAttribute('data-start'), { sent: Number(g.getAttribute('data-sent')), failed: Number(g.getAttribute('data-failed')), skipped: Number(g.getAttribute('data-skipped')) }]),
-    );
+    const drawn = await page
+      .locator('figure.chart g.bucket')
+      .evaluateAll((groups) =>
+        groups.map((g) => [
+          g.getAttribute('data-start'),
+          { sent: Number(g.getAttribute('data-sent')), failed: Number(g.getAttribute('data-failed')), skipped: Number(g.getAttribute('data-skipped')) },
+        ]),
+      );
     expect(new Map(drawn as [string, { sent: number; failed: number; skipped: number }][])).toEqual(expected);
     expect(expected.size).toBeGreaterThan(1);
 
@@ -243,11 +300,17 @@ describe('the web console in a browser', () => {
       await goto(page, `/console/runs/${run.id}`);
       const shown = await api(`/v1/runs/${run.id}`);
       const numbers = Object.fromEntries(
-        await Promise.all(['targeted', 'handed_off', 'sent', 'failed', 'skipped', 'pending'].map(async (field) => [field, Number(await cell(page, 'section.run', field))])),
+        await Promise.all(
+          ['targeted', 'handed_off', 'sent', 'failed', 'skipped', 'pending'].map(async (field) => [field, Number(await cell(page, 'section.run', field))]),
+        ),
       );
       expect(numbers).toEqual({
-        targeted: shown.counts.targeted, handed_off: shown.counts.handed_off, sent: shown.counts.sent,
-        failed: shown.counts.failed, skipped: shown.counts.skipped, pending: shown.counts.pending,
+        targeted: shown.counts.targeted,
+        handed_off: shown.counts.handed_off,
+        sent: shown.counts.sent,
+        failed: shown.counts.failed,
+        skipped: shown.counts.skipped,
+        pending: shown.counts.pending,
       });
       expect(await cell(page, 'section.run', 'status')).toBe(shown.status);
       expect(await cell(page, 'section.run', 'rate')).toBe(`${shown.rate_per_second} /s`);
@@ -267,7 +330,11 @@ describe('the web console in a browser', () => {
     const { page, problems } = await openPage();
     await goto(page, `/console/runs/${finished.id}`);
     const shownRows = () =>
-      page.locator('table.deliveries tbody tr').evaluateAll((trs) => trs.map((tr) => ({ id: tr.getAttribute('data-delivery-id'), status: tr.getAttribute('data-status'), reason: tr.getAttribute('data-reason') })));
+      page
+        .locator('table.deliveries tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => ({ id: tr.getAttribute('data-delivery-id'), status: tr.getAttribute('data-status'), reason: tr.getAttribute('data-reason') })),
+        );
     const filter = async (status: string, reason: string) => {
       await page.selectOption('select[name="status"]', status);
       await page.selectOption('select[name="reason"]', reason);
@@ -275,7 +342,12 @@ describe('the web console in a browser', () => {
       await page.waitForLoadState('load');
     };
 
-    for (const [status, reason] of [['skipped', 'unreachable'], ['failed', ''], ['', 'provider_rejected'], ['sent', 'unreachable']] as const) {
+    for (const [status, reason] of [
+      ['skipped', 'unreachable'],
+      ['failed', ''],
+      ['', 'provider_rejected'],
+      ['sent', 'unreachable'],
+    ] as const) {
       await filter(status, reason);
       const rows = await shownRows();
       const fromApi = await api(`/v1/runs/${finished.id}/deliveries?${new URLSearchParams({ ...(status ? { status } : {}), ...(reason ? { reason } : {}) })}`);
@@ -343,7 +415,10 @@ describe('the web console in a browser', () => {
     expect(await cell(runPage, 'section.run', 'label')).toBe('7 of 10 done (70 %)');
 
     await db.updateTable('runs').set({ sent: 8, failed: 1, skipped: 1, status: 'completed', finished_at: new Date() }).where('id', '=', run.id).execute();
-    for (const [page, scope] of [[runPage, 'section.run'], [broadcastPage, row]] as const) {
+    for (const [page, scope] of [
+      [runPage, 'section.run'],
+      [broadcastPage, row],
+    ] as const) {
       await page.locator(`${scope} [data-field="status"]:text-is("completed")`).waitFor({ timeout: 10_000 });
       expect(await page.locator(`${scope} [data-status]`).first().getAttribute('data-status')).toBe('completed');
       expect(await cell(page, scope, 'live')).toBe('');

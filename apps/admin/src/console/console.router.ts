@@ -1,17 +1,6 @@
 import { Router, type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import { AppError, DELIVERY_REASONS, DELIVERY_STATUSES, isAppError } from '@herald/core';
-import {
-  deliveryOutcomesByBucket,
-  findBot,
-  findBroadcast,
-  findRun,
-  listBots,
-  listBroadcasts,
-  listDeliveries,
-  listRuns,
-  type Db,
-  type Run,
-} from '@herald/db';
+import { deliveryOutcomesByBucket, findBot, findBroadcast, findRun, listBots, listBroadcasts, listDeliveries, listRuns, type Db, type Run } from '@herald/db';
 import { notFound } from '../http/ids';
 import { beforeCreatedAt, bigintCursor, createdAtCursorOf, isCreatedAtCursor, oneOf, page, pageRequest } from '../http/pagination';
 import { requireAdminKey } from '../http/require-admin-key';
@@ -166,7 +155,9 @@ async function outcomesChart(db: Db, runs: readonly Run[], now: Date): Promise<S
 /** An id in a console URL: not a UUID at all is the caller's mistake (400), a UUID of nothing a 404. */
 function consoleId(value: string | undefined, what: string): string {
   if (!value || !UUID.test(value)) {
-    throw new AppError(400, 'bad_request', `That is not a ${what} id`, [{ path: 'id', message: `is ${JSON.stringify(value ?? '')}`, expected: `a ${what} id (a UUID)` }]);
+    throw new AppError(400, 'bad_request', `That is not a ${what} id`, [
+      { path: 'id', message: `is ${JSON.stringify(value ?? '')}`, expected: `a ${what} id (a UUID)` },
+    ]);
   }
   return value.toLowerCase();
 }
@@ -184,6 +175,9 @@ function errorPages(context: ConsoleContext): ErrorRequestHandler {
     }
     // The key check speaks to programs (Bearer); a person at a browser is told how to log in.
     const shown = error.status === 401 ? { status: 401, message: 'Log in with any user name and the admin API key as the password', details: [] } : error;
-    res.status(error.status).type('html').send(markup(errorPage(context, shown)));
+    res
+      .status(error.status)
+      .type('html')
+      .send(markup(errorPage(context, shown)));
   };
 }

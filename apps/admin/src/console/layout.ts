@@ -28,34 +28,37 @@ export interface Crumb {
 export function layout(context: ConsoleContext, page: { title: string; crumbs?: readonly Crumb[]; body: HtmlValue }): SafeHtml {
   const crumbs = page.crumbs ?? [];
   return html`<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <meta name="referrer" content="no-referrer">
-  <title>${page.title} · Herald console</title>
-  <link rel="icon" href="${consolePaths.favicon}" type="image/svg+xml">
-  <link rel="stylesheet" href="${consolePaths.stylesheet}">
-  <script src="${consolePaths.script}" defer></script>
-</head>
-<body>
-  <header class="top">
-    <a class="brand" href="${consolePaths.home}">Herald console</a>
-    <nav>
-      <a href="${consolePaths.home}">Broadcasts</a>
-      ${context.dashboardPath ? html`<a href="${context.dashboardPath}" data-link="queues">Queues dashboard</a>` : null}
-    </nav>
-  </header>
-  <main>
-    ${crumbs.length
-      ? html`<p class="crumbs">${crumbs.map((crumb, i) => html`${i > 0 ? ' › ' : null}${crumb.href ? html`<a href="${crumb.href}">${crumb.label}</a>` : crumb.label}`)}</p>`
-      : null}
-    <h1>${page.title}</h1>
-    ${page.body}
-  </main>
-</body>
-</html>
-`;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="referrer" content="no-referrer" />
+        <title>${page.title} · Herald console</title>
+        <link rel="icon" href="${consolePaths.favicon}" type="image/svg+xml" />
+        <link rel="stylesheet" href="${consolePaths.stylesheet}" />
+        <script src="${consolePaths.script}" defer></script>
+      </head>
+      <body>
+        <header class="top">
+          <a class="brand" href="${consolePaths.home}">Herald console</a>
+          <nav>
+            <a href="${consolePaths.home}">Broadcasts</a>
+            ${context.dashboardPath ? html`<a href="${context.dashboardPath}" data-link="queues">Queues dashboard</a>` : null}
+          </nav>
+        </header>
+        <main>
+          ${
+            crumbs.length
+              ? html`<p class="crumbs">
+                  ${crumbs.map((crumb, i) => html`${i > 0 ? ' › ' : null}${crumb.href ? html`<a href="${crumb.href}">${crumb.label}</a>` : crumb.label}`)}
+                </p>`
+              : null
+          }
+          <h1>${page.title}</h1>
+          ${page.body}
+        </main>
+      </body>
+    </html> `;
 }
 
 /** A 4xx page a person can read (the API's JSON error body is for programs). */
@@ -64,9 +67,13 @@ export function errorPage(context: ConsoleContext, error: { status: number; mess
     title: error.message,
     body: html`<div class="error-page">
       <p class="code">${error.status}</p>
-      ${error.details.length
-        ? html`<ul>${error.details.map((d) => html`<li><code>${d.path}</code> ${d.message}${d.expected ? `; expected ${d.expected}` : null}</li>`)}</ul>`
-        : null}
+      ${
+        error.details.length
+          ? html`<ul>
+              ${error.details.map((d) => html`<li><code>${d.path}</code> ${d.message}${d.expected ? `; expected ${d.expected}` : null}</li>`)}
+            </ul>`
+          : null
+      }
       <p><a href="${consolePaths.home}">Back to the broadcasts</a></p>
     </div>`,
   });
@@ -74,5 +81,5 @@ export function errorPage(context: ConsoleContext, error: { status: number; mess
 
 /** A yes/no or status pill; `data-status` drives its colour and lets the live script update it. */
 export function statusPill(status: string, attributes: { live?: boolean } = {}): SafeHtml {
-  return html`<span class="status" data-status="${status}"${attributes.live ? html` data-field="status"` : null}>${status}</span>`;
+  return html`<span class="status" data-status="${status}" ${attributes.live ? html` data-field="status"` : null}>${status}</span>`;
 }

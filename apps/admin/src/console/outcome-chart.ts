@@ -62,7 +62,14 @@ export function outcomeChart({ buckets, bucketSeconds, from, to }: ChartInput): 
     });
     const bucketEnd = new Date(bucket.bucket_start.getTime() + widthMs);
     const title = `${axisTime(bucket.bucket_start, bucketSeconds)} – ${axisTime(bucketEnd, bucketSeconds)}: ${bucket.sent} sent, ${bucket.failed} failed, ${bucket.skipped} skipped`;
-    return html`<g class="bucket" data-start="${bucket.bucket_start.toISOString()}" data-sent="${bucket.sent}" data-failed="${bucket.failed}" data-skipped="${bucket.skipped}"><title>${title}</title>${rects}</g>`;
+    return html`<g
+      class="bucket"
+      data-start="${bucket.bucket_start.toISOString()}"
+      data-sent="${bucket.sent}"
+      data-failed="${bucket.failed}"
+      data-skipped="${bucket.skipped}"
+      ><title>${title}</title>${rects}</g
+    >`;
   });
 
   const caption = `Outcomes per ${widthLabel(bucketSeconds)} from ${formatTime(new Date(start))} to ${formatTime(end)}; highest bar ${highest}`;

@@ -86,7 +86,9 @@ export async function importContacts(db: Db, botId: string, records: AsyncIterab
       throw new AppError(400, 'validation_failed', `The import has ${read}; nothing was saved`, inLineOrder);
     }
     if (totals.rows === 0) {
-      throw new AppError(400, 'validation_failed', 'The import has no contacts', [{ path: 'body', message: 'has no records', expected: 'at least one contact' }]);
+      throw new AppError(400, 'validation_failed', 'The import has no contacts', [
+        { path: 'body', message: 'has no records', expected: 'at least one contact' },
+      ]);
     }
     return totals;
   });

@@ -85,7 +85,8 @@ function checkedHeader(header: string[]): string[] {
       if (bad) errors.push(bad);
     }
   });
-  if (!seen.has('bot_channel')) errors.push({ path: 'line 1', message: 'has no bot_channel column', expected: 'a header row naming bot_channel and user_id (or user_phone_number)' });
+  if (!seen.has('bot_channel'))
+    errors.push({ path: 'line 1', message: 'has no bot_channel column', expected: 'a header row naming bot_channel and user_id (or user_phone_number)' });
   if (errors.length) throw new AppError(400, 'validation_failed', 'The CSV header is invalid; nothing was saved', errors);
   return header;
 }

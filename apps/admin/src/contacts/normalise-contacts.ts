@@ -8,10 +8,7 @@ import type { ContactBody } from '../schemas/admin.schemas';
  * write, and every problem found (`pathOf(i)` names contact i in them). Duplicates collapse
  * into one row, later fields winning — one statement cannot upsert a row twice.
  */
-export function normaliseContacts(
-  contacts: readonly ContactBody[],
-  pathOf: (index: number) => string,
-): { rows: ContactUpsert[]; errors: ErrorDetail[] } {
+export function normaliseContacts(contacts: readonly ContactBody[], pathOf: (index: number) => string): { rows: ContactUpsert[]; errors: ErrorDetail[] } {
   const errors: ErrorDetail[] = [];
   const byKey = new Map<string, ContactUpsert>();
   contacts.forEach((contact, i) => {

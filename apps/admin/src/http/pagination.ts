@@ -13,7 +13,9 @@ export function pageRequest<C>(query: Record<string, unknown>, isCursor: (value:
   const rawLimit = query['limit'];
   const limit = rawLimit === undefined ? 50 : Number(rawLimit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-    throw new AppError(400, 'validation_failed', 'The request is invalid', [{ path: 'limit', message: `is ${String(rawLimit)}`, expected: 'an integer from 1 to 500' }]);
+    throw new AppError(400, 'validation_failed', 'The request is invalid', [
+      { path: 'limit', message: `is ${String(rawLimit)}`, expected: 'an integer from 1 to 500' },
+    ]);
   }
   const rawCursor = query['cursor'];
   if (rawCursor === undefined) return { limit, cursor: undefined };
@@ -24,7 +26,9 @@ export function pageRequest<C>(query: Record<string, unknown>, isCursor: (value:
     cursor = undefined;
   }
   if (!isCursor(cursor)) {
-    throw new AppError(400, 'validation_failed', 'The request is invalid', [{ path: 'cursor', message: 'is not a cursor this list gave out', expected: 'the next_cursor of the previous page' }]);
+    throw new AppError(400, 'validation_failed', 'The request is invalid', [
+      { path: 'cursor', message: 'is not a cursor this list gave out', expected: 'the next_cursor of the previous page' },
+    ]);
   }
   return { limit, cursor };
 }

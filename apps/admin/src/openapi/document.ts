@@ -26,8 +26,20 @@ const answer = (description: string, name: ResponseSchemaName) => ({ description
 const pageAnswer = (description: string, item: ResponseSchemaName) => ({ description, ...json(pageOf(item)) });
 const error = (description: string) => ({ description, ...json(ref('Error')) });
 
-const uuidPath = (name: string, what: string) => ({ name, in: 'path', required: true, description: `The ${what}'s id`, schema: { type: 'string', format: 'uuid' } });
-const bigintPath = (name: string, what: string) => ({ name, in: 'path', required: true, description: `The ${what}'s id`, schema: { type: 'string', pattern: '^[1-9][0-9]{0,18}$' } });
+const uuidPath = (name: string, what: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  description: `The ${what}'s id`,
+  schema: { type: 'string', format: 'uuid' },
+});
+const bigintPath = (name: string, what: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  description: `The ${what}'s id`,
+  schema: { type: 'string', pattern: '^[1-9][0-9]{0,18}$' },
+});
 const query = (name: string, description: string, schema: JsonSchema) => ({ name, in: 'query', description, schema });
 const paging = [
   query('limit', 'Items per page', { type: 'integer', minimum: 1, maximum: 500, default: 50 }),
@@ -62,7 +74,11 @@ const HOOK_FIELD_SCHEMAS = {
   targets: {
     type: 'array',
     description: 'Reach these contacts (created when missing), each with its own variables; up to MAX_TARGETS_PER_CALL',
-    items: { type: 'object', required: ['user_id', 'bot_channel'], properties: { user_id: { type: ['string', 'number'] }, bot_channel: { type: 'string' }, user_phone_number: { type: 'string' } } },
+    items: {
+      type: 'object',
+      required: ['user_id', 'bot_channel'],
+      properties: { user_id: { type: ['string', 'number'] }, bot_channel: { type: 'string' }, user_phone_number: { type: 'string' } },
+    },
   },
   user_id: { type: ['string', 'number'], description: 'With set_conversation: the contact' },
   user_phone_number: { type: 'string', description: 'With set_conversation: the contact, by phone' },
@@ -78,7 +94,7 @@ const hookBody = {
 const hookResponses = {
   200: { description: 'The trigger is committed; a run follows when the timer fires', ...json(ref('HookScheduled')) },
   400: error('Invalid payload: details names every bad field'),
-  401: error("Not in direct mode and no valid Authorization: Bearer <bot api_token>"),
+  401: error('Not in direct mode and no valid Authorization: Bearer <bot api_token>'),
   403: error("The caller's address is not in allowed_hosts"),
   404: error('Unknown token, or broadcast disabled (one answer for both)'),
   405: error('Method not allowed for this broadcast (Allow names the allowed ones)'),
@@ -135,27 +151,64 @@ export const openApiDocument = {
   security: [{ adminKey: [] }],
   paths: {
     '/hooks/{token}': {
-      servers: [{ url: '{publicUrl}', description: 'The ingress', variables: { publicUrl: { default: 'http://127.0.0.1:3000', description: 'The PUBLIC_URL of the deployment' } } }],
+      servers: [
+        {
+          url: '{publicUrl}',
+          description: 'The ingress',
+          variables: { publicUrl: { default: 'http://127.0.0.1:3000', description: 'The PUBLIC_URL of the deployment' } },
+        },
+      ],
       parameters: [{ name: 'token', in: 'path', required: true, description: "The secret token of the broadcast's hook_url", schema: { type: 'string' } }],
-      get: { operationId: 'launchBroadcastByGet', tags: ['hook'], summary: 'Launch the broadcast for its configured audience', security: [], responses: hookResponses },
+      get: {
+        operationId: 'launchBroadcastByGet',
+        tags: ['hook'],
+        summary: 'Launch the broadcast for its configured audience',
+        security: [],
+        responses: hookResponses,
+      },
       post: {
         operationId: 'launchBroadcast',
         tags: ['hook'],
         summary: 'Launch the broadcast: filters and values, set_conversation, or targets',
         security: [],
-        parameters: [{ name: 'Idempotency-Key', in: 'header', description: 'A retry with the same key gets the first answer, for 24 h', schema: { type: 'string', maxLength: 255 } }],
+        parameters: [
+          {
+            name: 'Idempotency-Key',
+            in: 'header',
+            description: 'A retry with the same key gets the first answer, for 24 h',
+            schema: { type: 'string', maxLength: 255 },
+          },
+        ],
         requestBody: {
           required: false,
-          ...json(hookBody, { audience_filters: 'favorite_color', audience_criteria: 'Equals', audience_values: 'red', set_variables: 'discount', set_variables_values: '10' }),
+          ...json(hookBody, {
+            audience_filters: 'favorite_color',
+            audience_criteria: 'Equals',
+            audience_values: 'red',
+            set_variables: 'discount',
+            set_variables_values: '10',
+          }),
         },
         responses: hookResponses,
       },
     },
     '/v1/openapi.json': {
-      get: { operationId: 'getOpenApiDocument', tags: ['meta'], summary: 'This document', security: [], responses: { 200: { description: 'The OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } } } },
+      get: {
+        operationId: 'getOpenApiDocument',
+        tags: ['meta'],
+        summary: 'This document',
+        security: [],
+        responses: { 200: { description: 'The OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } } },
+      },
     },
     '/v1/bots': {
-      get: { operationId: 'listBots', tags: ['bots'], summary: 'Every bot, newest first', parameters: paging, responses: { 200: pageAnswer('A page of bots', 'Bot'), ...readStandard } },
+      get: {
+        operationId: 'listBots',
+        tags: ['bots'],
+        summary: 'Every bot, newest first',
+        parameters: paging,
+        responses: { 200: pageAnswer('A page of bots', 'Bot'), ...readStandard },
+      },
       post: {
         operationId: 'createBot',
         tags: ['bots'],
@@ -165,7 +218,13 @@ export const openApiDocument = {
       },
     },
     '/v1/bots/{id}': {
-      get: { operationId: 'getBot', tags: ['bots'], summary: 'A bot and its channel connections', parameters: [uuidPath('id', 'bot')], responses: { 200: answer('The bot', 'BotWithChannels'), ...readStandard } },
+      get: {
+        operationId: 'getBot',
+        tags: ['bots'],
+        summary: 'A bot and its channel connections',
+        parameters: [uuidPath('id', 'bot')],
+        responses: { 200: answer('The bot', 'BotWithChannels'), ...readStandard },
+      },
     },
     '/v1/bots/{id}/channels': {
       get: {
@@ -173,7 +232,18 @@ export const openApiDocument = {
         tags: ['bots'],
         summary: "A bot's channel connections, with any fault",
         parameters: [uuidPath('id', 'bot')],
-        responses: { 200: { description: 'Every connection of the bot', ...json({ type: 'object', properties: { data: { type: 'array', items: ref('ChannelConnection') } }, required: ['data'], additionalProperties: false }) }, ...readStandard },
+        responses: {
+          200: {
+            description: 'Every connection of the bot',
+            ...json({
+              type: 'object',
+              properties: { data: { type: 'array', items: ref('ChannelConnection') } },
+              required: ['data'],
+              additionalProperties: false,
+            }),
+          },
+          ...readStandard,
+        },
       },
     },
     '/v1/bots/{id}/channels/{channel}': {
@@ -181,7 +251,10 @@ export const openApiDocument = {
         operationId: 'putChannelConnection',
         tags: ['bots'],
         summary: 'Create or replace a channel connection',
-        parameters: [uuidPath('id', 'bot'), { name: 'channel', in: 'path', required: true, description: 'A channel name or alias', schema: { type: 'string', enum: acceptedChannelSpellings() } }],
+        parameters: [
+          uuidPath('id', 'bot'),
+          { name: 'channel', in: 'path', required: true, description: 'A channel name or alias', schema: { type: 'string', enum: acceptedChannelSpellings() } },
+        ],
         requestBody: body(jsonSchemaOf(channelConnectionSchema)),
         responses: { 200: answer('The connection as saved (credentials named, never shown)', 'ChannelConnection'), ...standard },
       },
@@ -191,7 +264,12 @@ export const openApiDocument = {
         operationId: 'listContacts',
         tags: ['contacts'],
         summary: "A bot's contacts in id order",
-        parameters: [uuidPath('id', 'bot'), ...paging, query('bot_channel', 'Only this channel (name or alias)', { type: 'string' }), query('user_id', 'Only this user id', { type: 'string' })],
+        parameters: [
+          uuidPath('id', 'bot'),
+          ...paging,
+          query('bot_channel', 'Only this channel (name or alias)', { type: 'string' }),
+          query('user_id', 'Only this user id', { type: 'string' }),
+        ],
         responses: { 200: pageAnswer('A page of contacts', 'Contact'), ...readStandard },
       },
       post: {
@@ -221,7 +299,12 @@ export const openApiDocument = {
             'text/csv': { schema: { type: 'string' }, example: 'user_id,bot_channel,first_name,favorite_color\n42,telegram,Ada,red\n' },
           },
         },
-        responses: { 200: answer('Every row committed', 'ContactsImported'), 413: error('A line is over 4 MiB'), 415: error('Neither NDJSON nor CSV'), ...standard },
+        responses: {
+          200: answer('Every row committed', 'ContactsImported'),
+          413: error('A line is over 4 MiB'),
+          415: error('Neither NDJSON nor CSV'),
+          ...standard,
+        },
       },
     },
     '/v1/bots/{id}/contacts/{contactId}/outbox': {
@@ -229,7 +312,12 @@ export const openApiDocument = {
         operationId: 'listOutbox',
         tags: ['contacts'],
         summary: "A web chat contact's messages, oldest first",
-        parameters: [uuidPath('id', 'bot'), bigintPath('contactId', 'contact'), ...paging, query('unread', 'Only unread messages', { type: 'string', enum: ['true', 'false'] })],
+        parameters: [
+          uuidPath('id', 'bot'),
+          bigintPath('contactId', 'contact'),
+          ...paging,
+          query('unread', 'Only unread messages', { type: 'string', enum: ['true', 'false'] }),
+        ],
         responses: { 200: pageAnswer('A page of messages', 'OutboxMessage'), ...readStandard },
       },
     },
@@ -244,7 +332,13 @@ export const openApiDocument = {
       },
     },
     '/v1/bots/{id}/broadcasts': {
-      get: { operationId: 'listBroadcasts', tags: ['broadcasts'], summary: "A bot's broadcasts, newest first", parameters: [uuidPath('id', 'bot'), ...paging], responses: { 200: pageAnswer('A page of broadcasts', 'Broadcast'), ...readStandard } },
+      get: {
+        operationId: 'listBroadcasts',
+        tags: ['broadcasts'],
+        summary: "A bot's broadcasts, newest first",
+        parameters: [uuidPath('id', 'bot'), ...paging],
+        responses: { 200: pageAnswer('A page of broadcasts', 'Broadcast'), ...readStandard },
+      },
       post: {
         operationId: 'createBroadcast',
         tags: ['broadcasts'],
@@ -256,15 +350,43 @@ export const openApiDocument = {
     },
     '/v1/broadcasts/{id}': {
       parameters: [uuidPath('id', 'broadcast')],
-      get: { operationId: 'getBroadcast', tags: ['broadcasts'], summary: 'A broadcast', responses: { 200: answer('The broadcast', 'Broadcast'), ...readStandard } },
-      patch: { operationId: 'updateBroadcast', tags: ['broadcasts'], summary: 'Change some settings', requestBody: body(jsonSchemaOf(updateBroadcastSchema)), responses: { 200: answer('The broadcast as changed', 'Broadcast'), ...standard } },
-      delete: { operationId: 'deleteBroadcast', tags: ['broadcasts'], summary: 'Delete it with its triggers, runs and deliveries', responses: { 204: { description: 'Deleted' }, ...readStandard } },
+      get: {
+        operationId: 'getBroadcast',
+        tags: ['broadcasts'],
+        summary: 'A broadcast',
+        responses: { 200: answer('The broadcast', 'Broadcast'), ...readStandard },
+      },
+      patch: {
+        operationId: 'updateBroadcast',
+        tags: ['broadcasts'],
+        summary: 'Change some settings',
+        requestBody: body(jsonSchemaOf(updateBroadcastSchema)),
+        responses: { 200: answer('The broadcast as changed', 'Broadcast'), ...standard },
+      },
+      delete: {
+        operationId: 'deleteBroadcast',
+        tags: ['broadcasts'],
+        summary: 'Delete it with its triggers, runs and deliveries',
+        responses: { 204: { description: 'Deleted' }, ...readStandard },
+      },
     },
     '/v1/broadcasts/{id}/rotate-hook': {
-      post: { operationId: 'rotateHook', tags: ['broadcasts'], summary: 'A new hook token; the old URL answers 404 within about a second', parameters: [uuidPath('id', 'broadcast')], responses: { 200: answer('The broadcast with its new hook_url', 'Broadcast'), ...readStandard } },
+      post: {
+        operationId: 'rotateHook',
+        tags: ['broadcasts'],
+        summary: 'A new hook token; the old URL answers 404 within about a second',
+        parameters: [uuidPath('id', 'broadcast')],
+        responses: { 200: answer('The broadcast with its new hook_url', 'Broadcast'), ...readStandard },
+      },
     },
     '/v1/broadcasts/{id}/cancel': {
-      post: { operationId: 'cancelBroadcast', tags: ['runs'], summary: 'Cancel pending triggers and runs in progress', parameters: [uuidPath('id', 'broadcast')], responses: { 200: answer('What was cancelled', 'BroadcastCancelled'), ...readStandard } },
+      post: {
+        operationId: 'cancelBroadcast',
+        tags: ['runs'],
+        summary: 'Cancel pending triggers and runs in progress',
+        parameters: [uuidPath('id', 'broadcast')],
+        responses: { 200: answer('What was cancelled', 'BroadcastCancelled'), ...readStandard },
+      },
     },
     '/v1/broadcasts/{id}/triggers': {
       get: {
@@ -276,13 +398,31 @@ export const openApiDocument = {
       },
     },
     '/v1/broadcasts/{id}/runs': {
-      get: { operationId: 'listRuns', tags: ['runs'], summary: "A broadcast's runs, newest first", parameters: [uuidPath('id', 'broadcast'), ...paging], responses: { 200: pageAnswer('A page of runs', 'Run'), ...readStandard } },
+      get: {
+        operationId: 'listRuns',
+        tags: ['runs'],
+        summary: "A broadcast's runs, newest first",
+        parameters: [uuidPath('id', 'broadcast'), ...paging],
+        responses: { 200: pageAnswer('A page of runs', 'Run'), ...readStandard },
+      },
     },
     '/v1/triggers/{id}': {
-      get: { operationId: 'getTrigger', tags: ['runs'], summary: 'A trigger, with its notes and the run that applied it', parameters: [uuidPath('id', 'trigger')], responses: { 200: answer('The trigger', 'Trigger'), ...readStandard } },
+      get: {
+        operationId: 'getTrigger',
+        tags: ['runs'],
+        summary: 'A trigger, with its notes and the run that applied it',
+        parameters: [uuidPath('id', 'trigger')],
+        responses: { 200: answer('The trigger', 'Trigger'), ...readStandard },
+      },
     },
     '/v1/runs/{id}': {
-      get: { operationId: 'getRun', tags: ['runs'], summary: 'A run with live progress: exact counts and the current rate', parameters: [uuidPath('id', 'run')], responses: { 200: answer('The run', 'Run'), ...readStandard } },
+      get: {
+        operationId: 'getRun',
+        tags: ['runs'],
+        summary: 'A run with live progress: exact counts and the current rate',
+        parameters: [uuidPath('id', 'run')],
+        responses: { 200: answer('The run', 'Run'), ...readStandard },
+      },
     },
     '/v1/runs/{id}/deliveries': {
       get: {

@@ -52,12 +52,21 @@ describe('the OpenAPI document against real answers of every admin route', () =>
   const checked = new Set<string>();
 
   /** Calls the admin API and checks the answer against the document; returns the body. */
-  async function call(method: Method, template: string, params: Record<string, string> = {}, options: { body?: unknown; query?: string; headers?: Record<string, string>; contentType?: string } = {}) {
+  async function call(
+    method: Method,
+    template: string,
+    params: Record<string, string> = {},
+    options: { body?: unknown; query?: string; headers?: Record<string, string>; contentType?: string } = {},
+  ) {
     const path = template.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? `missing-${name}`);
     const raw = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
     const response = await fetch(`${admin.url}${path}${options.query ?? ''}`, {
       method: method.toUpperCase(),
-      headers: { authorization: `Bearer ${KEY}`, ...(raw === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }), ...options.headers },
+      headers: {
+        authorization: `Bearer ${KEY}`,
+        ...(raw === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
+        ...options.headers,
+      },
       body: raw,
     });
     const text = await response.text();
@@ -81,7 +90,9 @@ describe('the OpenAPI document against real answers of every admin route', () =>
     expect((await call('get', '/v1/bots', {}, { query: '?limit=1' })).body.data).toHaveLength(1);
     const twilio = { provider: 'twilio', credentials: { account_sid: 'AC123', auth_token: 'secret', from: '+15005550006' }, rate_limit_per_second: 5 };
     expect((await call('put', '/v1/bots/{id}/channels/{channel}', { id: bot.id, channel: 'sms' }, { body: twilio })).status).toBe(200);
-    expect((await call('put', '/v1/bots/{id}/channels/{channel}', { id: bot.id, channel: 'sms' }, { body: { ...twilio, provider: 'telegram' } })).status).toBe(400);
+    expect((await call('put', '/v1/bots/{id}/channels/{channel}', { id: bot.id, channel: 'sms' }, { body: { ...twilio, provider: 'telegram' } })).status).toBe(
+      400,
+    );
     expect((await call('get', '/v1/bots/{id}', { id: bot.id })).body.channels).toHaveLength(1);
     expect((await call('get', '/v1/bots/{id}', { id: missing })).status).toBe(404);
     expect((await call('get', '/v1/bots/{id}/channels', { id: bot.id })).body.data).toHaveLength(1);
@@ -93,25 +104,37 @@ describe('the OpenAPI document against real answers of every admin route', () =>
     ];
     expect((await call('post', '/v1/bots/{id}/contacts', { id: bot.id }, { body: { contacts } })).body).toMatchObject({ created: 2 });
     expect((await call('post', '/v1/bots/{id}/contacts', { id: bot.id }, { body: { contacts: [{ user_id: '1' }] } })).status).toBe(400);
-    const imported = await call('post', '/v1/bots/{id}/contacts/import', { id: bot.id }, { body: 'user_id,bot_channel,plan\n7,telegram,gold\n', contentType: 'text/csv' });
+    const imported = await call(
+      'post',
+      '/v1/bots/{id}/contacts/import',
+      { id: bot.id },
+      { body: 'user_id,bot_channel,plan\n7,telegram,gold\n', contentType: 'text/csv' },
+    );
     expect(imported.body).toEqual({ rows: 1, created: 1, updated: 0 });
     expect((await call('post', '/v1/bots/{id}/contacts/import', { id: bot.id }, { body: '{}', contentType: 'application/xml' })).status).toBe(415);
     const listed = await call('get', '/v1/bots/{id}/contacts', { id: bot.id }, { query: '?limit=2' });
     expect(listed.body.data).toHaveLength(2);
     const web = (await call('get', '/v1/bots/{id}/contacts', { id: bot.id }, { query: '?user_id=w1' })).body.data[0] as { id: string };
     expect((await call('get', '/v1/bots/{id}/contacts/{contactId}/outbox', { id: bot.id, contactId: web.id })).body.data).toEqual([]);
-    expect((await call('post', '/v1/bots/{id}/contacts/{contactId}/outbox/read', { id: bot.id, contactId: web.id }, { body: { through_id: '1' } })).body).toEqual({ marked_read: 0 });
+    expect(
+      (await call('post', '/v1/bots/{id}/contacts/{contactId}/outbox/read', { id: bot.id, contactId: web.id }, { body: { through_id: '1' } })).body,
+    ).toEqual({ marked_read: 0 });
 
     // Broadcasts.
-    const created = await call('post', '/v1/bots/{id}/broadcasts', { id: bot.id }, {
-      body: {
-        name: 'Order update',
-        message: { text: 'Hi {{first_name}}', channels: { whatsapp: { template: { name: 'order_update', body_parameters: ['{{first_name}}'] } } } },
-        audience: { filters: [{ field: 'favorite_color', criteria: 'Equals', value: 'red' }], join: [] },
-        allowed_hosts: ['10.0.0.0/8', '::1'],
-        max_delay_ms: 60_000,
+    const created = await call(
+      'post',
+      '/v1/bots/{id}/broadcasts',
+      { id: bot.id },
+      {
+        body: {
+          name: 'Order update',
+          message: { text: 'Hi {{first_name}}', channels: { whatsapp: { template: { name: 'order_update', body_parameters: ['{{first_name}}'] } } } },
+          audience: { filters: [{ field: 'favorite_color', criteria: 'Equals', value: 'red' }], join: [] },
+          allowed_hosts: ['10.0.0.0/8', '::1'],
+          max_delay_ms: 60_000,
+        },
       },
-    });
+    );
     expect(created.status).toBe(201);
     const broadcastId = (created.body as { id: string }).id;
     expect((await call('post', '/v1/bots/{id}/broadcasts', { id: bot.id }, { body: { name: 'x', message: { text: 'Hi {{' } } })).status).toBe(400);
@@ -122,17 +145,41 @@ describe('the OpenAPI document against real answers of every admin route', () =>
     expect((await call('post', '/v1/broadcasts/{id}/rotate-hook', { id: broadcastId })).status).toBe(200);
 
     // Triggers, runs, deliveries, cancel: a run in delivery, as the worker leaves one.
-    const run = await db.insertInto('runs').values({ broadcast_id: broadcastId, status: 'delivering', targeted: 2, handed_off: 2, sent: 1, failed: 1 }).returning('id').executeTakeFirstOrThrow();
+    const run = await db
+      .insertInto('runs')
+      .values({ broadcast_id: broadcastId, status: 'delivering', targeted: 2, handed_off: 2, sent: 1, failed: 1 })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     const rows = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').limit(2).execute();
     await db
       .insertInto('deliveries')
       .values([
-        { run_id: run.id, contact_id: rows[0]!.id, channel: 'TelegramChannel', status: 'sent', provider_message_id: '981', text: 'Hi Ada', sent_at: new Date() },
-        { run_id: run.id, contact_id: rows[1]!.id, channel: 'WebChannel', status: 'failed', reason: 'provider_rejected', error_code: '400', last_error: 'Bad Request' },
+        {
+          run_id: run.id,
+          contact_id: rows[0]!.id,
+          channel: 'TelegramChannel',
+          status: 'sent',
+          provider_message_id: '981',
+          text: 'Hi Ada',
+          sent_at: new Date(),
+        },
+        {
+          run_id: run.id,
+          contact_id: rows[1]!.id,
+          channel: 'WebChannel',
+          status: 'failed',
+          reason: 'provider_rejected',
+          error_code: '400',
+          last_error: 'Bad Request',
+        },
       ])
       .execute();
     const trigger = await createTriggerRow(db, broadcastId, { status: 'dispatched' });
-    await db.updateTable('triggers').set({ run_id: run.id, notes: JSON.stringify(['a note']) as never }).where('id', '=', trigger.id).execute();
+    await db
+      .updateTable('triggers')
+      .set({ run_id: run.id, notes: JSON.stringify(['a note']) as never })
+      .where('id', '=', trigger.id)
+      .execute();
     await createTriggerRow(db, broadcastId);
     expect((await call('get', '/v1/triggers/{id}', { id: trigger.id })).body.run_id).toBe(run.id);
     expect((await call('get', '/v1/broadcasts/{id}/triggers', { id: broadcastId }, { query: '?limit=1' })).body.next_cursor).not.toBeNull();

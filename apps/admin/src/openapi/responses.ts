@@ -45,7 +45,10 @@ export const ref = (name: ResponseSchemaName): JsonSchema => ({ $ref: `#/compone
 
 /** `{data, next_cursor}`: a keyset page; next_cursor is null on the last page. */
 export const pageOf = (item: ResponseSchemaName): JsonSchema =>
-  strict({ data: { type: 'array', items: ref(item) }, next_cursor: { ...nullableString, description: 'Pass as ?cursor= for the next page; null on the last one' } });
+  strict({
+    data: { type: 'array', items: ref(item) },
+    next_cursor: { ...nullableString, description: 'Pass as ?cursor= for the next page; null on the last one' },
+  });
 
 const channelName = { type: 'string', enum: [...CHANNEL_NAMES] };
 
@@ -61,9 +64,7 @@ export const RESPONSE_SCHEMAS: Record<ResponseSchemaName, JsonSchema> = {
     }),
   }),
   Bot: strict({ id: uuid, name: string, created_at: instant }),
-  NewBot: strict(
-    { id: uuid, name: string, api_token: { ...string, description: 'Shown this once; only its SHA-256 is stored' }, created_at: instant },
-  ),
+  NewBot: strict({ id: uuid, name: string, api_token: { ...string, description: 'Shown this once; only its SHA-256 is stored' }, created_at: instant }),
   ChannelConnection: strict({
     bot_id: uuid,
     channel: channelName,
@@ -109,7 +110,11 @@ export const RESPONSE_SCHEMAS: Record<ResponseSchemaName, JsonSchema> = {
     request: { type: 'object', description: 'The call as parsed: its mode (audience, set_conversation, targets) and fields' },
     status: { type: 'string', enum: [...TRIGGER_STATUSES] },
     run_id: { type: ['string', 'null'], format: 'uuid' },
-    notes: { type: 'array', items: string, description: 'What the hook or the dispatch noted: an ignored field, a contact not created, an audience that reached no one' },
+    notes: {
+      type: 'array',
+      items: string,
+      description: 'What the hook or the dispatch noted: an ignored field, a contact not created, an audience that reached no one',
+    },
     status_changed_at: nullableInstant,
   }),
   Run: strict({

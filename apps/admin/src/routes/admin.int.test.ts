@@ -43,7 +43,7 @@ describe('admin API', () => {
   });
 
   describe('bots', () => {
-    it('lists the bots and a bot\'s broadcasts, newest first, page by page', async () => {
+    it("lists the bots and a bot's broadcasts, newest first, page by page", async () => {
       const before = (await api('GET', '/v1/bots?limit=500')).body['data'].length as number;
       const made = [];
       for (const name of ['list-a', 'list-b', 'list-c']) made.push((await api('POST', '/v1/bots', { name })).body);
@@ -123,8 +123,18 @@ describe('admin API', () => {
         credentials: { secret: 's3cr3t-value' },
       });
       expect(put.status).toBe(200);
-      expect(put.body).toMatchObject({ channel: 'CustomChannel', provider: 'custom', base_url: 'https://hooks.example.com/in', credential_names: ['secret'], rate_limit_per_second: null });
-      const again = await api('PUT', `/v1/bots/${bot.id}/channels/CustomChannel`, { provider: 'custom', base_url: 'https://hooks.example.com/in2', rate_limit_per_second: 5 });
+      expect(put.body).toMatchObject({
+        channel: 'CustomChannel',
+        provider: 'custom',
+        base_url: 'https://hooks.example.com/in',
+        credential_names: ['secret'],
+        rate_limit_per_second: null,
+      });
+      const again = await api('PUT', `/v1/bots/${bot.id}/channels/CustomChannel`, {
+        provider: 'custom',
+        base_url: 'https://hooks.example.com/in2',
+        rate_limit_per_second: 5,
+      });
       expect(again.body).toMatchObject({ base_url: 'https://hooks.example.com/in2', rate_limit_per_second: 5, credential_names: [] });
       const read = await api('GET', `/v1/bots/${bot.id}`);
       expect(read.body['channels']).toHaveLength(1);
@@ -136,7 +146,9 @@ describe('admin API', () => {
       expect((await api('PUT', `/v1/bots/${bot.id}/channels/email`, { provider: 'custom' })).status).toBe(404);
       const wrong = await api('PUT', `/v1/bots/${bot.id}/channels/whatsapp`, { provider: 'twilio' });
       expect(wrong.status).toBe(400);
-      expect(wrong.body['error'].details).toEqual([{ path: 'provider', message: '"twilio" does not serve WhatsAppChannel', expected: 'one of whatsapp_cloud' }]);
+      expect(wrong.body['error'].details).toEqual([
+        { path: 'provider', message: '"twilio" does not serve WhatsAppChannel', expected: 'one of whatsapp_cloud' },
+      ]);
       const url = await api('PUT', `/v1/bots/${bot.id}/channels/sms`, { provider: 'twilio', base_url: 'ftp://x', rate_limit_per_second: 0 });
       expect(url.body['error'].details.map((d: { path: string }) => d.path)).toEqual(['base_url', 'rate_limit_per_second']);
     });
@@ -167,12 +179,19 @@ describe('admin API', () => {
         .execute();
       expect(rows).toEqual([
         { bot_channel: 'WhatsAppChannel', user_id: '+393331111111', user_phone_number: '+393331111111', first_name: null, locale: 'it', variables: {} },
-        { bot_channel: 'TelegramChannel', user_id: '42', user_phone_number: null, first_name: 'Ada', locale: null, variables: { tier: 'gold', visits: 4, city: 'Turin' } },
+        {
+          bot_channel: 'TelegramChannel',
+          user_id: '42',
+          user_phone_number: null,
+          first_name: 'Ada',
+          locale: null,
+          variables: { tier: 'gold', visits: 4, city: 'Turin' },
+        },
         { bot_channel: 'WebChannel', user_id: '7', user_phone_number: null, first_name: null, locale: null, variables: {} },
       ]);
     });
 
-    it('lists a bot\'s contacts page by page, by channel and by user id', async () => {
+    it("lists a bot's contacts page by page, by channel and by user id", async () => {
       const bot = await newBot();
       await api('POST', `/v1/bots/${bot.id}/contacts`, {
         contacts: [
@@ -219,7 +238,11 @@ describe('admin API', () => {
         'contacts[2].bot_channel',
         'contacts[3].variables.Bad Name',
       ]);
-      const count = await database.current.db.selectFrom('contacts').select((eb) => eb.fn.countAll<string>().as('n')).where('bot_id', '=', bot.id).executeTakeFirstOrThrow();
+      const count = await database.current.db
+        .selectFrom('contacts')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('bot_id', '=', bot.id)
+        .executeTakeFirstOrThrow();
       expect(count.n).toBe('0');
     });
 
@@ -230,7 +253,12 @@ describe('admin API', () => {
       const nulName = await raw(`/v1/bots/${bot.id}/contacts`, '{"contacts":[{"user_id":"1","bot_channel":"telegram","first_name":"A\\u0000B"}]}');
       const surrogate = await raw(`/v1/bots/${bot.id}/contacts`, '{"contacts":[{"user_id":"1","bot_channel":"telegram","variables":{"x":"\\udc00"}}]}');
       const broadcastName = await raw(`/v1/bots/${bot.id}/broadcasts`, '{"name":"N\\u0000","message":{"text":"Hi"}}');
-      const answers = await Promise.all([nulName, surrogate, broadcastName].map(async (r) => [r.status, ((await r.json()) as { error: { details: Array<{ path: string }> } }).error.details[0]?.path]));
+      const answers = await Promise.all(
+        [nulName, surrogate, broadcastName].map(async (r) => [
+          r.status,
+          ((await r.json()) as { error: { details: Array<{ path: string }> } }).error.details[0]?.path,
+        ]),
+      );
       expect(answers).toEqual([
         [400, 'contacts[0].first_name'],
         [400, 'contacts[0].variables.x'],
@@ -277,7 +305,13 @@ describe('admin API', () => {
       const bot = await newBot();
       const created = await api('POST', `/v1/bots/${bot.id}/broadcasts`, {
         name: 'Gold members',
-        audience: { filters: [{ field: 'tier', criteria: 'cointains', value: 'gold' }, { field: 'visits', criteria: 'GreaterThan', value: 3 }], join: ['or'] },
+        audience: {
+          filters: [
+            { field: 'tier', criteria: 'cointains', value: 'gold' },
+            { field: 'visits', criteria: 'GreaterThan', value: 3 },
+          ],
+          join: ['or'],
+        },
         message: { text: 'Hello', channels: { whatsapp: { template: { name: 'gold_offer', parameters: ['{{first_name}}'] } } } },
         allowed_hosts: ['10.0.0.0/8', '::1'],
         delay_ms: 2_000,
@@ -285,7 +319,13 @@ describe('admin API', () => {
       });
       expect(created.status).toBe(201);
       expect(created.body).toMatchObject({
-        audience: { filters: [{ field: 'tier', criteria: 'Contains', value: 'gold' }, { field: 'visits', criteria: 'GreaterThan', value: '3' }], join: ['OR'] },
+        audience: {
+          filters: [
+            { field: 'tier', criteria: 'Contains', value: 'gold' },
+            { field: 'visits', criteria: 'GreaterThan', value: '3' },
+          ],
+          join: ['OR'],
+        },
         // `parameters`, the old name, is stored as SPEC §5's `body_parameters`.
         message: { text: 'Hello', channels: { WhatsAppChannel: { template: { name: 'gold_offer', language: 'en', body_parameters: ['{{first_name}}'] } } } },
         allowed_hosts: ['10.0.0.0/8', '::1'],
@@ -316,7 +356,11 @@ describe('admin API', () => {
 
     describe('message templates and per-channel overrides', () => {
       const HINT = '(write {{name}} or {{a.b[0]}}, and \\{\\{ for a literal {{)';
-      const templateError = (path: string, problem: string) => ({ path, message: `is not a valid template: ${problem} ${HINT}`, expected: 'the documented format' });
+      const templateError = (path: string, problem: string) => ({
+        path,
+        message: `is not a valid template: ${problem} ${HINT}`,
+        expected: 'the documented format',
+      });
 
       async function storedMessage(id: string) {
         const row = await database.current.db.selectFrom('broadcasts').select('message').where('id', '=', id).executeTakeFirstOrThrow();
@@ -382,16 +426,24 @@ describe('admin API', () => {
         expect(created.body['message']).toEqual(stored);
         expect(await storedMessage(created.body['id'])).toEqual(stored);
 
-        const patched = await api('PATCH', `/v1/broadcasts/${created.body['id']}`, { message: { text: 'x', channels: { whatsappchannel: { template: { name: 'short', parameters: ['{{tier}}'] } } } } });
+        const patched = await api('PATCH', `/v1/broadcasts/${created.body['id']}`, {
+          message: { text: 'x', channels: { whatsappchannel: { template: { name: 'short', parameters: ['{{tier}}'] } } } },
+        });
         expect(patched.status).toBe(200);
-        expect(await storedMessage(created.body['id'])).toEqual({ text: 'x', channels: { WhatsAppChannel: { template: { name: 'short', language: 'en', body_parameters: ['{{tier}}'] } } } });
+        expect(await storedMessage(created.body['id'])).toEqual({
+          text: 'x',
+          channels: { WhatsAppChannel: { template: { name: 'short', language: 'en', body_parameters: ['{{tier}}'] } } },
+        });
       });
 
       it('accepts message_tag under Messenger in any spelling', async () => {
         const bot = await newBot();
         const created = await api('POST', `/v1/bots/${bot.id}/broadcasts`, {
           name: 'Receipts',
-          message: { text: 'Receipt {{payload.receipt_id}}', channels: { messenger: { text: 'Your receipt {{payload.receipt_id}}', message_tag: 'POST_PURCHASE_UPDATE' } } },
+          message: {
+            text: 'Receipt {{payload.receipt_id}}',
+            channels: { messenger: { text: 'Your receipt {{payload.receipt_id}}', message_tag: 'POST_PURCHASE_UPDATE' } },
+          },
         });
         expect(created.status).toBe(201);
         expect(await storedMessage(created.body['id'])).toEqual({
@@ -418,13 +470,21 @@ describe('admin API', () => {
         expect(response.status).toBe(400);
         expect(response.body['error'].details).toEqual([
           { path: 'message.channels.sms.template', message: 'is allowed only under WhatsAppChannel (whatsapp)', expected: 'no such field' },
-          { path: 'message.channels.TelegramChannel.message_tag', message: 'is allowed only under FacebookChannel (messenger, facebook)', expected: 'no such field' },
+          {
+            path: 'message.channels.TelegramChannel.message_tag',
+            message: 'is allowed only under FacebookChannel (messenger, facebook)',
+            expected: 'no such field',
+          },
           {
             path: 'message.channels.facebook.message_tag',
             message: 'is not a message tag (e.g. ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, HUMAN_AGENT)',
             expected: 'the documented format',
           },
-          { path: 'message.channels.whatsapp.template', message: expect.stringContaining('has both body_parameters and parameters'), expected: expect.any(String) },
+          {
+            path: 'message.channels.whatsapp.template',
+            message: expect.stringContaining('has both body_parameters and parameters'),
+            expected: expect.any(String),
+          },
           { path: 'message.channels.fax', message: 'is not a channel', expected: expect.stringMatching(/^one of WhatsAppChannel, .*, whatsapp, .*messenger/) },
         ]);
       });

@@ -1,12 +1,5 @@
 import { Router } from 'express';
-import {
-  AppError,
-  PROVIDERS_BY_CHANNEL,
-  generateBotToken,
-  resolveChannel,
-  tokenDigest,
-  acceptedChannelSpellings,
-} from '@herald/core';
+import { AppError, PROVIDERS_BY_CHANNEL, generateBotToken, resolveChannel, tokenDigest, acceptedChannelSpellings } from '@herald/core';
 import { checkDestinationUrl } from '@herald/channels';
 import { findBot, insertBot, listBots, listChannelConnections, upsertChannelConnection, type Db } from '@herald/db';
 import { validateBody } from '@herald/service';

@@ -8,7 +8,6 @@ import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 /** POST /v1/bots/:id/contacts/import over real HTTP, NDJSON and CSV, against a real database. */
 
-
 describe('contact import', () => {
   const database = useTestDatabase();
   const admin = useAdminApp(database);
@@ -22,8 +21,7 @@ describe('contact import', () => {
     return { status: response.status, body: (await response.json()) as Record<string, any> };
   }
 
-  const contactsOf = (botId: string) =>
-    database.current.db.selectFrom('contacts').selectAll().where('bot_id', '=', botId).orderBy('id').execute();
+  const contactsOf = (botId: string) => database.current.db.selectFrom('contacts').selectAll().where('bot_id', '=', botId).orderBy('id').execute();
 
   it('imports NDJSON in batches: every line upserted, a repeated contact updated, CRLF and blank lines fine', async () => {
     const bot = await createBotRow(database.current.db);
@@ -53,7 +51,12 @@ describe('contact import', () => {
     const result = await upload(bot.id, 'text/csv; charset=utf-8', csv);
     expect(result).toEqual({ status: 200, body: { rows: 2, created: 2, updated: 0 } });
     const [ann, bo] = await contactsOf(bot.id);
-    expect(ann).toMatchObject({ bot_channel: 'TelegramChannel', user_id: 't1', first_name: 'Smith, Ann', variables: { city: 'Zürich', note: 'said "hi"\nthen left' } });
+    expect(ann).toMatchObject({
+      bot_channel: 'TelegramChannel',
+      user_id: 't1',
+      first_name: 'Smith, Ann',
+      variables: { city: 'Zürich', note: 'said "hi"\nthen left' },
+    });
     // On WhatsApp the phone is the user id (SPEC §2), as in the JSON upsert.
     expect(bo).toMatchObject({ bot_channel: 'WhatsAppChannel', user_id: '+393331234567', first_name: 'Bo', variables: {} });
   });
@@ -69,7 +72,7 @@ describe('contact import', () => {
     expect(await contactsOf(bot.id)).toEqual([]);
   });
 
-  it("answers 400 and saves nothing when lines would take a contact past its variables bound together", async () => {
+  it('answers 400 and saves nothing when lines would take a contact past its variables bound together', async () => {
     const bot = await createBotRow(database.current.db);
     // Each line is within the per-call bound; the same contact twice is not.
     const half = (from: number) => Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`v${from + i}`, i]));
@@ -137,12 +140,20 @@ describe('contact import', () => {
     const { db } = database.current;
     const bot = await createBotRow(db);
     const { port } = new URL(admin.url);
-    const req = request({ host: '127.0.0.1', port, path: `/v1/bots/${bot.id}/contacts/import`, method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-ndjson' } });
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      path: `/v1/bots/${bot.id}/contacts/import`,
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-ndjson' },
+    });
     req.on('error', () => undefined); // the reset we cause
     // 3,000 lines: three batches written inside the import's transaction, then the client vanishes.
     req.write(Array.from({ length: 3_000 }, (_, i) => JSON.stringify({ user_id: `u${i}`, bot_channel: 'telegram' })).join('\n') + '\n');
     const transactionOpen = () =>
-      sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()`
+      sql<{
+        n: number;
+      }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()`
         .execute(db)
         .then((r) => r.rows[0]!.n);
     await waitFor(async () => (await transactionOpen()) === 1, { what: 'the import to be writing (its transaction open)' });
@@ -157,13 +168,26 @@ describe('contact import', () => {
     const { proxy, url } = await proxyInFrontOf(database.current.url);
     const viaProxy = createDb({ url, poolSize: 2 });
     const cutAdmin = await serveApp(
-      createApp({ logger: testLogger('admin'), checks: {}, metrics: createMetricsRegistry('import-cut-test'), db: viaProxy, adminApiKey: KEY, publicUrl: 'https://hooks.example.com/' }),
+      createApp({
+        logger: testLogger('admin'),
+        checks: {},
+        metrics: createMetricsRegistry('import-cut-test'),
+        db: viaProxy,
+        adminApiKey: KEY,
+        publicUrl: 'https://hooks.example.com/',
+      }),
     );
     try {
       const { port } = new URL(cutAdmin.url);
       const answer = new Promise<number>((resolve, reject) => {
         const req = request(
-          { host: '127.0.0.1', port, path: `/v1/bots/${bot.id}/contacts/import`, method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-ndjson' } },
+          {
+            host: '127.0.0.1',
+            port,
+            path: `/v1/bots/${bot.id}/contacts/import`,
+            method: 'POST',
+            headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-ndjson' },
+          },
           (res) => {
             res.resume();
             resolve(res.statusCode ?? 0);
@@ -173,7 +197,9 @@ describe('contact import', () => {
         req.write(Array.from({ length: 3_000 }, (_, i) => JSON.stringify({ user_id: `u${i}`, bot_channel: 'telegram' })).join('\n') + '\n');
         // Postgres goes away while the import is open; the client then finishes its upload.
         const transactionOpen = () =>
-          sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()`
+          sql<{
+            n: number;
+          }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()`
             .execute(db)
             .then((r) => r.rows[0]!.n);
         void waitFor(async () => (await transactionOpen()) === 1, { what: 'the import to be writing' }).then(() => {

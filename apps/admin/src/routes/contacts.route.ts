@@ -22,7 +22,9 @@ export function contactsRouter(db: Db): Router {
     const channelParam = req.query['bot_channel'];
     const channel = channelParam === undefined ? undefined : resolveChannel(String(channelParam));
     if (channelParam !== undefined && !channel) {
-      throw new AppError(400, 'validation_failed', 'The request is invalid', [{ path: 'bot_channel', message: `is ${String(channelParam)}`, expected: 'a channel name or alias' }]);
+      throw new AppError(400, 'validation_failed', 'The request is invalid', [
+        { path: 'bot_channel', message: `is ${String(channelParam)}`, expected: 'a channel name or alias' },
+      ]);
     }
     if (!(await findBot(db, botId))) throw notFound('bot');
     const userId = req.query['user_id'] === undefined ? undefined : String(req.query['user_id']);

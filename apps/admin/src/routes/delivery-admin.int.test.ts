@@ -66,23 +66,51 @@ describe('admin API: channel connections, run progress, web chat outbox', () => 
   it('shows live progress from the run counters: pending, rate, completed_at; deliveries by reason', async () => {
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
-    await upsertContacts(db, bot.id, ['a', 'b', 'c'].map((user_id) => ({
-      bot_channel: 'CustomChannel' as const, user_id, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
-    })));
+    await upsertContacts(
+      db,
+      bot.id,
+      ['a', 'b', 'c'].map((user_id) => ({
+        bot_channel: 'CustomChannel' as const,
+        user_id,
+        user_phone_number: null,
+        first_name: null,
+        last_name: null,
+        user_name: null,
+        locale: null,
+        variables: {},
+      })),
+    );
     const contacts = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
     const run = await db
       .insertInto('runs')
-      .values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 3, handed_off: 3, sent: 1, skipped: 1, rate_window_at: new Date(Date.now() - 1_000), rate_per_second: 42.25 })
+      .values({
+        broadcast_id: broadcast.id,
+        status: 'delivering',
+        targeted: 3,
+        handed_off: 3,
+        sent: 1,
+        skipped: 1,
+        rate_window_at: new Date(Date.now() - 1_000),
+        rate_per_second: 42.25,
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
-    await db.insertInto('deliveries').values([
-      { run_id: run.id, contact_id: contacts[0]!.id, channel: 'CustomChannel', status: 'sent' },
-      { run_id: run.id, contact_id: contacts[1]!.id, channel: 'CustomChannel', status: 'skipped', reason: 'unreachable' },
-      { run_id: run.id, contact_id: contacts[2]!.id, channel: 'CustomChannel', status: 'sending', claim_id: randomUUID() },
-    ]).execute();
+    await db
+      .insertInto('deliveries')
+      .values([
+        { run_id: run.id, contact_id: contacts[0]!.id, channel: 'CustomChannel', status: 'sent' },
+        { run_id: run.id, contact_id: contacts[1]!.id, channel: 'CustomChannel', status: 'skipped', reason: 'unreachable' },
+        { run_id: run.id, contact_id: contacts[2]!.id, channel: 'CustomChannel', status: 'sending', claim_id: randomUUID() },
+      ])
+      .execute();
 
     const live = await call('GET', `/v1/runs/${run.id}`);
-    expect(live.body).toMatchObject({ status: 'delivering', counts: { targeted: 3, sent: 1, skipped: 1, failed: 0, pending: 1 }, rate_per_second: 42.3, completed_at: null });
+    expect(live.body).toMatchObject({
+      status: 'delivering',
+      counts: { targeted: 3, sent: 1, skipped: 1, failed: 0, pending: 1 },
+      rate_per_second: 42.3,
+      completed_at: null,
+    });
     const unreachable = await call('GET', `/v1/runs/${run.id}/deliveries?reason=unreachable`);
     expect(unreachable.body.data).toHaveLength(1);
     expect(unreachable.body.data[0]).toMatchObject({ status: 'skipped', reason: 'unreachable' });
@@ -97,14 +125,27 @@ describe('admin API: channel connections, run progress, web chat outbox', () => 
   it("serves a web chat contact's outbox since a cursor and marks messages read", async () => {
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
-    await upsertContacts(db, bot.id, [{
-      bot_channel: 'WebChannel' as const, user_id: 'web-1', user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
-    }]);
+    await upsertContacts(db, bot.id, [
+      {
+        bot_channel: 'WebChannel' as const,
+        user_id: 'web-1',
+        user_phone_number: null,
+        first_name: null,
+        last_name: null,
+        user_name: null,
+        locale: null,
+        variables: {},
+      },
+    ]);
     const contact = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).executeTakeFirstOrThrow();
     const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'completed' }).returning('id').executeTakeFirstOrThrow();
     for (const text of ['one', 'two', 'three']) {
       const other = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'completed' }).returning('id').executeTakeFirstOrThrow();
-      const delivery = await db.insertInto('deliveries').values({ run_id: text === 'one' ? run.id : other.id, contact_id: contact.id, channel: 'WebChannel', status: 'sent' }).returning('id').executeTakeFirstOrThrow();
+      const delivery = await db
+        .insertInto('deliveries')
+        .values({ run_id: text === 'one' ? run.id : other.id, contact_id: contact.id, channel: 'WebChannel', status: 'sent' })
+        .returning('id')
+        .executeTakeFirstOrThrow();
       await db.insertInto('web_outbox').values({ contact_id: contact.id, delivery_id: delivery.id, text }).execute();
     }
     const base = `/v1/bots/${bot.id}/contacts/${contact.id}/outbox`;

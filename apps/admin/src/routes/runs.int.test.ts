@@ -4,7 +4,6 @@ import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 /** Reading triggers, runs and deliveries, and cancelling, over real HTTP. */
 
-
 describe('admin API: triggers, runs, deliveries, cancel', () => {
   const database = useTestDatabase();
   const admin = useAdminApp(database);
@@ -22,20 +21,43 @@ describe('admin API: triggers, runs, deliveries, cancel', () => {
   async function runInDelivery() {
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
-    await upsertContacts(db, bot.id, Array.from({ length: 5 }, (_, i) => ({
-      bot_channel: 'WebChannel' as const, user_id: `v${i}`, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
-    })));
+    await upsertContacts(
+      db,
+      bot.id,
+      Array.from({ length: 5 }, (_, i) => ({
+        bot_channel: 'WebChannel' as const,
+        user_id: `v${i}`,
+        user_phone_number: null,
+        first_name: null,
+        last_name: null,
+        user_name: null,
+        locale: null,
+        variables: {},
+      })),
+    );
     const contacts = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
-    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 5, handed_off: 5, sent: 2, failed: 1 }).returning('id').executeTakeFirstOrThrow();
-    await db.insertInto('deliveries').values(contacts.map((c, i) => ({
-      run_id: run.id, contact_id: c.id, channel: 'WebChannel' as const, status: i < 2 ? ('sent' as const) : i === 2 ? ('failed' as const) : ('queued' as const),
-    }))).execute();
+    const run = await db
+      .insertInto('runs')
+      .values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 5, handed_off: 5, sent: 2, failed: 1 })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await db
+      .insertInto('deliveries')
+      .values(
+        contacts.map((c, i) => ({
+          run_id: run.id,
+          contact_id: c.id,
+          channel: 'WebChannel' as const,
+          status: i < 2 ? ('sent' as const) : i === 2 ? ('failed' as const) : ('queued' as const),
+        })),
+      )
+      .execute();
     const trigger = await createTriggerRow(db, broadcast.id, { status: 'dispatched' });
     await db.updateTable('triggers').set({ run_id: run.id }).where('id', '=', trigger.id).execute();
     return { broadcast, run, trigger };
   }
 
-  it('reads a trigger and lists a broadcast\'s triggers newest first, by status, page by page', async () => {
+  it("reads a trigger and lists a broadcast's triggers newest first, by status, page by page", async () => {
     const { broadcast, trigger } = await runInDelivery();
     const pending = [];
     for (let i = 0; i < 3; i++) pending.push(await createTriggerRow(db, broadcast.id)); // in order: seq follows

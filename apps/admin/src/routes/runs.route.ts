@@ -1,15 +1,6 @@
 import { Router } from 'express';
 import { DELIVERY_REASONS, DELIVERY_STATUSES, TRIGGER_STATUSES } from '@herald/core';
-import {
-  cancelBroadcast,
-  findBroadcast,
-  findRun,
-  findTrigger,
-  listDeliveries,
-  listRuns,
-  listTriggers,
-  type Db,
-} from '@herald/db';
+import { cancelBroadcast, findBroadcast, findRun, findTrigger, listDeliveries, listRuns, listTriggers, type Db } from '@herald/db';
 import { notFound, resourceId } from '../http/ids';
 import { beforeCreatedAt, bigintCursor, createdAtCursorOf, isCreatedAtCursor, oneOf, page, pageRequest } from '../http/pagination';
 import { presentRun } from '../presenters';

@@ -86,11 +86,7 @@ export const contactSchema = Joi.object<ContactBody>({
 }).example({ user_id: '42', bot_channel: 'telegram', first_name: 'Ada', variables: { favorite_color: 'red' } });
 
 export const upsertContactsSchema = Joi.object<{ contacts: ContactBody[] }>({
-  contacts: Joi.array()
-    .items(contactSchema)
-    .min(1)
-    .max(MAX_CONTACTS_PER_CALL)
-    .required(),
+  contacts: Joi.array().items(contactSchema).min(1).max(MAX_CONTACTS_PER_CALL).required(),
 });
 
 const audience = Joi.object({
@@ -167,8 +163,7 @@ function channelOverride(channel: ChannelName) {
 }
 
 /** A key that names `channel` in any spelling `resolveChannel` accepts. */
-const keyOf = (channel: ChannelName) =>
-  Joi.string().custom((key: string, helpers) => (resolveChannel(key) === channel ? key : helpers.error('any.invalid')));
+const keyOf = (channel: ChannelName) => Joi.string().custom((key: string, helpers) => (resolveChannel(key) === channel ? key : helpers.error('any.invalid')));
 
 const notAChannel = Joi.any()
   .custom((_value, helpers) => helpers.error('any.only', { valids: acceptedChannelSpellings() }))
@@ -188,8 +183,14 @@ const channelOverrides = CHANNEL_NAMES.reduce((schema, channel) => schema.patter
         additionalProperties: false,
         properties: {
           text: jsonSchemaOf(templateText),
-          template: { ...jsonSchemaOf(whatsAppTemplate), description: 'WhatsAppChannel only: an approved template (the old key parameters is read as body_parameters)' },
-          message_tag: { ...jsonSchemaOf(messengerTag), description: 'FacebookChannel only: e.g. ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, HUMAN_AGENT' },
+          template: {
+            ...jsonSchemaOf(whatsAppTemplate),
+            description: 'WhatsAppChannel only: an approved template (the old key parameters is read as body_parameters)',
+          },
+          message_tag: {
+            ...jsonSchemaOf(messengerTag),
+            description: 'FacebookChannel only: e.g. ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE, HUMAN_AGENT',
+          },
         },
       },
     },

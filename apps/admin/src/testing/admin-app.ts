@@ -11,10 +11,7 @@ export const ADMIN_TEST_KEY = 'test-admin-key-0123456789abcdef';
  * database, behind ADMIN_TEST_KEY. `overrides` is read in beforeAll, so it may use what other
  * helpers made there (a producer on the test's Redis).
  */
-export function useAdminApp(
-  database: { readonly current: TestDatabase },
-  overrides: () => Partial<AdminDeps> = () => ({}),
-): { readonly url: string } {
+export function useAdminApp(database: { readonly current: TestDatabase }, overrides: () => Partial<AdminDeps> = () => ({})): { readonly url: string } {
   let served: ServedApp | undefined;
   beforeAll(async () => {
     served = await serveApp(

@@ -45,7 +45,14 @@ export function broadcastTable(broadcasts: readonly BroadcastView[]): string {
     ...broadcasts.map((b) => [b.id, b.name.length > 40 ? `${b.name.slice(0, 39)}…` : b.name, yesNo(b.enabled), `${b.delay_ms} ms`, b.created_at]),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function broadcastDetails(b: BroadcastView): string {
@@ -103,15 +110,21 @@ Example:
     let cursor = startCursor;
     let next: string | null;
     do {
-      const page = await client.get<Page<BroadcastView>>(`/v1/bots/${botId}/broadcasts`, { limit: String(limit), cursor }, {
-        hints: { 400: 'a --cursor must be a next_cursor this list gave', 404: `check the bot id: this server has no bot ${botId}` },
-      });
+      const page = await client.get<Page<BroadcastView>>(
+        `/v1/bots/${botId}/broadcasts`,
+        { limit: String(limit), cursor },
+        {
+          hints: { 400: 'a --cursor must be a next_cursor this list gave', 404: `check the bot id: this server has no bot ${botId}` },
+        },
+      );
       data.push(...page.data);
       next = page.next_cursor;
       cursor = next ?? undefined;
     } while (all && next !== null);
 
-    ctx.out.result({ data, next_cursor: next }, () => (data.length ? broadcastTable(data) : `no broadcasts${startCursor ? ' on this page' : ` for bot ${botId}`}`));
+    ctx.out.result({ data, next_cursor: next }, () =>
+      data.length ? broadcastTable(data) : `no broadcasts${startCursor ? ' on this page' : ` for bot ${botId}`}`,
+    );
     if (next !== null) ctx.out.note(`more broadcasts: add --cursor ${next} for the next page, or --all for every page`);
     return EXIT.ok;
   },
@@ -133,7 +146,9 @@ Example:
   async run(ctx, { positionals }) {
     expectPositionals(positionals, ['ID'], 'broadcasts show');
     const id = idArgument(positionals[0]!, 'broadcast');
-    const broadcast = await ctx.admin().get<BroadcastView>(`/v1/broadcasts/${id}`, {}, { hints: { 404: `check the broadcast id: this server has no broadcast ${id}` } });
+    const broadcast = await ctx
+      .admin()
+      .get<BroadcastView>(`/v1/broadcasts/${id}`, {}, { hints: { 404: `check the broadcast id: this server has no broadcast ${id}` } });
     ctx.out.result(broadcast, () => broadcastDetails(broadcast));
     return EXIT.ok;
   },

@@ -44,7 +44,10 @@ export async function hookBody(data: string | undefined, stdin: Readable): Promi
   try {
     JSON.parse(body);
   } catch (error) {
-    throw new UsageError(`--data is not JSON: ${(error as Error).message}`, `e.g. --data '{"audience_filters":"city","audience_criteria":"Equals","audience_values":"Rome"}'`);
+    throw new UsageError(
+      `--data is not JSON: ${(error as Error).message}`,
+      `e.g. --data '{"audience_filters":"city","audience_criteria":"Equals","audience_values":"Rome"}'`,
+    );
   }
   return body;
 }
@@ -87,7 +90,11 @@ Examples:
       ...(idempotencyKey !== undefined ? { 'idempotency-key': idempotencyKey } : {}),
     };
 
-    const answer = await send(url, { method: 'POST', headers, ...(body !== undefined ? { body } : {}) }, 'check the hook URL and that the ingress is running there');
+    const answer = await send(
+      url,
+      { method: 'POST', headers, ...(body !== undefined ? { body } : {}) },
+      'check the hook URL and that the ingress is running there',
+    );
     let parsed: unknown = answer.body;
     try {
       parsed = JSON.parse(answer.body);
@@ -100,7 +107,10 @@ Examples:
       return `${answer.status} ${answer.statusText}${shown ? `\n${shown}` : ''}`;
     });
     if (answer.status >= 200 && answer.status < 300) return EXIT.ok;
-    ctx.out.warn(`the hook refused the call (${answer.status})`, HINTS[answer.status] ?? (answer.status >= 500 ? 'the ingress failed: its log has the reference above' : undefined));
+    ctx.out.warn(
+      `the hook refused the call (${answer.status})`,
+      HINTS[answer.status] ?? (answer.status >= 500 ? 'the ingress failed: its log has the reference above' : undefined),
+    );
     return EXIT.failed;
   },
 };

@@ -41,7 +41,16 @@ export function renderRun(run: RunView, tty: boolean): string {
   if (tty) {
     // Most telling first: on a narrow terminal the fields at the end are the ones left out.
     const head = `${bar(fraction, 16)} ${percent(fraction).padStart(4)}`;
-    return [head, `sent ${formatCount(sent)}`, `failed ${formatCount(failed)}`, `skipped ${formatCount(skipped)}`, `of ${formatCount(targeted)}`, handedOff, rate, run.status]
+    return [
+      head,
+      `sent ${formatCount(sent)}`,
+      `failed ${formatCount(failed)}`,
+      `skipped ${formatCount(skipped)}`,
+      `of ${formatCount(targeted)}`,
+      handedOff,
+      rate,
+      run.status,
+    ]
       .filter(Boolean)
       .join('  ');
   }

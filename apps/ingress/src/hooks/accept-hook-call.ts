@@ -1,9 +1,4 @@
-import {
-  looksLikeHookToken,
-  parseHookPayload,
-  tokenMatches,
-  type ErrorDetail,
-} from '@herald/core';
+import { looksLikeHookToken, parseHookPayload, tokenMatches, type ErrorDetail } from '@herald/core';
 import { findIdempotentResponse } from '@herald/db';
 import type { CachedBroadcast } from './broadcast-cache';
 import { checkVariableBound } from './variable-bound';

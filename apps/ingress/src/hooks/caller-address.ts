@@ -37,11 +37,7 @@ export class AddressList {
  * proxy, in which case X-Forwarded-For is read from the right, skipping trusted hops, and the
  * first untrusted hop is the caller. A forged header from an untrusted peer changes nothing.
  */
-export function resolveCallerAddress(
-  socketAddress: string | undefined,
-  forwardedFor: string | undefined,
-  trustedProxies: AddressList | null,
-): string {
+export function resolveCallerAddress(socketAddress: string | undefined, forwardedFor: string | undefined, trustedProxies: AddressList | null): string {
   const peer = normaliseAddress(socketAddress ?? '');
   if (!trustedProxies || !forwardedFor || !trustedProxies.has(peer)) return peer;
   const hops = forwardedFor.split(',').map((hop) => normaliseAddress(hop.trim()));

@@ -20,9 +20,7 @@ export async function readJsonBody(req: IncomingMessage, limitBytes: number): Pr
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new AppError(400, 'bad_request', 'Request body is not valid JSON', [
-      { path: 'body', message: (error as Error).message, expected: 'a JSON object' },
-    ]);
+    throw new AppError(400, 'bad_request', 'Request body is not valid JSON', [{ path: 'body', message: (error as Error).message, expected: 'a JSON object' }]);
   }
 }
 

@@ -8,14 +8,17 @@ describe('batchable', () => {
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
     return { broadcast: { max_delay_ms: maxDelayMs } as TriggerToRecord['broadcast'], callerAddress: '127.0.0.1', method: 'POST', parsed };
   };
-  const targets = (n: number, note = '') =>
-    ({ targets: Array.from({ length: n }, (_, i) => ({ user_id: `u${i}`, bot_channel: 'telegram', variables: note ? { note } : {} })) });
+  const targets = (n: number, note = '') => ({
+    targets: Array.from({ length: n }, (_, i) => ({ user_id: `u${i}`, bot_channel: 'telegram', variables: note ? { note } : {} })),
+  });
 
   it('batches plain calls and per-user calls (targets or set_conversation for one contact)', () => {
     expect(batchable(call({}))).toBe(true);
     expect(batchable(call({ audience_filters: 'tier', audience_criteria: 'Equals', audience_values: 'gold' }))).toBe(true);
     expect(batchable(call(targets(1)))).toBe(true);
-    expect(batchable(call({ set_conversation: true, user_id: '42', bot_channel: 'telegram', set_variables: 'order', set_variables_values: 'A-17' }))).toBe(true);
+    expect(batchable(call({ set_conversation: true, user_id: '42', bot_channel: 'telegram', set_variables: 'order', set_variables_values: 'A-17' }))).toBe(
+      true,
+    );
     expect(batchable(call(targets(BATCHED_CALL_LIMITS.targets)))).toBe(true);
   });
 

@@ -1,14 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { dispatchDelayMs, type parseHookPayload } from '@herald/core';
-import {
-  claimIdempotencyKey,
-  findIdempotentResponse,
-  insertTrigger,
-  insertTriggers,
-  isDatabaseUnavailable,
-  type Db,
-  type NewTriggerRow,
-} from '@herald/db';
+import { claimIdempotencyKey, findIdempotentResponse, insertTrigger, insertTriggers, isDatabaseUnavailable, type Db, type NewTriggerRow } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import type { JobProducer } from '@herald/queue';
 import type { CachedBroadcast, HookBroadcastCache } from './broadcast-cache';
@@ -168,11 +160,7 @@ export async function recordBatched(deps: HookDeps, trigger: TriggerToRecord): P
 export async function recordTrigger(db: Db, trigger: TriggerToRecord): Promise<Recorded> {
   const { broadcast, callerAddress, method, parsed } = trigger;
   const capped = broadcast.max_delay_ms !== null;
-  const row = await insertTrigger(
-    db,
-    { broadcastId: broadcast.id, callerAddress, method, request: parsed.request, notes: parsed.notes },
-    capped,
-  );
+  const row = await insertTrigger(db, { broadcastId: broadcast.id, callerAddress, method, request: parsed.request, notes: parsed.notes }, capped);
   const delayMs = dispatchDelayMs({
     delayMs: broadcast.delay_ms,
     maxDelayMs: broadcast.max_delay_ms,

@@ -1,11 +1,4 @@
-import {
-  MAX_CONTACT_VARIABLES,
-  MAX_CONTACT_VARIABLES_BYTES,
-  splitAssignments,
-  writesOfTarget,
-  type ErrorDetail,
-  type TriggerRequest,
-} from '@herald/core';
+import { MAX_CONTACT_VARIABLES, MAX_CONTACT_VARIABLES_BYTES, splitAssignments, writesOfTarget, type ErrorDetail, type TriggerRequest } from '@herald/core';
 import { writesPastVariableBound, type Db, type VariableWrite } from '@herald/db';
 import { MicroBatcher } from './micro-batcher';
 

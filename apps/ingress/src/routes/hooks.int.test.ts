@@ -67,7 +67,9 @@ describe('GET|POST /hooks/:token', () => {
 
   async function startIngress(options: IngressOptions = {}): Promise<ServedApp> {
     const db = options.db ?? database.current.db;
-    const producer = new JobProducer(options.redis ? redisQueueBackend(options.redis, redis.current.prefix) : testQueueBackend(database.current, redis.current));
+    const producer = new JobProducer(
+      options.redis ? redisQueueBackend(options.redis, redis.current.prefix) : testQueueBackend(database.current, redis.current),
+    );
     producers.push(producer);
     const app = createApp({
       logger,
@@ -93,11 +95,7 @@ describe('GET|POST /hooks/:token', () => {
 
   const broadcast = (overrides: BroadcastOverrides = {}) => createBroadcastRow(database.current.db, botId, overrides);
 
-  function call(
-    target: ServedApp | string,
-    token: string,
-    init: { method?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
-  ) {
+  function call(target: ServedApp | string, token: string, init: { method?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}) {
     const base = typeof target === 'string' ? target : target.url;
     const body = init.rawBody ?? (init.body === undefined ? undefined : JSON.stringify(init.body));
     return fetch(`${base}/hooks/${token}`, {
@@ -314,11 +312,7 @@ describe('GET|POST /hooks/:token', () => {
 
     it('ignores X-Forwarded-For from an untrusted peer (a forged header changes nothing)', async () => {
       const b = await broadcast({ allowed_hosts: ['203.0.113.7'] });
-      const error = await expectError(
-        await call(ingress, b.hook_token, { headers: { 'x-forwarded-for': '203.0.113.7' } }),
-        403,
-        'forbidden',
-      );
+      const error = await expectError(await call(ingress, b.hook_token, { headers: { 'x-forwarded-for': '203.0.113.7' } }), 403, 'forbidden');
       expect(error.message).toContain('127.0.0.1');
     });
 
@@ -396,10 +390,15 @@ describe('GET|POST /hooks/:token', () => {
       expect(error.details.map((d) => (d as { path: string }).path)).toEqual(['audience_filters', 'audience_criteria', 'audience_values', 'targets']);
     });
 
-    it('refuses more filters than an audience may have (the admin API\'s bound) with 400, recording nothing', async () => {
+    it("refuses more filters than an audience may have (the admin API's bound) with 400, recording nothing", async () => {
       const b = await broadcast();
       // A 250 KB call that was once accepted, then failed every dispatch of its broadcast.
-      const filters = (n: number) => ({ audience_filters: Array(n).fill('tier').join(';'), audience_criteria: 'Equals', audience_values: Array(n).fill('gold'), audience_join: 'or' });
+      const filters = (n: number) => ({
+        audience_filters: Array(n).fill('tier').join(';'),
+        audience_criteria: 'Equals',
+        audience_values: Array(n).fill('gold'),
+        audience_join: 'or',
+      });
       const error = await expectError(await call(ingress, b.hook_token, { body: filters(25_000) }), 400, 'validation_failed');
       expect(error.details).toEqual([{ path: 'audience_filters', message: 'has 25000 filters', expected: `at most ${MAX_FILTERS}` }]);
       expect(await triggerCount(b.id)).toBe(0);
@@ -412,12 +411,20 @@ describe('GET|POST /hooks/:token', () => {
       const lenient = await broadcast({ require_valid_filter: false });
       // Sent as raw JSON escapes: what a caller's bytes would say.
       const [nul, surrogate, lenientNul, ...fine] = await Promise.all([
-        call(ingress, strict.hook_token, { rawBody: '{"set_variables":"x","set_variables_values":"A\\u0000B"}', headers: { 'content-type': 'application/json' } }),
-        call(ingress, strict.hook_token, { rawBody: '{"audience_filters":"x","audience_criteria":"Equals","audience_values":"\\ud800"}', headers: { 'content-type': 'application/json' } }),
+        call(ingress, strict.hook_token, {
+          rawBody: '{"set_variables":"x","set_variables_values":"A\\u0000B"}',
+          headers: { 'content-type': 'application/json' },
+        }),
+        call(ingress, strict.hook_token, {
+          rawBody: '{"audience_filters":"x","audience_criteria":"Equals","audience_values":"\\ud800"}',
+          headers: { 'content-type': 'application/json' },
+        }),
         call(ingress, lenient.hook_token, { rawBody: '{"order":{"note":"\\u0000"}}', headers: { 'content-type': 'application/json' } }),
         ...Array.from({ length: 5 }, () => call(ingress, strict.hook_token, { body: {} })),
       ]);
-      expect((await expectError(nul, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'set_variables_values', message: expect.stringMatching(/U\+0000/) })]);
+      expect((await expectError(nul, 400, 'validation_failed')).details).toEqual([
+        expect.objectContaining({ path: 'set_variables_values', message: expect.stringMatching(/U\+0000/) }),
+      ]);
       expect((await expectError(surrogate, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'audience_values' })]);
       expect((await expectError(lenientNul, 400, 'validation_failed')).details).toEqual([expect.objectContaining({ path: 'order.note' })]);
       expect(fine.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
@@ -442,16 +449,33 @@ describe('GET|POST /hooks/:token', () => {
       const b = await broadcast();
       const vars = (from: number, n: number, value = 'x') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`v_${from + i}`, value]));
       // Three earlier calls' worth of variables, applied: 450.
-      await db.insertInto('contacts').values({ bot_id: botId, bot_channel: 'TelegramChannel', user_id: 'full', variables: toJson(vars(0, 450)) }).execute();
-      const stored = async () => (await db.selectFrom('contacts').select('variables').where('bot_id', '=', botId).where('user_id', '=', 'full').executeTakeFirstOrThrow()).variables;
-      const target = (variables: Record<string, string>) => ({ targets: [{ user_id: 'other', bot_channel: 'telegram' }, { user_id: 'full', bot_channel: 'telegram', variables }] });
+      await db
+        .insertInto('contacts')
+        .values({ bot_id: botId, bot_channel: 'TelegramChannel', user_id: 'full', variables: toJson(vars(0, 450)) })
+        .execute();
+      const stored = async () =>
+        (await db.selectFrom('contacts').select('variables').where('bot_id', '=', botId).where('user_id', '=', 'full').executeTakeFirstOrThrow()).variables;
+      const target = (variables: Record<string, string>) => ({
+        targets: [
+          { user_id: 'other', bot_channel: 'telegram' },
+          { user_id: 'full', bot_channel: 'telegram', variables },
+        ],
+      });
 
       // A fourth call adding 100 more: 550.
       const error = await expectError(await call(ingress, b.hook_token, { body: target(vars(450, 100)) }), 400, 'validation_failed');
-      expect(error.details).toEqual([{ path: 'targets[1].variables', message: expect.stringContaining('"full"'), expected: 'at most 512 variables and 1048576 bytes of them per contact' }]);
+      expect(error.details).toEqual([
+        { path: 'targets[1].variables', message: expect.stringContaining('"full"'), expected: 'at most 512 variables and 1048576 bytes of them per contact' },
+      ]);
       // set_conversation names its contact too.
       const names = Object.keys(vars(450, 100));
-      const conversation = { set_conversation: true, user_id: 'full', bot_channel: 'telegram', set_variables: names.join(';'), set_variables_values: names.map(() => 'x').join(';') };
+      const conversation = {
+        set_conversation: true,
+        user_id: 'full',
+        bot_channel: 'telegram',
+        set_variables: names.join(';'),
+        set_variables_values: names.map(() => 'x').join(';'),
+      };
       expect((await expectError(await call(ingress, b.hook_token, { body: conversation }), 400, 'validation_failed')).details).toEqual([
         expect.objectContaining({ path: 'set_variables' }),
       ]);
@@ -465,7 +489,12 @@ describe('GET|POST /hooks/:token', () => {
 
       // Bytes count as well: 15 values of 64 KiB held, two more would pass 1 MiB.
       const big = 'z'.repeat(64 * 1024 - 16);
-      await db.updateTable('contacts').set({ variables: toJson(vars(0, 15, big)) }).where('bot_id', '=', botId).where('user_id', '=', 'full').execute();
+      await db
+        .updateTable('contacts')
+        .set({ variables: toJson(vars(0, 15, big)) })
+        .where('bot_id', '=', botId)
+        .where('user_id', '=', 'full')
+        .execute();
       await expectError(await call(ingress, b.hook_token, { body: target(vars(100, 2, big)) }), 400, 'validation_failed');
       expect((await call(ingress, b.hook_token, { body: target(vars(100, 1, big)) })).status).toBe(200);
       expect(await triggerCount(b.id)).toBe(3);
@@ -538,7 +567,11 @@ describe('GET|POST /hooks/:token', () => {
       await call(ingress, a.hook_token, { body: {}, headers });
       await call(ingress, b.hook_token, { body: {}, headers });
       expect([await triggerCount(a.id), await triggerCount(b.id)]).toEqual([1, 1]);
-      await database.current.db.updateTable('idempotency_keys').set({ created_at: new Date(Date.now() - 25 * 3600_000) }).where('broadcast_id', '=', a.id).execute();
+      await database.current.db
+        .updateTable('idempotency_keys')
+        .set({ created_at: new Date(Date.now() - 25 * 3600_000) })
+        .where('broadcast_id', '=', a.id)
+        .execute();
       expect((await call(ingress, a.hook_token, { body: {}, headers })).status).toBe(200);
       expect(await triggerCount(a.id)).toBe(2);
     });
@@ -575,7 +608,6 @@ describe('GET|POST /hooks/:token', () => {
   });
 
   describe('garbage', () => {
-
     it(`answers every one of 400 random bodies with 200 or a 4xx, and records exactly the 200s (seed ${GARBAGE_SEED})`, async () => {
       const random = seededRandom(GARBAGE_SEED);
       const strict = await broadcast();
@@ -585,7 +617,13 @@ describe('GET|POST /hooks/:token', () => {
       for (let i = 0; i < 400; i++) {
         const target = random.chance(0.5) ? strict : lenient;
         const body = random.chance(0.9)
-          ? JSON.stringify(random.pick([() => garbageVariant(random, random.pick(VALID_HOOK_BODIES), HOOK_FIELDS), () => garbageObject(random, HOOK_FIELDS), () => garbageJson(random)])())
+          ? JSON.stringify(
+              random.pick([
+                () => garbageVariant(random, random.pick(VALID_HOOK_BODIES), HOOK_FIELDS),
+                () => garbageObject(random, HOOK_FIELDS),
+                () => garbageJson(random),
+              ])(),
+            )
           : random.pick(['{', '{"a":1}}', '\u0000', 'not json', '[]', '""', '{"a":"\\ud800"}']);
         const contentType = random.pick(['application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded']);
         const response = await call(ingress, target.hook_token, { rawBody: body, headers: { 'content-type': contentType } });

@@ -102,10 +102,7 @@ export async function deliverChunk(deps: DeliveryDeps, chunk: JobPayload<'delive
     if (!(error instanceof UnrenderableMessage)) throw error;
     return closeChunk(deps, chunk, { status: 'failed', reason: 'template_invalid', lastError: error.message });
   }
-  const send =
-    context.provider === 'web'
-      ? await deliverToOutbox(deps, chunk, context, plan)
-      : await deliverThroughProvider(deps, chunk, context, plan, log);
+  const send = context.provider === 'web' ? await deliverToOutbox(deps, chunk, context, plan) : await deliverThroughProvider(deps, chunk, context, plan, log);
   const followUpAt = await addFollowUp(deps, chunk, send.deferredUntil);
   return { outcome: 'delivered', claimed: send.claimed, followUpAt };
 }
@@ -148,13 +145,7 @@ export interface SendLoopResult {
 }
 
 /** Step 3 for a real provider. */
-async function deliverThroughProvider(
-  deps: DeliveryDeps,
-  chunk: ChunkRange,
-  context: ChunkContext,
-  plan: MessagePlan,
-  log: Logger,
-): Promise<SendLoopResult> {
+async function deliverThroughProvider(deps: DeliveryDeps, chunk: ChunkRange, context: ChunkContext, plan: MessagePlan, log: Logger): Promise<SendLoopResult> {
   const adapter = adapterFor(context.provider!);
   if (!adapter) throw new Error(`no adapter for provider ${context.provider}`);
   const connection: ConnectionSettings = {
@@ -235,7 +226,7 @@ async function deliverThroughProvider(
  */
 async function retakeGrants(deps: DeliveryDeps, connectionId: string, rate: number, count: number, channel: ChannelName): Promise<void> {
   await deps.throttle.refund(connectionId, rate, count);
-  for (let left = count; left > 0; ) {
+  for (let left = count; left > 0;) {
     const take = await deps.throttle.take(connectionId, rate, left);
     left -= take.granted;
     if (left > 0) await waitForThrottle(deps, take.waitMs, channel);

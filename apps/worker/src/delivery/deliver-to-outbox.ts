@@ -4,7 +4,12 @@ import { finalOutcome } from './final-outcome';
 import type { MessagePlan } from './message-plan';
 
 /** Step 3 for web chat: the "send" is a row in the contact's outbox, written a batch at a time. */
-export async function deliverToOutbox(deps: Pick<DeliveryDeps, 'db' | 'leaseMs' | 'metrics' | 'stopping'>, chunk: ChunkRange, context: ChunkContext, plan: MessagePlan): Promise<SendLoopResult> {
+export async function deliverToOutbox(
+  deps: Pick<DeliveryDeps, 'db' | 'leaseMs' | 'metrics' | 'stopping'>,
+  chunk: ChunkRange,
+  context: ChunkContext,
+  plan: MessagePlan,
+): Promise<SendLoopResult> {
   let claimed = 0;
   while (!deps.stopping.aborted) {
     const rows = await claimDeliveries(deps.db, { ...chunk, connectionId: context.connection_id!, limit: 500, leaseMs: deps.leaseMs });
@@ -28,4 +33,3 @@ export async function deliverToOutbox(deps: Pick<DeliveryDeps, 'db' | 'leaseMs' 
   }
   return { claimed, deferredUntil: deps.stopping.aborted ? new Date() : null };
 }
-

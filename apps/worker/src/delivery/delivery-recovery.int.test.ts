@@ -22,10 +22,28 @@ describe('the reconciler and delivery', () => {
   async function leftBehind(states: { status: 'queued' | 'sending'; leaseExpired?: boolean }[], runStatus: 'delivering' | 'cancelled' = 'delivering') {
     const bot = await createBotRow(db());
     const target = fakes.current.connectionFor('custom');
-    await upsertChannelConnection(db(), { botId: bot.id, channel: 'CustomChannel', provider: 'custom', credentials: target.credentials, baseUrl: target.baseUrl, rateLimitPerSecond: null });
-    await upsertContacts(db(), bot.id, states.map((_, i) => ({
-      bot_channel: 'CustomChannel' as const, user_id: `c${i}`, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {},
-    })));
+    await upsertChannelConnection(db(), {
+      botId: bot.id,
+      channel: 'CustomChannel',
+      provider: 'custom',
+      credentials: target.credentials,
+      baseUrl: target.baseUrl,
+      rateLimitPerSecond: null,
+    });
+    await upsertContacts(
+      db(),
+      bot.id,
+      states.map((_, i) => ({
+        bot_channel: 'CustomChannel' as const,
+        user_id: `c${i}`,
+        user_phone_number: null,
+        first_name: null,
+        last_name: null,
+        user_name: null,
+        locale: null,
+        variables: {},
+      })),
+    );
     const contacts = await db().selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
     const broadcast = await createBroadcastRow(db(), bot.id);
     const run = await db()
@@ -37,15 +55,17 @@ describe('the reconciler and delivery', () => {
     await sql`UPDATE runs SET updated_at = now() - interval '1 hour' WHERE id = ${run.id}`.execute(db());
     await db()
       .insertInto('deliveries')
-      .values(states.map((state, i) => ({
-        run_id: run.id,
-        contact_id: contacts[i]!.id,
-        channel: 'CustomChannel' as const,
-        status: state.status,
-        attempts: state.status === 'sending' ? 1 : 0,
-        claim_id: state.status === 'sending' ? (state.leaseExpired ? EXPIRED_CLAIM : LIVE_CLAIM) : null,
-        lease_until: state.status === 'sending' ? new Date(Date.now() + (state.leaseExpired ? -1_000 : 60 * 60_000)) : null,
-      })))
+      .values(
+        states.map((state, i) => ({
+          run_id: run.id,
+          contact_id: contacts[i]!.id,
+          channel: 'CustomChannel' as const,
+          status: state.status,
+          attempts: state.status === 'sending' ? 1 : 0,
+          claim_id: state.status === 'sending' ? (state.leaseExpired ? EXPIRED_CLAIM : LIVE_CLAIM) : null,
+          lease_until: state.status === 'sending' ? new Date(Date.now() + (state.leaseExpired ? -1_000 : 60 * 60_000)) : null,
+        })),
+      )
       .execute();
     // Each claim's lease, as the claim statement journals it.
     await sql`
@@ -66,11 +86,17 @@ describe('the reconciler and delivery', () => {
   }
 
   it("sends again a dead worker's expired claims, and finishes the run", async () => {
-    const runId = await leftBehind([{ status: 'sending', leaseExpired: true }, { status: 'sending', leaseExpired: true }]);
+    const runId = await leftBehind([
+      { status: 'sending', leaseExpired: true },
+      { status: 'sending', leaseExpired: true },
+    ]);
     const run = await finalRun(runId);
     expect(run).toMatchObject({ status: 'completed', sent: 2 });
     const rows = await db().selectFrom('deliveries').select(['status', 'attempts']).where('run_id', '=', runId).execute();
-    expect(rows).toEqual([{ status: 'sent', attempts: 2 }, { status: 'sent', attempts: 2 }]);
+    expect(rows).toEqual([
+      { status: 'sent', attempts: 2 },
+      { status: 'sent', attempts: 2 },
+    ]);
     expect(fakes.current.requestsOf('custom')).toHaveLength(2);
   });
 

@@ -1,16 +1,7 @@
 import { DEFAULT_RATE_PER_SECOND, type ChannelName } from '@herald/core';
 import { Registry } from 'prom-client';
 import { findRun, toJson, upsertChannelConnection, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
-import {
-  capturingLogger,
-  createBotRow,
-  createBroadcastRow,
-  createTriggerRow,
-  fakeAnswers,
-  fakeErrors,
-  useFakeProviders,
-  waitFor,
-} from '@herald/testing';
+import { capturingLogger, createBotRow, createBroadcastRow, createTriggerRow, fakeAnswers, fakeErrors, useFakeProviders, waitFor } from '@herald/testing';
 import { useInProcessWorkers } from '../testing/in-process-workers';
 
 /**
@@ -124,7 +115,11 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
   it('stops a connection whose credentials are refused and shows the fault on it', async () => {
     const bot = await createBotRow(db());
     const connection = await connect(bot.id, 'TelegramChannel', 'telegram', { bot_token: '123:wrong' }, 5);
-    await upsertContacts(db(), bot.id, range(30).map((i) => contact('TelegramChannel', String(1000 + i))));
+    await upsertContacts(
+      db(),
+      bot.id,
+      range(30).map((i) => contact('TelegramChannel', String(1000 + i))),
+    );
     const broadcast = await createBroadcastRow(db(), bot.id, { delay_ms: 0 });
     const run = await dispatchAndWait(broadcast.id);
     expect(run.failed).toBe(30);
@@ -189,7 +184,19 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     expect(run.sent).toBe(1);
     expect(fakes.current.requestsOf('whatsapp_cloud')[0]!.json).toMatchObject({
       type: 'template',
-      template: { name: 'order_update', language: { code: 'it' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ada' }, { type: 'text', text: 'A-17' }] }] },
+      template: {
+        name: 'order_update',
+        language: { code: 'it' },
+        components: [
+          {
+            type: 'body',
+            parameters: [
+              { type: 'text', text: 'Ada' },
+              { type: 'text', text: 'A-17' },
+            ],
+          },
+        ],
+      },
     });
   });
 
@@ -208,7 +215,11 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
 
   it('fails the deliveries of a message saved before templates were checked, naming the fault', async () => {
     const { broadcast } = await oneContactBroadcast('custom', 'CustomChannel');
-    await db().updateTable('broadcasts').set({ message: toJson({ text: 'Hi {{first_name' }) }).where('id', '=', broadcast.id).execute();
+    await db()
+      .updateTable('broadcasts')
+      .set({ message: toJson({ text: 'Hi {{first_name' }) })
+      .where('id', '=', broadcast.id)
+      .execute();
     const run = await dispatchAndWait(broadcast.id);
     expect(run).toMatchObject({ status: 'completed', failed: 1 });
     expect((await deliveriesOf(run.id))[0]).toMatchObject({ status: 'failed', reason: 'template_invalid', last_error: expect.stringContaining('at 3') });
@@ -254,10 +265,9 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
   async function dispatchAndWait(broadcastId: string, timeoutMs = 15_000) {
     await createTriggerRow(db(), broadcastId);
     await running.producer.armTimer('broadcast.dispatch', { broadcastId }, 0);
-    const runId = await waitFor(
-      async () => (await db().selectFrom('runs').select('id').where('broadcast_id', '=', broadcastId).executeTakeFirst())?.id,
-      { what: 'the run' },
-    );
+    const runId = await waitFor(async () => (await db().selectFrom('runs').select('id').where('broadcast_id', '=', broadcastId).executeTakeFirst())?.id, {
+      what: 'the run',
+    });
     return waitFor(
       async () => {
         const run = await findRun(db(), runId);

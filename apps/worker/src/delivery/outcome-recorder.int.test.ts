@@ -58,11 +58,7 @@ describe('OutcomeRecorder', () => {
     const { db } = database.current;
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
-    const run = await db
-      .insertInto('runs')
-      .values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 4 })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'delivering', targeted: 4 }).returning('id').executeTakeFirstOrThrow();
     const contacts = await db
       .insertInto('contacts')
       .values([1, 2, 3, 4].map((i) => ({ bot_id: bot.id, bot_channel: 'CustomChannel' as const, user_id: `u${i}` })))
@@ -73,13 +69,15 @@ describe('OutcomeRecorder', () => {
     const claims = [ours, ours, theirs, null];
     const rows = await db
       .insertInto('deliveries')
-      .values(contacts.map((contact, i) => ({
-        run_id: run.id,
-        contact_id: contact.id,
-        channel: 'CustomChannel' as const,
-        status: claims[i] ? ('sending' as const) : ('queued' as const),
-        claim_id: claims[i],
-      })))
+      .values(
+        contacts.map((contact, i) => ({
+          run_id: run.id,
+          contact_id: contact.id,
+          channel: 'CustomChannel' as const,
+          status: claims[i] ? ('sending' as const) : ('queued' as const),
+          claim_id: claims[i],
+        })),
+      )
       .returning('id')
       .execute();
 
@@ -107,12 +105,12 @@ describe('OutcomeRecorder', () => {
     expect(counts).toEqual({ sent: 2, status: 'delivering' });
 
     // What lets the statement find its rows by (id, claim_id) alone: no claim outside sending.
-    await expect(
-      db.updateTable('deliveries').set({ claim_id: randomUUID() }).where('id', '=', rows[3]!.id).execute(),
-    ).rejects.toThrow(/deliveries_claim_held_while_sending/);
-    await expect(
-      db.updateTable('deliveries').set({ status: 'sent' }).where('id', '=', rows[2]!.id).execute(),
-    ).rejects.toThrow(/deliveries_claim_held_while_sending/);
+    await expect(db.updateTable('deliveries').set({ claim_id: randomUUID() }).where('id', '=', rows[3]!.id).execute()).rejects.toThrow(
+      /deliveries_claim_held_while_sending/,
+    );
+    await expect(db.updateTable('deliveries').set({ status: 'sent' }).where('id', '=', rows[2]!.id).execute()).rejects.toThrow(
+      /deliveries_claim_held_while_sending/,
+    );
   });
 
   it('releases expired claims through more leases than one statement takes, in one call', async () => {
@@ -129,4 +127,3 @@ describe('OutcomeRecorder', () => {
     expect(rows[0]!.n).toBe(0);
   });
 });
-

@@ -91,7 +91,12 @@ describe('dispatchBroadcast', () => {
   async function setup(contacts: ContactUpsert[], audience?: unknown) {
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
-    if (audience) await db.updateTable('broadcasts').set({ audience: toJson(audience) }).where('id', '=', broadcast.id).execute();
+    if (audience)
+      await db
+        .updateTable('broadcasts')
+        .set({ audience: toJson(audience) })
+        .where('id', '=', broadcast.id)
+        .execute();
     await upsertContacts(db, bot.id, contacts);
     return { bot, broadcast };
   }
@@ -119,8 +124,20 @@ describe('dispatchBroadcast', () => {
       contact('3', { color: 'blue', tier: 'gold' }),
       contact('4', { color: 'green' }),
     ]);
-    const first = await trigger(broadcast.id, { audience_filters: 'color', audience_criteria: 'Equals', audience_values: 'red', set_variables: 'promo', set_variables_values: 'A' });
-    const second = await trigger(broadcast.id, { audience_filters: 'tier', audience_criteria: 'Equals', audience_values: 'GOLD', set_variables: 'promo', set_variables_values: 'B' });
+    const first = await trigger(broadcast.id, {
+      audience_filters: 'color',
+      audience_criteria: 'Equals',
+      audience_values: 'red',
+      set_variables: 'promo',
+      set_variables_values: 'A',
+    });
+    const second = await trigger(broadcast.id, {
+      audience_filters: 'tier',
+      audience_criteria: 'Equals',
+      audience_values: 'GOLD',
+      set_variables: 'promo',
+      set_variables_values: 'B',
+    });
 
     const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result).toMatchObject({ outcome: 'dispatched', triggers: 2, targeted: 3, resumed: false });
@@ -136,21 +153,32 @@ describe('dispatchBroadcast', () => {
 
   it('targets the contacts that matched before the call changed the filtered variable', async () => {
     const { bot, broadcast } = await setup([contact('1', { color: 'red' }), contact('2', { color: 'blue' })]);
-    await trigger(broadcast.id, { audience_filters: 'color', audience_criteria: 'Equals', audience_values: 'red', set_variables: 'color', set_variables_values: 'magenta' });
+    await trigger(broadcast.id, {
+      audience_filters: 'color',
+      audience_criteria: 'Equals',
+      audience_values: 'red',
+      set_variables: 'color',
+      set_variables_values: 'magenta',
+    });
     const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result.outcome === 'dispatched' && (await deliveredTo(result.runId))).toEqual(['1']);
     expect(await variablesOf(bot.id, '1')).toEqual({ color: 'magenta' });
   });
 
   it("uses the broadcast's configured audience when the call names none, and writes system fields as columns", async () => {
-    const { bot, broadcast } = await setup(
-      [contact('1', { vip: true }), contact('2', {})],
-      { filters: [{ field: 'vip', criteria: 'HasValue', value: null }], join: [] },
-    );
+    const { bot, broadcast } = await setup([contact('1', { vip: true }), contact('2', {})], {
+      filters: [{ field: 'vip', criteria: 'HasValue', value: null }],
+      join: [],
+    });
     await trigger(broadcast.id, { set_variables: 'first_name;visits', set_variables_values: 'Ada;3' });
     const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result.outcome === 'dispatched' && (await deliveredTo(result.runId))).toEqual(['1']);
-    const row = await db.selectFrom('contacts').select(['first_name', 'variables']).where('bot_id', '=', bot.id).where('user_id', '=', '1').executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom('contacts')
+      .select(['first_name', 'variables'])
+      .where('bot_id', '=', bot.id)
+      .where('user_id', '=', '1')
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ first_name: 'Ada', variables: { vip: true, visits: '3' } });
   });
 
@@ -183,14 +211,23 @@ describe('dispatchBroadcast', () => {
     ]);
     const byId = await trigger(broadcast.id, { set_conversation: true, user_id: '42', set_variables: 'note', set_variables_values: 'found' });
     const byPhone = await trigger(broadcast.id, { set_conversation: true, set_variables: 'user_phone_number', set_variables_values: '+39 333 111 1111' });
-    const created = await trigger(broadcast.id, { set_conversation: true, set_variables: 'user_id;bot_channel;first_name', set_variables_values: '7;telegram;Linus' });
+    const created = await trigger(broadcast.id, {
+      set_conversation: true,
+      set_variables: 'user_id;bot_channel;first_name',
+      set_variables_values: '7;telegram;Linus',
+    });
     const impossible = await trigger(broadcast.id, { set_conversation: true, set_variables: 'user_id', set_variables_values: 'nobody' });
     const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result).toMatchObject({ outcome: 'dispatched', triggers: 4, targeted: 3 });
     if (result.outcome !== 'dispatched') return;
     expect(await deliveredTo(result.runId)).toEqual(['+393331111111', '42', '7']);
     expect(await variablesOf(bot.id, '42')).toEqual({ note: 'found' });
-    const linus = await db.selectFrom('contacts').select(['first_name', 'bot_channel']).where('bot_id', '=', bot.id).where('user_id', '=', '7').executeTakeFirstOrThrow();
+    const linus = await db
+      .selectFrom('contacts')
+      .select(['first_name', 'bot_channel'])
+      .where('bot_id', '=', bot.id)
+      .where('user_id', '=', '7')
+      .executeTakeFirstOrThrow();
     expect(linus).toEqual({ first_name: 'Linus', bot_channel: 'TelegramChannel' });
     const notes = await db.selectFrom('triggers').select(['id', 'notes']).where('id', 'in', [byId.id, byPhone.id, created.id, impossible.id]).execute();
     expect(notes.find((t) => t.id === impossible.id)?.notes).toEqual(['contact not created: bot_channel missing']);
@@ -213,7 +250,12 @@ describe('dispatchBroadcast', () => {
     if (result.outcome !== 'dispatched') return;
     expect(await deliveredTo(result.runId)).toEqual(['1', '393331111111']);
     expect(await variablesOf(bot.id, '1')).toEqual({ a: 1, b: 2, campaign: 'nov' });
-    const created = await db.selectFrom('contacts').select(['user_phone_number', 'variables']).where('bot_id', '=', bot.id).where('user_id', '=', '393331111111').executeTakeFirstOrThrow();
+    const created = await db
+      .selectFrom('contacts')
+      .select(['user_phone_number', 'variables'])
+      .where('bot_id', '=', bot.id)
+      .where('user_id', '=', '393331111111')
+      .executeTakeFirstOrThrow();
     expect(created).toEqual({ user_phone_number: '393331111111', variables: { order: 'A-17', campaign: 'nov' } });
   });
 
@@ -224,7 +266,13 @@ describe('dispatchBroadcast', () => {
     }
     await trigger(broadcast.id, { targets: [{ user_id: '2', bot_channel: 'telegram', variables: { color: 'red', size: 'L' } }] });
     // Filters on what the calls before it wrote: reaches 1 (blue), not 2 (red).
-    await trigger(broadcast.id, { audience_filters: 'color', audience_criteria: 'Equals', audience_values: 'blue', set_variables: 'seen', set_variables_values: 'yes' });
+    await trigger(broadcast.id, {
+      audience_filters: 'color',
+      audience_criteria: 'Equals',
+      audience_values: 'blue',
+      set_variables: 'seen',
+      set_variables_values: 'yes',
+    });
     const result = await dispatchBroadcast(deps(), broadcast.id);
     expect(result).toMatchObject({ outcome: 'dispatched', triggers: 5, failed: 0, targeted: 2 });
     expect(await variablesOf(bot.id, '1')).toEqual({ color: 'blue', seen: 'yes' });
@@ -258,7 +306,11 @@ describe('dispatchBroadcast', () => {
     expect(results.map((r) => r.outcome).sort()).toEqual(expect.arrayContaining(['dispatched']));
     // The other one found nothing, or found the run moved on; it never claims a cancel.
     expect(results.filter((r) => !['dispatched', 'done_elsewhere', 'nothing_pending'].includes(r.outcome))).toEqual([]);
-    const { n } = await db.selectFrom('deliveries').select((eb) => eb.fn.countAll<string>().as('n')).where('run_id', '=', runs[0]!.id).executeTakeFirstOrThrow();
+    const { n } = await db
+      .selectFrom('deliveries')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('run_id', '=', runs[0]!.id)
+      .executeTakeFirstOrThrow();
     expect(Number(n)).toBe(200);
   });
 
@@ -268,8 +320,16 @@ describe('dispatchBroadcast', () => {
     const left = await trigger(broadcast.id, { audience_filters: 'g', audience_criteria: 'Equals', audience_values: 'y' });
     // The state a crash leaves: a dispatching run, its first trigger applied, the second not.
     const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, last_trigger_seq: left.seq }).returning('id').executeTakeFirstOrThrow();
-    const ones = await db.selectFrom('contacts').select(['id', 'bot_channel']).where('user_id', 'in', ['1', '3']).where('bot_id', '=', broadcast.bot_id).execute();
-    await db.insertInto('deliveries').values(ones.map((c) => ({ run_id: run.id, contact_id: c.id, channel: c.bot_channel }))).execute();
+    const ones = await db
+      .selectFrom('contacts')
+      .select(['id', 'bot_channel'])
+      .where('user_id', 'in', ['1', '3'])
+      .where('bot_id', '=', broadcast.bot_id)
+      .execute();
+    await db
+      .insertInto('deliveries')
+      .values(ones.map((c) => ({ run_id: run.id, contact_id: c.id, channel: c.bot_channel })))
+      .execute();
     await db.updateTable('triggers').set({ status: 'dispatched', run_id: run.id }).where('id', '=', done.id).execute();
     const later = await trigger(broadcast.id, {}); // accepted after the crash: not in this run
 
@@ -370,9 +430,8 @@ describe('dispatchBroadcast', () => {
       const { broadcast } = await setup([contact('slow'), contact('b')]);
       await trigger(broadcast.id, { targets: [{ user_id: 'slow', bot_channel: 'telegram' }] });
       await trigger(broadcast.id, { targets: [{ user_id: 'b', bot_channel: 'telegram' }] });
-      const result = await withContactsTrigger(
-        `IF NEW.user_id = 'slow' THEN PERFORM pg_sleep(2); END IF;`,
-        () => dispatchBroadcast(deps({ dispatchStatementTimeoutMs: 200 }), broadcast.id),
+      const result = await withContactsTrigger(`IF NEW.user_id = 'slow' THEN PERFORM pg_sleep(2); END IF;`, () =>
+        dispatchBroadcast(deps({ dispatchStatementTimeoutMs: 200 }), broadcast.id),
       );
       expect(result).toMatchObject({ outcome: 'dispatched', triggers: 1, failed: 1, targeted: 1 });
       const rows = await triggerRows(broadcast.id);
@@ -399,7 +458,9 @@ describe('dispatchBroadcast', () => {
     await lockIsTaken;
     const dispatched = dispatchBroadcast(deps({ dispatchStuckAfterMs: 400 }), broadcast.id);
     try {
-      const run = await waitFor(() => db.selectFrom('runs').select(['id', 'updated_at']).where('broadcast_id', '=', broadcast.id).executeTakeFirst(), { what: 'the run' });
+      const run = await waitFor(() => db.selectFrom('runs').select(['id', 'updated_at']).where('broadcast_id', '=', broadcast.id).executeTakeFirst(), {
+        what: 'the run',
+      });
       // Blocked for well past the 400 ms deadline, the run keeps being touched and is never "stuck".
       for (let i = 0; i < 3; i++) {
         await new Promise((resolve) => setTimeout(resolve, 400));
@@ -413,7 +474,8 @@ describe('dispatchBroadcast', () => {
     }
     expect(await dispatched).toMatchObject({ outcome: 'dispatched', targeted: 2 });
     // Once the dispatch is over the heartbeat stops (beats every 100 ms: none in 300 ms).
-    const touchedAt = async () => (await db.selectFrom('runs').select('updated_at').where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow()).updated_at.getTime();
+    const touchedAt = async () =>
+      (await db.selectFrom('runs').select('updated_at').where('broadcast_id', '=', broadcast.id).executeTakeFirstOrThrow()).updated_at.getTime();
     await new Promise((resolve) => setTimeout(resolve, 150)); // a beat already in flight lands
     const after = await touchedAt();
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -495,20 +557,16 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
     const jobs = await chunkJobs(runId);
     const deliveries = await db.selectFrom('deliveries').select(['id', 'channel']).where('run_id', '=', runId).execute();
     const queueOf = { TelegramChannel: 'deliver-telegram', WhatsAppChannel: 'deliver-whatsapp', CustomChannel: 'deliver-custom' } as Record<string, string>;
-    const covering = deliveries.map((d) =>
-      jobs.filter(
-        (job) =>
-          job.channel === d.channel &&
-          job.queue === queueOf[d.channel] &&
-          BigInt(job.firstId) <= BigInt(d.id) &&
-          BigInt(d.id) <= BigInt(job.lastId),
-      ).length,
+    const covering = deliveries.map(
+      (d) =>
+        jobs.filter(
+          (job) => job.channel === d.channel && job.queue === queueOf[d.channel] && BigInt(job.firstId) <= BigInt(d.id) && BigInt(d.id) <= BigInt(job.lastId),
+        ).length,
     );
     return { jobs, deliveries: deliveries.length, covering };
   }
 
-  const runOf = (broadcastId: string) =>
-    environment.db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcastId).executeTakeFirstOrThrow();
+  const runOf = (broadcastId: string) => environment.db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcastId).executeTakeFirstOrThrow();
 
   it('covers every delivery with exactly one chunk of its channel, none larger than the chunk size', async () => {
     const db = environment.db;
@@ -533,26 +591,29 @@ describe('dispatchBroadcast hands the deliveries to the channel queues', () => {
       expect(Number(n)).toBeGreaterThan(0);
       expect(Number(n)).toBeLessThanOrEqual(2);
     }
-    const maxId = (await db.selectFrom('deliveries').select((eb) => eb.fn.max('id').as('max')).where('run_id', '=', run.id).executeTakeFirstOrThrow()).max;
+    const maxId = (
+      await db
+        .selectFrom('deliveries')
+        .select((eb) => eb.fn.max('id').as('max'))
+        .where('run_id', '=', run.id)
+        .executeTakeFirstOrThrow()
+    ).max;
     expect(run).toMatchObject({ status: 'delivering', targeted: 13, handed_off: 13, handed_off_through: String(maxId) });
   });
 
-  it.each(['before-add', 'after-add'] as const)(
-    'resumes a hand-off that crashed %s of its second page: still exactly one chunk per delivery',
-    async (when) => {
-      const broadcast = await broadcastOver({ telegram: 30, whatsapp: 14 }); // 45 deliveries: pages of 20
-      await expect(dispatchBroadcast(deps({ producer: crashingProducer(2, when), deliveryChunkSize: 1 }), broadcast.id)).rejects.toThrow(/crash/);
-      const crashed = await runOf(broadcast.id);
-      expect(crashed).toMatchObject({ status: 'dispatching', handed_off: 20 }); // the first page only
+  it.each(['before-add', 'after-add'] as const)('resumes a hand-off that crashed %s of its second page: still exactly one chunk per delivery', async (when) => {
+    const broadcast = await broadcastOver({ telegram: 30, whatsapp: 14 }); // 45 deliveries: pages of 20
+    await expect(dispatchBroadcast(deps({ producer: crashingProducer(2, when), deliveryChunkSize: 1 }), broadcast.id)).rejects.toThrow(/crash/);
+    const crashed = await runOf(broadcast.id);
+    expect(crashed).toMatchObject({ status: 'dispatching', handed_off: 20 }); // the first page only
 
-      const result = await dispatchBroadcast(deps({ deliveryChunkSize: 1 }), broadcast.id);
-      expect(result).toMatchObject({ outcome: 'dispatched', resumed: true, triggers: 0, targeted: 45 });
-      const { jobs, covering } = await coverage(crashed.id);
-      expect(covering).toEqual(Array(45).fill(1));
-      expect(jobs).toHaveLength(45);
-      expect(await runOf(broadcast.id)).toMatchObject({ status: 'delivering', handed_off: 45 });
-    },
-  );
+    const result = await dispatchBroadcast(deps({ deliveryChunkSize: 1 }), broadcast.id);
+    expect(result).toMatchObject({ outcome: 'dispatched', resumed: true, triggers: 0, targeted: 45 });
+    const { jobs, covering } = await coverage(crashed.id);
+    expect(covering).toEqual(Array(45).fill(1));
+    expect(jobs).toHaveLength(45);
+    expect(await runOf(broadcast.id)).toMatchObject({ status: 'delivering', handed_off: 45 });
+  });
 
   it('reports a run another worker finished during its hand-off as done elsewhere, not cancelled', async () => {
     const db = environment.db;
@@ -599,7 +660,11 @@ describe('dispatchBroadcast over whatever the hook accepted', () => {
     const { db } = deps();
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
-    await upsertContacts(db, bot.id, Array.from({ length: 20 }, (_, i) => contact(`c${i}`, { color: i % 2 ? 'red' : 'blue', age: 20 + i })));
+    await upsertContacts(
+      db,
+      bot.id,
+      Array.from({ length: 20 }, (_, i) => contact(`c${i}`, { color: i % 2 ? 'red' : 'blue', age: 20 + i })),
+    );
     let accepted = 0;
     for (let i = 0; i < 300; i++) {
       const body = random.chance(0.8) ? garbageVariant(random, random.pick(VALID_HOOK_BODIES), HOOK_FIELDS) : garbageObject(random, HOOK_FIELDS);
@@ -675,17 +740,20 @@ describe('dispatchBroadcast in batches, against one trigger at a time', () => {
       .selectFrom('contacts')
       .select(['bot_channel', 'user_id', 'user_phone_number', 'first_name', 'variables'])
       .where('bot_id', '=', bot.id)
-      .orderBy('bot_channel').orderBy('user_id')
+      .orderBy('bot_channel')
+      .orderBy('user_id')
       .execute();
-    const delivered = result.outcome === 'dispatched'
-      ? (await db
-          .selectFrom('deliveries')
-          .innerJoin('contacts', 'contacts.id', 'deliveries.contact_id')
-          .select(['contacts.bot_channel', 'contacts.user_id'])
-          .where('deliveries.run_id', '=', result.runId)
-          .orderBy('contacts.bot_channel').orderBy('contacts.user_id')
-          .execute())
-      : [];
+    const delivered =
+      result.outcome === 'dispatched'
+        ? await db
+            .selectFrom('deliveries')
+            .innerJoin('contacts', 'contacts.id', 'deliveries.contact_id')
+            .select(['contacts.bot_channel', 'contacts.user_id'])
+            .where('deliveries.run_id', '=', result.runId)
+            .orderBy('contacts.bot_channel')
+            .orderBy('contacts.user_id')
+            .execute()
+        : [];
     const triggers = await db.selectFrom('triggers').select(['status', 'notes']).where('broadcast_id', '=', broadcast.id).orderBy('seq').execute();
     return { contacts: state, delivered, triggers };
   }
@@ -703,4 +771,3 @@ describe('dispatchBroadcast in batches, against one trigger at a time', () => {
     }
   });
 });
-

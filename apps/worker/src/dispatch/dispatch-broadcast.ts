@@ -92,12 +92,7 @@ function startHeartbeat(db: Db, runId: string, everyMs: number, log: Logger): No
   return timer;
 }
 
-async function dispatchRun(
-  deps: DispatchDeps,
-  broadcast: Broadcast,
-  run: ClaimedRun,
-  log: Logger,
-): Promise<DispatchOutcome> {
+async function dispatchRun(deps: DispatchDeps, broadcast: Broadcast, run: ClaimedRun, log: Logger): Promise<DispatchOutcome> {
   const { db } = deps;
   const context = { botId: broadcast.bot_id, runId: run.runId, configuredAudience: broadcast.audience as Audience };
   let applied = 0;
@@ -167,7 +162,15 @@ async function applyTriggers(
     await db.transaction().execute(async (trx) => {
       await limitStatementTime(trx, deps.dispatchStatementTimeoutMs);
       const notes = await applyBatch(trx, context, triggers);
-      if (!(await markTriggers(trx, 'dispatched', context.runId, triggers.map(({ id }) => ({ id, notes: notes.get(id) ?? [] }))))) throw new TriggerCancelled();
+      if (
+        !(await markTriggers(
+          trx,
+          'dispatched',
+          context.runId,
+          triggers.map(({ id }) => ({ id, notes: notes.get(id) ?? [] })),
+        ))
+      )
+        throw new TriggerCancelled();
     });
     return { applied: triggers.length, failed: 0 };
   } catch (error) {
@@ -183,7 +186,8 @@ async function applyTriggers(
     }
     const [trigger] = triggers;
     const reason = describeRefusal(error);
-    if (!(await markTriggers(db, 'failed', context.runId, [{ id: trigger!.id, notes: [`not applied: the database refused it: ${reason}`] }]))) return 'cancelled';
+    if (!(await markTriggers(db, 'failed', context.runId, [{ id: trigger!.id, notes: [`not applied: the database refused it: ${reason}`] }])))
+      return 'cancelled';
     log.warn('trigger refused by the database: marked failed, the run goes on without it', { triggerId: trigger!.id, reason });
     return { applied: 0, failed: 1 };
   }

@@ -55,12 +55,7 @@ describe('Custom adapter', () => {
   });
 
   it("takes any 2xx as sent, keeping the endpoint's id when it gives one", async () => {
-    kit.fake.script(
-      'custom',
-      fakeAnswers.response(202, ''),
-      fakeAnswers.response(201, { id: 'evt_1' }),
-      fakeAnswers.response(200, { message_id: 77 }),
-    );
+    kit.fake.script('custom', fakeAnswers.response(202, ''), fakeAnswers.response(201, { id: 'evt_1' }), fakeAnswers.response(200, { message_id: 77 }));
     expect(await send()).toEqual({ outcome: 'sent', providerMessageId: null });
     expect(await send()).toEqual({ outcome: 'sent', providerMessageId: 'evt_1' });
     expect(await send()).toEqual({ outcome: 'sent', providerMessageId: '77' });

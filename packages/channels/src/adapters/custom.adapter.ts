@@ -10,17 +10,7 @@
 import { createHmac } from 'node:crypto';
 import type { ChannelAdapter, OutboundResponse, RecipientContact, SendResult } from '../adapter';
 import { requireCredentials } from './connection-settings';
-import {
-  bodyExcerpt,
-  connectionFault,
-  exchange,
-  failed,
-  isRecord,
-  isSuccess,
-  parseJson,
-  retry,
-  retryAfterMs,
-} from './outcomes';
+import { bodyExcerpt, connectionFault, exchange, failed, isRecord, isSuccess, parseJson, retry, retryAfterMs } from './outcomes';
 
 export const customAdapter: ChannelAdapter = {
   provider: 'custom',

@@ -100,9 +100,7 @@ describe('Google RBM adapter', () => {
     const want = expected[name];
     const body = catalog[name].body as { error: { message: string } };
     expect(await send(outbound)).toEqual(
-      want === 'sent'
-        ? { outcome: 'sent', providerMessageId: rbmMessageId(outbound.deliveryId) }
-        : { ...want, message: body.error.message },
+      want === 'sent' ? { outcome: 'sent', providerMessageId: rbmMessageId(outbound.deliveryId) } : { ...want, message: body.error.message },
     );
   });
 

@@ -10,15 +10,7 @@
  * key file's `token_uri`).
  */
 import { createHash } from 'node:crypto';
-import type {
-  ChannelAdapter,
-  ConnectionSettings,
-  OutboundHttp,
-  OutboundMessage,
-  OutboundResponse,
-  RecipientContact,
-  SendResult,
-} from '../adapter';
+import type { ChannelAdapter, ConnectionSettings, OutboundHttp, OutboundMessage, OutboundResponse, RecipientContact, SendResult } from '../adapter';
 import { apiRoot, e164, requireCredentials } from './connection-settings';
 import { accessToken, forgetAccessToken, serviceAccountFor } from './google-service-account';
 import {
@@ -125,9 +117,7 @@ function classifyRbm(sent: { response: OutboundResponse } | { result: SendResult
   const body = parseJson(response.body);
   const error = isRecord(body) ? body['error'] : undefined;
   if (!isRecord(error)) {
-    return response.status === 403
-      ? connectionFault('http_403', bodyExcerpt(response))
-      : classifyByStatus(response);
+    return response.status === 403 ? connectionFault('http_403', bodyExcerpt(response)) : classifyByStatus(response);
   }
   const status = typeof error['status'] === 'string' ? error['status'] : `http_${response.status}`;
   // The first send of this messageId got through (its answer was lost): that is success.

@@ -125,9 +125,7 @@ export function forgetAccessToken(connectionId: string): void {
   tokens.delete(connectionId);
 }
 
-async function fetchToken(
-  request: TokenRequest,
-): Promise<{ accessToken: string; refreshAt: number } | { result: SendResult }> {
+async function fetchToken(request: TokenRequest): Promise<{ accessToken: string; refreshAt: number } | { result: SendResult }> {
   const now = Date.now();
   const sent = await exchange(request.http, {
     method: 'POST',

@@ -11,9 +11,7 @@ import { whatsappCloudAdapter } from './whatsapp-cloud.adapter';
  * `web` has none: web chat messages go to the contact's outbox, not to a provider.
  */
 const ADAPTERS: ReadonlyMap<string, ChannelAdapter> = new Map(
-  [whatsappCloudAdapter, twilioAdapter, googleRbmAdapter, telegramAdapter, messengerAdapter, customAdapter].map(
-    (adapter) => [adapter.provider, adapter],
-  ),
+  [whatsappCloudAdapter, twilioAdapter, googleRbmAdapter, telegramAdapter, messengerAdapter, customAdapter].map((adapter) => [adapter.provider, adapter]),
 );
 
 export function adapterFor(provider: string): ChannelAdapter | undefined {

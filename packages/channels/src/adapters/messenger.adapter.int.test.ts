@@ -6,10 +6,7 @@ import { messengerAdapter } from './messenger.adapter';
 const kit = useAdapterFake('messenger');
 
 function message(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
-  return outboundMessage(
-    { user_id: '24000000000001', bot_channel: 'FacebookChannel', first_name: 'Ada' },
-    { text: 'Doors open at 9', ...overrides },
-  );
+  return outboundMessage({ user_id: '24000000000001', bot_channel: 'FacebookChannel', first_name: 'Ada' }, { text: 'Doors open at 9', ...overrides });
 }
 
 const send = (outbound = message(), to = kit.connection) => messengerAdapter.send(to, outbound, kit.http);

@@ -41,9 +41,7 @@ export const messengerAdapter: ChannelAdapter = {
     if (psid === null) return failed('unreachable', 'the contact has no Page-scoped id');
     const version = optionalCredential(connection, 'api_version') ?? DEFAULT_API_VERSION;
     // A message tag is what lets a message through outside the 24-hour window.
-    const messaging = message.messageTag
-      ? { messaging_type: 'MESSAGE_TAG', tag: message.messageTag }
-      : { messaging_type: 'UPDATE' };
+    const messaging = message.messageTag ? { messaging_type: 'MESSAGE_TAG', tag: message.messageTag } : { messaging_type: 'UPDATE' };
 
     const sent = await exchange(http, {
       method: 'POST',

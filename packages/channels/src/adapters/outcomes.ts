@@ -10,10 +10,7 @@ const MAX_EXCERPT_LENGTH = 200;
  * Sends one request. An answer of any status comes back as `response`; what never produced
  * one (refused destination, timeout, reset, redirect) is already classified as `result`.
  */
-export async function exchange(
-  http: OutboundHttp,
-  request: OutboundRequest,
-): Promise<{ response: OutboundResponse } | { result: SendResult }> {
+export async function exchange(http: OutboundHttp, request: OutboundRequest): Promise<{ response: OutboundResponse } | { result: SendResult }> {
   try {
     return { response: await http.request(request) };
   } catch (error) {
@@ -64,11 +61,7 @@ export function retryAfterMs(response: OutboundResponse, now = Date.now()): numb
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-export function retry(
-  code: string,
-  message: string,
-  options: { retryAfterMs?: number | undefined; throttled?: boolean } = {},
-): SendResult {
+export function retry(code: string, message: string, options: { retryAfterMs?: number | undefined; throttled?: boolean } = {}): SendResult {
   return {
     outcome: 'retry',
     code,

@@ -8,17 +8,7 @@
  */
 import type { ChannelAdapter, OutboundResponse, RecipientContact, SendResult } from '../adapter';
 import { apiRoot, requireCredentials } from './connection-settings';
-import {
-  classifyByStatus,
-  connectionFault,
-  exchange,
-  failed,
-  isRecord,
-  isSuccess,
-  parseJson,
-  retry,
-  retryAfterMs,
-} from './outcomes';
+import { classifyByStatus, connectionFault, exchange, failed, isRecord, isSuccess, parseJson, retry, retryAfterMs } from './outcomes';
 
 const PUBLIC_ROOT = 'https://api.telegram.org';
 
@@ -72,11 +62,8 @@ function classifyTelegramError(response: OutboundResponse): SendResult {
   if (status === 429) {
     // Telegram says how long in the body; a proxy may add a Retry-After header: honour the later.
     const parameters = body['parameters'];
-    const seconds =
-      isRecord(parameters) && typeof parameters['retry_after'] === 'number' ? parameters['retry_after'] : undefined;
-    const delays = [seconds === undefined ? undefined : seconds * 1000, retryAfterMs(response)].filter(
-      (delay): delay is number => delay !== undefined,
-    );
+    const seconds = isRecord(parameters) && typeof parameters['retry_after'] === 'number' ? parameters['retry_after'] : undefined;
+    const delays = [seconds === undefined ? undefined : seconds * 1000, retryAfterMs(response)].filter((delay): delay is number => delay !== undefined);
     return retry(code, description, {
       retryAfterMs: delays.length > 0 ? Math.max(...delays) : undefined,
       throttled: true,

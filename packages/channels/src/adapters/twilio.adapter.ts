@@ -11,17 +11,7 @@
  */
 import type { ChannelAdapter, OutboundResponse, RecipientContact, SendResult } from '../adapter';
 import { apiRoot, e164, missingCredentials, optionalCredential, requireCredentials } from './connection-settings';
-import {
-  classifyByStatus,
-  exchange,
-  failed,
-  isRecord,
-  isSuccess,
-  parseJson,
-  resultFor,
-  ruleForStatus,
-  type StatusRule,
-} from './outcomes';
+import { classifyByStatus, exchange, failed, isRecord, isSuccess, parseJson, resultFor, ruleForStatus, type StatusRule } from './outcomes';
 
 const PUBLIC_ROOT = 'https://api.twilio.com';
 

@@ -40,9 +40,7 @@ describe('WhatsApp Cloud adapter', () => {
   });
 
   it('sends a template with its body parameters, and without components when it has none', async () => {
-    const withParameters = await send(
-      message({ text: '', template: { name: 'order_update', language: 'it', bodyParameters: ['Ada', '#42'] } }),
-    );
+    const withParameters = await send(message({ text: '', template: { name: 'order_update', language: 'it', bodyParameters: ['Ada', '#42'] } }));
     await send(message({ template: { name: 'hello', language: 'en_US', bodyParameters: [] } }));
 
     expect(withParameters.outcome).toBe('sent');
@@ -52,7 +50,15 @@ describe('WhatsApp Cloud adapter', () => {
       template: {
         name: 'order_update',
         language: { code: 'it' },
-        components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ada' }, { type: 'text', text: '#42' }] }],
+        components: [
+          {
+            type: 'body',
+            parameters: [
+              { type: 'text', text: 'Ada' },
+              { type: 'text', text: '#42' },
+            ],
+          },
+        ],
       },
     });
     expect(first).not.toHaveProperty('text');
@@ -65,9 +71,7 @@ describe('WhatsApp Cloud adapter', () => {
       baseUrl: `${kit.fake.baseUrl}/`,
       credentials: { ...kit.connection.credentials, api_version: 'v21.0' },
     });
-    expect(kit.fake.requestsOf('whatsapp_cloud')[0]?.path).toBe(
-      `/v21.0/${kit.fake.credentials.whatsapp_cloud.phone_number_id}/messages`,
-    );
+    expect(kit.fake.requestsOf('whatsapp_cloud')[0]?.path).toBe(`/v21.0/${kit.fake.credentials.whatsapp_cloud.phone_number_id}/messages`);
   });
 
   it('keeps biz_opaque_callback_data within 512 bytes', async () => {
@@ -130,9 +134,7 @@ describe('WhatsApp Cloud adapter', () => {
   it('addresses the digits of the phone number, else of the user id', () => {
     const contact = message().contact;
     expect(whatsappCloudAdapter.recipient({ ...contact, user_phone_number: '+39 (333) 111-1111' })).toBe('393331111111');
-    expect(whatsappCloudAdapter.recipient({ ...contact, user_phone_number: null, user_id: '00393331111111' })).toBe(
-      '393331111111',
-    );
+    expect(whatsappCloudAdapter.recipient({ ...contact, user_phone_number: null, user_id: '00393331111111' })).toBe('393331111111');
     expect(whatsappCloudAdapter.recipient({ ...contact, user_phone_number: null, user_id: 'ada@example.com' })).toBeNull();
   });
 });

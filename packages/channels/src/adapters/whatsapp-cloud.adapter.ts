@@ -101,5 +101,10 @@ function whatsappBody(to: string, message: OutboundMessage): Record<string, unkn
 function truncateBytes(text: string, maxBytes: number): string {
   const bytes = Buffer.from(text, 'utf8');
   // toString on a cut multi-byte character yields U+FFFD: drop it rather than send it
-  return bytes.length <= maxBytes ? text : bytes.subarray(0, maxBytes).toString('utf8').replace(/\uFFFD+$/, '');
+  return bytes.length <= maxBytes
+    ? text
+    : bytes
+        .subarray(0, maxBytes)
+        .toString('utf8')
+        .replace(/\uFFFD+$/, '');
 }

@@ -74,7 +74,7 @@ const WHATSAPP_ERRATA: ReadonlyArray<{ why: string; find: string; replace: strin
   {
     why:
       '`biz_opaque_callback_data` (a string of at most 512 characters that status webhooks echo) is a ' +
-      'send parameter in Meta\'s Messages reference, but the document declares it on calls only',
+      "send parameter in Meta's Messages reference, but the document declares it on calls only",
     find: baseMessageProperties(),
     replace: baseMessageProperties(['        biz_opaque_callback_data:', '          type: string', '          maxLength: 512']),
   },
@@ -270,11 +270,10 @@ function withErrata(document: string, errata: typeof WHATSAPP_ERRATA): string {
  * listens. Its output is read to the end: a full pipe would block it mid-request.
  */
 async function startPrism(document: string): Promise<PrismMock> {
-  const child = spawn(
-    process.execPath,
-    [PRISM_CLI, 'mock', document, '--host', '127.0.0.1', '--port', '0', '--dynamic=false'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } },
-  );
+  const child = spawn(process.execPath, [PRISM_CLI, 'mock', document, '--host', '127.0.0.1', '--port', '0', '--dynamic=false'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+  });
   let output = '';
   const keep = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-20_000);

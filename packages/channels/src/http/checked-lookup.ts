@@ -56,9 +56,7 @@ export function createCheckedLookup(policy: DestinationPolicy, lookup: LookupFun
 /** A resolver's odd answer must refuse the connection, not throw inside a DNS callback. */
 function checkSafely(policy: DestinationPolicy, address: unknown, hostname: string): DestinationCheck {
   try {
-    return typeof address === 'string'
-      ? policy.checkAddress(address, hostname)
-      : { ok: false, reason: 'the resolver returned a non-address' };
+    return typeof address === 'string' ? policy.checkAddress(address, hostname) : { ok: false, reason: 'the resolver returned a non-address' };
   } catch {
     return { ok: false, reason: 'the resolver returned a non-address' };
   }

@@ -80,12 +80,9 @@ describe('checkDestinationUrl', () => {
     expect(checkDestinationUrl('ftp://127.0.0.1/', ['127.0.0.1']).ok).toBe(false);
   });
 
-  it.each(['10.0.0.0/33', '::/129', '1.2.3.4/x', '1.2.3.4/8/8', 'not a host!', '', 'bad/8'])(
-    'rejects the allowed entry %j',
-    (entry) => {
-      expect(() => checkDestinationUrl('http://example.com/', [entry])).toThrow(/allowedDestinations/);
-    },
-  );
+  it.each(['10.0.0.0/33', '::/129', '1.2.3.4/x', '1.2.3.4/8/8', 'not a host!', '', 'bad/8'])('rejects the allowed entry %j', (entry) => {
+    expect(() => checkDestinationUrl('http://example.com/', [entry])).toThrow(/allowedDestinations/);
+  });
 });
 
 describe('DestinationPolicy.checkAddress', () => {

@@ -35,18 +35,45 @@ interface DeniedRange {
 
 /** Checked in order: the first matching label names the reason (`::1` is loopback before it is `::/96`). */
 const DENIED_RANGES: DeniedRange[] = [
-  { label: 'a loopback address', ranges: [['127.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6']] },
-  { label: 'an unspecified address', ranges: [['0.0.0.0', 8, 'ipv4'], ['::', 128, 'ipv6']] },
+  {
+    label: 'a loopback address',
+    ranges: [
+      ['127.0.0.0', 8, 'ipv4'],
+      ['::1', 128, 'ipv6'],
+    ],
+  },
+  {
+    label: 'an unspecified address',
+    ranges: [
+      ['0.0.0.0', 8, 'ipv4'],
+      ['::', 128, 'ipv6'],
+    ],
+  },
   {
     label: 'a private address',
-    ranges: [['10.0.0.0', 8, 'ipv4'], ['172.16.0.0', 12, 'ipv4'], ['192.168.0.0', 16, 'ipv4'], ['fc00::', 7, 'ipv6']],
+    ranges: [
+      ['10.0.0.0', 8, 'ipv4'],
+      ['172.16.0.0', 12, 'ipv4'],
+      ['192.168.0.0', 16, 'ipv4'],
+      ['fc00::', 7, 'ipv6'],
+    ],
   },
   {
     label: 'a link-local address (cloud metadata lives there)',
-    ranges: [['169.254.0.0', 16, 'ipv4'], ['fe80::', 10, 'ipv6'], ['fec0::', 10, 'ipv6']],
+    ranges: [
+      ['169.254.0.0', 16, 'ipv4'],
+      ['fe80::', 10, 'ipv6'],
+      ['fec0::', 10, 'ipv6'],
+    ],
   },
   { label: 'a shared (CGNAT) address', ranges: [['100.64.0.0', 10, 'ipv4']] },
-  { label: 'a multicast address', ranges: [['224.0.0.0', 4, 'ipv4'], ['ff00::', 8, 'ipv6']] },
+  {
+    label: 'a multicast address',
+    ranges: [
+      ['224.0.0.0', 4, 'ipv4'],
+      ['ff00::', 8, 'ipv6'],
+    ],
+  },
   {
     label: 'a reserved address',
     ranges: [

@@ -150,9 +150,7 @@ describe('the destination policy of the outbound client', () => {
     });
     const response = await http.request(get(`http://provider.test:${server.port}/send`));
     expect(response.status).toBe(200);
-    expect(server.requests).toEqual([
-      expect.objectContaining({ method: 'GET', path: '/send', host: `provider.test:${server.port}` }),
-    ]);
+    expect(server.requests).toEqual([expect.objectContaining({ method: 'GET', path: '/send', host: `provider.test:${server.port}` })]);
     expect(lookups).toEqual(['provider.test']);
   });
 
@@ -231,9 +229,7 @@ describe('the outbound client', () => {
     });
     const error = await failure(client(allowLoopback).request(get(`${server.url}/start?access_token=XYZ`)));
     expect(error.kind).toBe('redirect');
-    expect(error.message).toBe(
-      `redirect refused: ${server.url}/start answered 302 to ${server.url}/target; redirects are not followed`,
-    );
+    expect(error.message).toBe(`redirect refused: ${server.url}/start answered 302 to ${server.url}/target; redirects are not followed`);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(server.requests.map((seen) => seen.path)).toEqual(['/start?access_token=XYZ']);
   });
@@ -281,10 +277,7 @@ describe('the outbound client', () => {
     const http = client({ ...allowLoopback, maxConnectionsPerOrigin: 1, connectTimeoutMs: 200, responseTimeoutMs: 300 });
     const started = Date.now();
     // The second request waits for the only connection, held by the first until its 300 ms run out.
-    const [first, second] = await Promise.all([
-      failure(http.request(get(`${server.url}/first`))),
-      failure(http.request(get(`${server.url}/second`))),
-    ]);
+    const [first, second] = await Promise.all([failure(http.request(get(`${server.url}/first`))), failure(http.request(get(`${server.url}/second`)))]);
     expect(first.message).toBe(`timeout: no complete response within 300 ms (${server.url}/first)`);
     expect(second.message).toBe(`timeout: no complete response within 500 ms of the call (${server.url}/second)`);
     expect(Date.now() - started).toBeLessThan(900);

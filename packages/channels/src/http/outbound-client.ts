@@ -119,10 +119,7 @@ class Exchange implements Dispatcher.DispatchHandlers {
       abort(new Error('request already answered'));
       return;
     }
-    this.responseClock ??= setTimeout(
-      () => this.expire(`no complete response within ${this.limits.responseTimeoutMs} ms`),
-      this.limits.responseTimeoutMs,
-    );
+    this.responseClock ??= setTimeout(() => this.expire(`no complete response within ${this.limits.responseTimeoutMs} ms`), this.limits.responseTimeoutMs);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, _resume: () => void, _statusText: string): boolean {

@@ -25,9 +25,7 @@ export function redactUrl(url: string): string {
   if (!['http:', 'https:', 'ws:', 'wss:'].includes(parsed.protocol)) return `${parsed.protocol}<redacted>`;
   const path = parsed.pathname
     .split('/')
-    .map((segment) =>
-      BOT_TOKEN_SEGMENT.test(segment) ? 'bot<redacted>' : OPAQUE_SEGMENT.test(segment) ? '<redacted>' : segment,
-    )
+    .map((segment) => (BOT_TOKEN_SEGMENT.test(segment) ? 'bot<redacted>' : OPAQUE_SEGMENT.test(segment) ? '<redacted>' : segment))
     .join('/');
   return `${parsed.protocol}//${parsed.host}${path}`;
 }

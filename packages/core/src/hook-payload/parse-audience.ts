@@ -1,13 +1,4 @@
-import {
-  CRITERIA,
-  criterionTakesLength,
-  criterionTakesValue,
-  MAX_FILTERS,
-  resolveCriterion,
-  type Audience,
-  type AudienceFilter,
-  type Join,
-} from '../audience';
+import { CRITERIA, criterionTakesLength, criterionTakesValue, MAX_FILTERS, resolveCriterion, type Audience, type AudienceFilter, type Join } from '../audience';
 import type { ErrorDetail } from '../errors';
 import { readList } from './lists';
 import { checkName, truncate } from './variables';

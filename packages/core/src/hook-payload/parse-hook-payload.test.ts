@@ -70,22 +70,54 @@ describe('parseHookPayload — accepted calls', () => {
     [
       'filters separated by commas (the vendor table)',
       { audience_filters: 'a,b', audience_criteria: 'Equals', audience_values: '1;2' },
-      { audience: { filters: [{ field: 'a', criteria: 'Equals', value: '1' }, { field: 'b', criteria: 'Equals', value: '2' }], join: ['AND'] } },
+      {
+        audience: {
+          filters: [
+            { field: 'a', criteria: 'Equals', value: '1' },
+            { field: 'b', criteria: 'Equals', value: '2' },
+          ],
+          join: ['AND'],
+        },
+      },
     ],
     [
       'lists as JSON arrays, values with ; kept whole',
       { audience_filters: ['a', 'b'], audience_criteria: ['Contains', 'Equals'], audience_values: ['x;y', 7], audience_join: ['or'] },
-      { audience: { filters: [{ field: 'a', criteria: 'Contains', value: 'x;y' }, { field: 'b', criteria: 'Equals', value: '7' }], join: ['OR'] } },
+      {
+        audience: {
+          filters: [
+            { field: 'a', criteria: 'Contains', value: 'x;y' },
+            { field: 'b', criteria: 'Equals', value: '7' },
+          ],
+          join: ['OR'],
+        },
+      },
     ],
     [
       'items trimmed in separated strings',
       { audience_filters: ' a ; b ', audience_criteria: ' equals ', audience_values: ' 1 ; 2 ', audience_join: ' or ' },
-      { audience: { filters: [{ field: 'a', criteria: 'Equals', value: '1' }, { field: 'b', criteria: 'Equals', value: '2' }], join: ['OR'] } },
+      {
+        audience: {
+          filters: [
+            { field: 'a', criteria: 'Equals', value: '1' },
+            { field: 'b', criteria: 'Equals', value: '2' },
+          ],
+          join: ['OR'],
+        },
+      },
     ],
     [
       'an empty value slot',
       { audience_filters: 'a;b', audience_criteria: 'Equals', audience_values: ';x' },
-      { audience: { filters: [{ field: 'a', criteria: 'Equals', value: '' }, { field: 'b', criteria: 'Equals', value: 'x' }], join: ['AND'] } },
+      {
+        audience: {
+          filters: [
+            { field: 'a', criteria: 'Equals', value: '' },
+            { field: 'b', criteria: 'Equals', value: 'x' },
+          ],
+          join: ['AND'],
+        },
+      },
     ],
     // 10–12: joins
     [
@@ -118,7 +150,15 @@ describe('parseHookPayload — accepted calls', () => {
     [
       'HasValue and EmptyOrUnset with empty slots',
       { audience_filters: 'a;b', audience_criteria: 'HasValue;EmptyOrUnset', audience_values: ';' },
-      { audience: { filters: [{ field: 'a', criteria: 'HasValue', value: null }, { field: 'b', criteria: 'EmptyOrUnset', value: null }], join: ['AND'] } },
+      {
+        audience: {
+          filters: [
+            { field: 'a', criteria: 'HasValue', value: null },
+            { field: 'b', criteria: 'EmptyOrUnset', value: null },
+          ],
+          join: ['AND'],
+        },
+      },
     ],
     [
       'HasValue without any values',
@@ -126,7 +166,11 @@ describe('parseHookPayload — accepted calls', () => {
       { audience: { filters: [{ field: 'a', criteria: 'HasValue', value: null }], join: [] } },
     ],
     // 17–18: variables without filters
-    ['set_variables alone: the configured audience, variables set', { set_variables: 'x', set_variables_values: '1' }, { audience: null, set_variables: { x: '1' } }],
+    [
+      'set_variables alone: the configured audience, variables set',
+      { set_variables: 'x', set_variables_values: '1' },
+      { audience: null, set_variables: { x: '1' } },
+    ],
     ['set_variables as arrays with ; in a value', { set_variables: ['note'], set_variables_values: ['a;b'] }, { set_variables: { note: 'a;b' } }],
     // 19–20: empty lists
     ['an empty filter string is no filter', { audience_filters: '' }, configured],
@@ -152,11 +196,7 @@ describe('parseHookPayload — accepted calls', () => {
       { set_conversation: true, set_variables: 'user_id', set_variables_values: '42' },
       { mode: 'set_conversation', user_id: '42', bot_channel: null },
     ],
-    [
-      'set_conversation as the string "true"',
-      { set_conversation: 'true', user_id: 7 },
-      { mode: 'set_conversation', user_id: '7' },
-    ],
+    ['set_conversation as the string "true"', { set_conversation: 'true', user_id: 7 }, { mode: 'set_conversation', user_id: '7' }],
     [
       'set_conversation ignores audience filters',
       { set_conversation: true, user_id: '1', audience_filters: 'x', audience_criteria: 'Equals', audience_values: 'y' },
@@ -205,11 +245,7 @@ describe('parseHookPayload — accepted calls', () => {
       { targets: [{ user_id: 'crm-1', bot_channel: 'custom', user_phone_number: '+44 20 7946 0018' }] },
       { targets: [expect.objectContaining({ bot_channel: 'CustomChannel', user_id: 'crm-1', user_phone_number: '+442079460018' })] },
     ],
-    [
-      'a numeric user id',
-      { targets: [{ user_id: 42, bot_channel: 'telegram' }] },
-      { targets: [expect.objectContaining({ user_id: '42' })] },
-    ],
+    ['a numeric user id', { targets: [{ user_id: 42, bot_channel: 'telegram' }] }, { targets: [expect.objectContaining({ user_id: '42' })] }],
     [
       'top-level set_variables beside targets',
       { targets: [{ user_id: '1', bot_channel: 'telegram' }], set_variables: 'campaign', set_variables_values: 'nov' },
@@ -255,7 +291,11 @@ describe('parseHookPayload — rejected calls name each bad field', () => {
     // 54–63: counts and presence
     ['criteria count mismatch', { audience_filters: 'a;b;c', audience_criteria: 'Equals;Equals', audience_values: '1;2;3' }, ['audience_criteria']],
     ['values count mismatch', { audience_filters: 'a;b', audience_criteria: 'Equals', audience_values: '1' }, ['audience_values']],
-    ['join count mismatch', { audience_filters: 'a;b;c', audience_criteria: 'Equals', audience_values: '1;2;3', audience_join: 'AND;OR;AND' }, ['audience_join']],
+    [
+      'join count mismatch',
+      { audience_filters: 'a;b;c', audience_criteria: 'Equals', audience_values: '1;2;3', audience_join: 'AND;OR;AND' },
+      ['audience_join'],
+    ],
     ['criteria missing', { audience_filters: 'a', audience_values: '1' }, ['audience_criteria']],
     ['values missing for a valued criterion', { audience_filters: 'a', audience_criteria: 'Equals' }, ['audience_values']],
     ['criteria without filters', { audience_criteria: 'Equals' }, ['audience_criteria']],
@@ -269,7 +309,11 @@ describe('parseHookPayload — rejected calls name each bad field', () => {
     ['an unknown join', { audience_filters: 'a;b', audience_criteria: 'Equals', audience_values: '1;2', audience_join: 'XOR' }, ['audience_join[0]']],
     ['a length that is not an integer', { audience_filters: 'a', audience_criteria: 'IsShorterThan', audience_values: 'ten' }, ['audience_values[0]']],
     ['a negative length', { audience_filters: 'a', audience_criteria: 'IsLongerThan', audience_values: '-1' }, ['audience_values[0]']],
-    ['a filter name that is SQL', { audience_filters: "x'); DROP TABLE contacts;--", audience_criteria: 'Equals', audience_values: '1;2;3' }, ['audience_filters[0]', 'audience_filters[1]', 'audience_filters[2]']],
+    [
+      'a filter name that is SQL',
+      { audience_filters: "x'); DROP TABLE contacts;--", audience_criteria: 'Equals', audience_values: '1;2;3' },
+      ['audience_filters[0]', 'audience_filters[1]', 'audience_filters[2]'],
+    ],
     ['a filter name not in snake_case', { audience_filters: 'favoriteColor', audience_criteria: 'Equals', audience_values: 'red' }, ['audience_filters[0]']],
     // 71–75: wrong types
     ['filters as a number', { audience_filters: 5 }, ['audience_filters']],
@@ -282,7 +326,11 @@ describe('parseHookPayload — rejected calls name each bad field', () => {
     ['user_id without set_conversation', { user_id: '1' }, ['user_id']],
     ['set_conversation with neither id nor phone', { set_conversation: true, set_variables: 'first_name', set_variables_values: 'Ada' }, ['set_variables']],
     ['set_conversation with an unknown channel', { set_conversation: true, user_id: '1', bot_channel: 'email' }, ['bot_channel']],
-    ['set_conversation with a bad phone', { set_conversation: true, set_variables: 'user_phone_number', set_variables_values: 'call me' }, ['set_variables.user_phone_number']],
+    [
+      'set_conversation with a bad phone',
+      { set_conversation: true, set_variables: 'user_phone_number', set_variables_values: 'call me' },
+      ['set_variables.user_phone_number'],
+    ],
     // 81–92: targets
     ['targets not an array', { targets: { user_id: '1' } }, ['targets']],
     ['no targets', { targets: [] }, ['targets']],
@@ -291,11 +339,23 @@ describe('parseHookPayload — rejected calls name each bad field', () => {
     ['a target without user_id on Telegram', { targets: [{ bot_channel: 'telegram' }] }, ['targets[0].user_id']],
     ['a target with only a phone on Telegram', { targets: [{ user_phone_number: '+393331111111', bot_channel: 'telegram' }] }, ['targets[0].user_id']],
     ['a WhatsApp target whose id is not a number', { targets: [{ user_id: 'ada', bot_channel: 'whatsapp' }] }, ['targets[0].user_id']],
-    ['a WhatsApp target whose id and phone differ', { targets: [{ user_id: '111111', user_phone_number: '222222', bot_channel: 'whatsapp' }] }, ['targets[0].user_phone_number']],
+    [
+      'a WhatsApp target whose id and phone differ',
+      { targets: [{ user_id: '111111', user_phone_number: '222222', bot_channel: 'whatsapp' }] },
+      ['targets[0].user_phone_number'],
+    ],
     ['an unknown target field', { targets: [{ user_id: '1', bot_channel: 'web', name: 'x' }] }, ['targets[0].name']],
     ['variables that are not an object', { targets: [{ user_id: '1', bot_channel: 'web', variables: ['a'] }] }, ['targets[0].variables']],
-    ['a target setting an identity variable', { targets: [{ user_id: '1', bot_channel: 'web', variables: { bot_channel: 'sms' } }] }, ['targets[0].variables.bot_channel']],
-    ['targets mixed with filters', { targets: [{ user_id: '1', bot_channel: 'web' }], audience_filters: 'a', audience_criteria: 'Equals', audience_values: 'b' }, ['audience_filters', 'audience_criteria', 'audience_values']],
+    [
+      'a target setting an identity variable',
+      { targets: [{ user_id: '1', bot_channel: 'web', variables: { bot_channel: 'sms' } }] },
+      ['targets[0].variables.bot_channel'],
+    ],
+    [
+      'targets mixed with filters',
+      { targets: [{ user_id: '1', bot_channel: 'web' }], audience_filters: 'a', audience_criteria: 'Equals', audience_values: 'b' },
+      ['audience_filters', 'audience_criteria', 'audience_values'],
+    ],
     ['targets with set_conversation', { set_conversation: true, user_id: '1', targets: [] }, ['targets']],
     [
       'bad targets reject the whole call, each index named',
@@ -313,10 +373,18 @@ describe('parseHookPayload — rejected calls name each bad field', () => {
   });
 
   it('refuses more filters than MAX_FILTERS, the bound the admin API sets', () => {
-    const filters = (n: number) => ({ audience_filters: Array(n).fill('tier'), audience_criteria: 'Equals', audience_values: Array(n).fill('gold'), audience_join: 'or' });
+    const filters = (n: number) => ({
+      audience_filters: Array(n).fill('tier'),
+      audience_criteria: 'Equals',
+      audience_values: Array(n).fill('gold'),
+      audience_join: 'or',
+    });
     expect(accept(filters(MAX_FILTERS))).toMatchObject({ mode: 'audience' });
     const result = parseHookPayload(filters(MAX_FILTERS + 1), STRICT);
-    expect(result).toEqual({ ok: false, errors: [{ path: 'audience_filters', message: `has ${MAX_FILTERS + 1} filters`, expected: `at most ${MAX_FILTERS}` }] });
+    expect(result).toEqual({
+      ok: false,
+      errors: [{ path: 'audience_filters', message: `has ${MAX_FILTERS + 1} filters`, expected: `at most ${MAX_FILTERS}` }],
+    });
   });
 
   it('summarises past 100 problems', () => {

@@ -50,12 +50,7 @@ export function parseHookPayload(body: unknown, options: ParseOptions): ParseRes
   ]);
 }
 
-function parseObject(
-  body: Record<string, unknown>,
-  options: ParseOptions,
-  errors: ErrorDetail[],
-  notes: string[],
-): TriggerRequest | undefined {
+function parseObject(body: Record<string, unknown>, options: ParseOptions, errors: ErrorDetail[], notes: string[]): TriggerRequest | undefined {
   if (options.requireValidFilter) {
     for (const key of Object.keys(body)) {
       if (!KNOWN_FIELDS.has(key)) {

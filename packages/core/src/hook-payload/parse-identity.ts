@@ -60,7 +60,11 @@ export function readIdentity(
   if (phoneText !== null) {
     phone = normalisePhone(phoneText) ?? null;
     if (!phone) {
-      errors.push({ path: paths.user_phone_number, message: `"${truncate(phoneText)}" is not a phone number`, expected: 'digits with an optional leading +, 3 to 15 digits' });
+      errors.push({
+        path: paths.user_phone_number,
+        message: `"${truncate(phoneText)}" is not a phone number`,
+        expected: 'digits with an optional leading +, 3 to 15 digits',
+      });
     }
   }
 

@@ -62,7 +62,11 @@ function parseTarget(item: unknown, path: string, errors: ErrorDetail[]): Target
   };
   for (const name of Object.keys(variables)) {
     if (isIdentityField(name)) {
-      errors.push({ path: `${path}.variables.${name}`, message: 'sets an identity field', expected: `${IDENTITY_FIELDS.join(', ')} given on the target itself` });
+      errors.push({
+        path: `${path}.variables.${name}`,
+        message: 'sets an identity field',
+        expected: `${IDENTITY_FIELDS.join(', ')} given on the target itself`,
+      });
     }
   }
   if (errors.length > before || !identity.bot_channel || !identity.user_id) return undefined;

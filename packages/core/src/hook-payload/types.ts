@@ -39,8 +39,7 @@ export type TriggerRequest =
   | (RequestBase & { mode: 'targets'; targets: TargetRequest[] });
 
 export type ParseResult =
-  | { ok: true; request: TriggerRequest; /** What was accepted but not used, and why. */ notes: string[] }
-  | { ok: false; errors: ErrorDetail[] };
+  { ok: true; request: TriggerRequest; /** What was accepted but not used, and why. */ notes: string[] } | { ok: false; errors: ErrorDetail[] };
 
 export interface ParseOptions {
   /** The broadcast's require_valid_filter: when false any JSON object is accepted. */

@@ -49,11 +49,7 @@ export function truncate(text: string, max = 40): string {
  * Reads a `set_variables` / `set_variables_values` pair under `prefix` (`""` for the top level,
  * `"targets[3]."` for a target) into name → value. Returns undefined when neither is given.
  */
-export function readAssignments(
-  body: Record<string, unknown>,
-  prefix: string,
-  errors: ErrorDetail[],
-): Variables | undefined {
+export function readAssignments(body: Record<string, unknown>, prefix: string, errors: ErrorDetail[]): Variables | undefined {
   const names = readList(body, 'set_variables', 'names');
   const values = readList(body, 'set_variables_values', 'values');
   if (!names.ok) errors.push(prefixed(names.error, prefix));

@@ -9,7 +9,14 @@ const view: TemplateView = {
     vip: false,
     nothing: null,
     tags: ['new', 'local', 'late'],
-    order: { id: 'A-1', items: [{ sku: 'X1', qty: 2 }, { sku: 'Y2', qty: 1 }], note: null },
+    order: {
+      id: 'A-1',
+      items: [
+        { sku: 'X1', qty: 2 },
+        { sku: 'Y2', qty: 1 },
+      ],
+      note: null,
+    },
     // A variable that shares a name with a system field is never read: the field wins.
     first_name: 'Shadowed',
   },

@@ -13,7 +13,11 @@ async function main(): Promise<void> {
     onLongWait: (waitedMs) => process.stderr.write(`embedded database: a transaction has kept others waiting ${waitedMs} ms\n`),
   });
   process.stdout.write(`${JSON.stringify({ url: database.url })}\n`);
-  const stop = () => void database.close().then(() => process.exit(0), () => process.exit(1));
+  const stop = () =>
+    void database.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }

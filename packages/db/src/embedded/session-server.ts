@@ -64,7 +64,7 @@ const MAX_STARTUP_LENGTH = 10_000;
 const MAX_MESSAGE_LENGTH = 256 * 1024 * 1024;
 /** Frontend messages a client may send once started (Terminate is handled here). */
 const FRONTEND_TYPES = new Set('PBDECSHQdcfFX');
-const LONG_WAIT_MS = Number(process.env["EMBEDDED_LONG_WAIT_MS"] ?? 10_000);
+const LONG_WAIT_MS = Number(process.env['EMBEDDED_LONG_WAIT_MS'] ?? 10_000);
 
 interface Connection {
   id: number;

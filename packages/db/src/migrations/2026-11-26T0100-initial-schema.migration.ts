@@ -4,9 +4,7 @@ import { sql, type Kysely } from 'kysely';
  * Every object of SPEC §2. Channel names are spelled out here rather than imported from
  * @herald/core: a migration is a snapshot, and must not change when the code moves on.
  */
-const CHANNELS = sql.raw(
-  `('WhatsAppChannel','SMSChannel','RCSChannel','TelegramChannel','FacebookChannel','WebChannel','CustomChannel')`,
-);
+const CHANNELS = sql.raw(`('WhatsAppChannel','SMSChannel','RCSChannel','TelegramChannel','FacebookChannel','WebChannel','CustomChannel')`);
 
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
@@ -158,16 +156,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const table of [
-    'deliveries',
-    'idempotency_keys',
-    'triggers',
-    'runs',
-    'broadcasts',
-    'contacts',
-    'channel_connections',
-    'bots',
-  ]) {
+  for (const table of ['deliveries', 'idempotency_keys', 'triggers', 'runs', 'broadcasts', 'contacts', 'channel_connections', 'bots']) {
     await sql`DROP TABLE ${sql.table(table)}`.execute(db);
   }
 }

@@ -26,12 +26,7 @@ function columns(settings: Partial<BroadcastSettings>) {
   };
 }
 
-export async function insertBroadcast(
-  db: Db,
-  botId: string,
-  settings: BroadcastSettings,
-  hookToken: { token: string; sha256: Buffer },
-): Promise<Broadcast> {
+export async function insertBroadcast(db: Db, botId: string, settings: BroadcastSettings, hookToken: { token: string; sha256: Buffer }): Promise<Broadcast> {
   return db
     .insertInto('broadcasts')
     .values({

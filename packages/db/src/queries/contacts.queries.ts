@@ -3,10 +3,7 @@ import type { WritableColumn } from '@herald/core';
 import { prepared, type Db } from '../create-db';
 import type { Contact } from '../schema';
 
-export type ContactUpsert = Pick<
-  Contact,
-  'bot_channel' | 'user_id' | 'user_phone_number' | 'first_name' | 'last_name' | 'user_name' | 'locale' | 'variables'
->;
+export type ContactUpsert = Pick<Contact, 'bot_channel' | 'user_id' | 'user_phone_number' | 'first_name' | 'last_name' | 'user_name' | 'locale' | 'variables'>;
 
 /**
  * Two upserts of one contact as one, `later` applied after `earlier`, as the upsert statement
@@ -105,11 +102,7 @@ export interface VariableWrite {
  * only from 8 bytes a key on (each key takes two 4-byte entries at least: below that the
  * count cannot be past the bound).
  */
-export async function writesPastVariableBound(
-  db: Db,
-  writes: readonly VariableWrite[],
-  bound: { count: number; bytes: number },
-): Promise<Set<number>> {
+export async function writesPastVariableBound(db: Db, writes: readonly VariableWrite[], bound: { count: number; bytes: number }): Promise<Set<number>> {
   if (writes.length === 0) return new Set();
   const rows = writes.map((w, i) => ({ i, bot_id: w.botId, bot_channel: w.botChannel, user_id: w.userId, variables: w.variables }));
   const { rows: past } = await sql<{ i: number }>`${prepared('variable_bound')}

@@ -20,10 +20,7 @@ export interface OutcomeBucket {
  * multiples of the width from the epoch, so the same instant falls in the same bucket
  * whichever runs are asked about.
  */
-export async function deliveryOutcomesByBucket(
-  db: Db,
-  query: { runIds: readonly string[]; bucketSeconds: number },
-): Promise<OutcomeBucket[]> {
+export async function deliveryOutcomesByBucket(db: Db, query: { runIds: readonly string[]; bucketSeconds: number }): Promise<OutcomeBucket[]> {
   if (query.runIds.length === 0) return [];
   const { rows } = await sql<OutcomeBucket>`
     SELECT date_bin(make_interval(secs => ${query.bucketSeconds}::double precision),

@@ -74,10 +74,7 @@ export interface ClaimedDelivery {
  * the rows instead of waiting for each other. Empty when the run was cancelled or finished, or
  * the connection was refused by its provider.
  */
-export async function claimDeliveries(
-  db: Db,
-  claim: ChunkRange & { connectionId: string; limit: number; leaseMs: number },
-): Promise<ClaimedDelivery[]> {
+export async function claimDeliveries(db: Db, claim: ChunkRange & { connectionId: string; limit: number; leaseMs: number }): Promise<ClaimedDelivery[]> {
   const claimId = randomUUID();
   const leaseUntil = sql`now() + ${claim.leaseMs} * interval '1 millisecond'`;
   const { rows } = await sql<ClaimedDelivery>`${prepared('claim_deliveries')}

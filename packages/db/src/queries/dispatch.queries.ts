@@ -133,10 +133,7 @@ function contactSet(writes: ContactWrites, table: string): RawBuilder<unknown> |
  * statement. The audience is evaluated once, before the writes (one snapshot for the whole
  * statement), so a call that filters on red and sets blue still reaches the red ones.
  */
-export async function applyToAudience(
-  db: Db,
-  step: { botId: string; runId: string; audience: Audience; writes: ContactWrites },
-): Promise<{ reached: number }> {
+export async function applyToAudience(db: Db, step: { botId: string; runId: string; audience: Audience; writes: ContactWrites }): Promise<{ reached: number }> {
   const set = contactSet(step.writes, 'c');
   const { rows } = await sql<{ reached: number }>`
     WITH targeted AS (
@@ -283,10 +280,7 @@ export interface DeliveryChunk {
  * A chunk's id range can interleave with another channel's: a chunk is its channel's
  * deliveries within the range, not every id in it.
  */
-export async function nextDeliveryChunks(
-  db: Db,
-  page: { runId: string; afterId: string; chunkSize: number; chunksPerPage: number },
-): Promise<DeliveryChunk[]> {
+export async function nextDeliveryChunks(db: Db, page: { runId: string; afterId: string; chunkSize: number; chunksPerPage: number }): Promise<DeliveryChunk[]> {
   const result = await sql<DeliveryChunk>`
     SELECT channel, min(id)::text AS first_id, max(id)::text AS last_id, count(*)::int AS size
     FROM (

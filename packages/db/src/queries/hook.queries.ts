@@ -6,16 +6,7 @@ import { dispatchingBoundary } from './dispatch.queries';
 /** What the hook needs of a broadcast to run its checks, found by the hook token's digest. */
 export type HookBroadcast = Pick<
   Broadcast,
-  | 'id'
-  | 'bot_id'
-  | 'enabled'
-  | 'allowed_hosts'
-  | 'allow_get'
-  | 'allow_post'
-  | 'direct_mode'
-  | 'require_valid_filter'
-  | 'delay_ms'
-  | 'max_delay_ms'
+  'id' | 'bot_id' | 'enabled' | 'allowed_hosts' | 'allow_get' | 'allow_post' | 'direct_mode' | 'require_valid_filter' | 'delay_ms' | 'max_delay_ms'
 > & { bot_api_token_sha256: Buffer };
 
 export async function findHookBroadcast(db: Db, tokenSha256: Buffer): Promise<HookBroadcast | undefined> {

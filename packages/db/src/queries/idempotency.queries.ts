@@ -22,10 +22,7 @@ export async function findIdempotentResponse(db: Db, broadcastId: string, key: s
  * window (a concurrent retry won the race): the caller then rolls back and replays that
  * call's answer. An expired key is taken over.
  */
-export async function claimIdempotencyKey(
-  db: Db,
-  claim: { broadcastId: string; key: string; triggerId: string; response: unknown },
-): Promise<boolean> {
+export async function claimIdempotencyKey(db: Db, claim: { broadcastId: string; key: string; triggerId: string; response: unknown }): Promise<boolean> {
   const row = await db
     .insertInto('idempotency_keys')
     .values({ broadcast_id: claim.broadcastId, key: claim.key, trigger_id: claim.triggerId, response: toJson(claim.response) })

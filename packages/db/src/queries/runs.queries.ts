@@ -10,11 +10,7 @@ export async function findTrigger(db: Db, id: string): Promise<Trigger | undefin
 }
 
 /** Newest first; `beforeSeq` is the cursor (the seq of the last trigger of the previous page). */
-export async function listTriggers(
-  db: Db,
-  broadcastId: string,
-  page: { limit: number; beforeSeq?: string; status?: TriggerStatus },
-): Promise<Trigger[]> {
+export async function listTriggers(db: Db, broadcastId: string, page: { limit: number; beforeSeq?: string; status?: TriggerStatus }): Promise<Trigger[]> {
   let query = db.selectFrom('triggers').selectAll().where('broadcast_id', '=', broadcastId).orderBy('seq', 'desc').limit(page.limit);
   if (page.beforeSeq) query = query.where('seq', '<', page.beforeSeq);
   if (page.status) query = query.where('status', '=', page.status);
@@ -27,29 +23,23 @@ export async function findRun(db: Db, id: string): Promise<Run | undefined> {
 
 /** Newest first; the cursor is the last run's (created_at, id). */
 export async function listRuns(db: Db, broadcastId: string, page: NewestFirstPage): Promise<Run[]> {
-  let query = db
-    .selectFrom('runs')
-    .selectAll()
-    .where('broadcast_id', '=', broadcastId)
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(page.limit);
+  let query = db.selectFrom('runs').selectAll().where('broadcast_id', '=', broadcastId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit);
   if (page.before) query = query.where(beforeKeyset(page.before));
   return query.execute();
 }
 
 /** How many runs are in each status now (one grouped count; the metrics read it at each scrape). */
 export async function countRunsByStatus(db: Db): Promise<Partial<Record<RunStatus, number>>> {
-  const rows = await db.selectFrom('runs').select(['status', (eb) => eb.fn.countAll<string>().as('runs')]).groupBy('status').execute();
+  const rows = await db
+    .selectFrom('runs')
+    .select(['status', (eb) => eb.fn.countAll<string>().as('runs')])
+    .groupBy('status')
+    .execute();
   return Object.fromEntries(rows.map(({ status, runs }) => [status, Number(runs)]));
 }
 
 /** A page of a run's deliveries in id order; `afterId` is the cursor. */
-export async function listDeliveries(
-  db: Db,
-  runId: string,
-  page: { limit: number; afterId?: string; status?: DeliveryStatus; reason?: DeliveryReason },
-) {
+export async function listDeliveries(db: Db, runId: string, page: { limit: number; afterId?: string; status?: DeliveryStatus; reason?: DeliveryReason }) {
   let query = db
     .selectFrom('deliveries')
     .innerJoin('contacts', 'contacts.id', 'deliveries.contact_id')

@@ -1,13 +1,5 @@
 /** The providers the fake speaks; `google_oauth` is RBM's token endpoint (`POST /token`). */
-export const FAKE_PROVIDERS = [
-  'whatsapp_cloud',
-  'messenger',
-  'twilio',
-  'telegram',
-  'google_rbm',
-  'google_oauth',
-  'custom',
-] as const;
+export const FAKE_PROVIDERS = ['whatsapp_cloud', 'messenger', 'twilio', 'telegram', 'google_rbm', 'google_oauth', 'custom'] as const;
 
 export type FakeProvider = (typeof FAKE_PROVIDERS)[number];
 

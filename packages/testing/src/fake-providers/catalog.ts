@@ -38,9 +38,7 @@ export function graphError(status: number, fields: GraphErrorFields): FakeRespon
       type: fields.type ?? 'OAuthException',
       code: fields.code,
       ...(fields.subcode !== undefined ? { error_subcode: fields.subcode } : {}),
-      ...(fields.details !== undefined
-        ? { error_data: { messaging_product: 'whatsapp', details: fields.details } }
-        : {}),
+      ...(fields.details !== undefined ? { error_data: { messaging_product: 'whatsapp', details: fields.details } } : {}),
       ...(fields.isTransient !== undefined ? { is_transient: fields.isTransient } : {}),
       fbtrace_id: FBTRACE_ID,
     },
@@ -90,8 +88,7 @@ export const fakeErrors = {
     pairRateLimit: graphError(400, {
       code: 131056,
       message: '(#131056) (Business Account, Consumer Account) pair rate limit hit',
-      details:
-        'Too many messages sent from the sender phone number to the same recipient phone number in a short period of time.',
+      details: 'Too many messages sent from the sender phone number to the same recipient phone number in a short period of time.',
     }),
     somethingWentWrong: graphError(500, {
       code: 131000,
@@ -113,8 +110,7 @@ export const fakeErrors = {
     reEngagement: graphError(400, {
       code: 131047,
       message: '(#131047) Re-engagement message',
-      details:
-        'Message failed to send because more than 24 hours have passed since the customer last replied to this number.',
+      details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.',
     }),
     invalidParameter: graphError(400, {
       code: 100,
@@ -157,11 +153,7 @@ export const fakeErrors = {
     tooManyRequests: twilioError(429, 20429, 'Too Many Requests'),
     invalidTo: twilioError(400, 21211, "The 'To' number +1555 is not a valid phone number."),
     unsubscribed: twilioError(400, 21610, 'Attempt to send to unsubscribed recipient'),
-    cannotRoute: twilioError(
-      400,
-      21612,
-      "The 'To' phone number is not currently reachable using the 'From' phone number via SMS.",
-    ),
+    cannotRoute: twilioError(400, 21612, "The 'To' phone number is not currently reachable using the 'From' phone number via SMS."),
     notMobile: twilioError(400, 21614, "'To' number is not a valid mobile number"),
     internalError: twilioError(500, 20500, 'An internal server error has occurred'),
     serviceUnavailable: twilioError(503, 20503, 'Service unavailable'),

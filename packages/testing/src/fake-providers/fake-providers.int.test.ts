@@ -91,8 +91,7 @@ function fetchToken(jwt: string) {
   });
 }
 
-const servicePrivateKey = () =>
-  (JSON.parse(fake.credentials.google_rbm.service_account_json) as { private_key: string }).private_key;
+const servicePrivateKey = () => (JSON.parse(fake.credentials.google_rbm.service_account_json) as { private_key: string }).private_key;
 
 describe('fake providers', () => {
   it('answers each provider with its real success body and records the request', async () => {
@@ -113,13 +112,7 @@ describe('fake providers', () => {
     const custom = await sendCustom();
     expect(custom.json).toEqual({ ok: true });
 
-    expect(fake.requests.map((request) => request.provider)).toEqual([
-      'whatsapp_cloud',
-      'twilio',
-      'telegram',
-      'messenger',
-      'custom',
-    ]);
+    expect(fake.requests.map((request) => request.provider)).toEqual(['whatsapp_cloud', 'twilio', 'telegram', 'messenger', 'custom']);
     const [twilioRequest] = fake.requestsOf('twilio');
     expect(twilioRequest).toMatchObject({ method: 'POST', answeredStatus: 201, form: { To: '+393331111111', Body: 'hi' } });
     expect(fake.requestsOf('custom')[0]?.headers['idempotency-key']).toBe('d-1');

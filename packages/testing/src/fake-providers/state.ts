@@ -67,8 +67,7 @@ function rbmKeyPair(): { privateKey: KeyObject; publicKey: KeyObject } {
 }
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
-const digits = (count: number) =>
-  Array.from(randomBytes(count), (byte, index) => (index === 0 ? 1 + (byte % 9) : byte % 10)).join('');
+const digits = (count: number) => Array.from(randomBytes(count), (byte, index) => (index === 0 ? 1 + (byte % 9) : byte % 10)).join('');
 
 export function createFakeState(baseUrl: string): FakeState {
   const keys = rbmKeyPair();

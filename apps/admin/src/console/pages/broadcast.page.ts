@@ -21,18 +21,32 @@ export function broadcastPage(context: ConsoleContext, view: BroadcastView, now 
   return layout(context, {
     title: broadcast.name,
     crumbs: [{ label: 'Broadcasts', href: consolePaths.home }, { label: bot ? bot.name : broadcast.bot_id }, { label: broadcast.name }],
-    body: html`
-      <section class="card"><h2>Settings</h2>${broadcastSettings(broadcast, bot)}</section>
+    body: html` <section class="card">
+        <h2>Settings</h2>
+        ${broadcastSettings(broadcast, bot)}
+      </section>
       <h2>Runs</h2>
-      ${view.runs.length === 0
-        ? html`<p class="empty">No runs yet: a run starts ${broadcast.delay_ms} ms after the hook is called.</p>`
-        : html`<table class="runs">
-            <thead><tr>
-              <th>Run</th><th>Status</th><th>Progress</th>
-              <th class="num">Targeted</th><th class="num">Sent</th><th class="num">Failed</th><th class="num">Skipped</th><th>Duration</th>
-            </tr></thead>
-            <tbody>${view.runs.map((run) => runRow(run, now))}</tbody>
-          </table>`}
+      ${
+        view.runs.length === 0
+          ? html`<p class="empty">No runs yet: a run starts ${broadcast.delay_ms} ms after the hook is called.</p>`
+          : html`<table class="runs">
+              <thead>
+                <tr>
+                  <th>Run</th>
+                  <th>Status</th>
+                  <th>Progress</th>
+                  <th class="num">Targeted</th>
+                  <th class="num">Sent</th>
+                  <th class="num">Failed</th>
+                  <th class="num">Skipped</th>
+                  <th>Duration</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${view.runs.map((run) => runRow(run, now))}
+              </tbody>
+            </table>`
+      }
       ${view.olderRunsHref ? html`<p class="pager"><a href="${view.olderRunsHref}" data-link="older-runs">Older runs →</a></p>` : null}
       <h2>Deliveries over time</h2>
       ${view.chart}`,
@@ -41,8 +55,11 @@ export function broadcastPage(context: ConsoleContext, view: BroadcastView, now 
 
 function runRow(run: PresentedRun, now: Date): SafeHtml {
   const fields = runFields(run, now);
-  return html`<tr data-run-id="${run.id}"${isFinal(run.status) ? null : html` data-live-run="${consolePaths.runProgress(run.id)}"`}>
-    <td><a href="${consolePaths.run(run.id)}">${fields.created_at}</a><div class="muted mono">${run.id.slice(0, 8)}</div></td>
+  return html`<tr data-run-id="${run.id}" ${isFinal(run.status) ? null : html` data-live-run="${consolePaths.runProgress(run.id)}"`}>
+    <td>
+      <a href="${consolePaths.run(run.id)}">${fields.created_at}</a>
+      <div class="muted mono">${run.id.slice(0, 8)}</div>
+    </td>
     <td>${statusPill(run.status, { live: true })} <span class="live" data-field="live">${fields.live}</span></td>
     <td>${progressBar(run.counts)}</td>
     <td class="num" data-field="targeted">${fields.targeted}</td>

@@ -43,18 +43,21 @@ export function runPage(context: ConsoleContext, view: RunView, now = new Date()
       { label: broadcast ? broadcast.name : run.broadcast_id, href: consolePaths.broadcast(run.broadcast_id) },
       { label: `run ${run.id.slice(0, 8)}` },
     ],
-    body: html`
-      <section class="card run"${isFinal(run.status) ? null : html` data-live-run="${consolePaths.runProgress(run.id)}"`}>
+    body: html` <section class="card run" ${isFinal(run.status) ? null : html` data-live-run="${consolePaths.runProgress(run.id)}"`}>
         <p>${statusPill(run.status, { live: true })} <span class="live" data-field="live">${fields.live}</span></p>
         <dl class="numbers">
-          ${NUMBERS.map(({ field, label, small }) => html`<div><dt>${label}</dt><dd class="${small ? 'small' : null}" data-field="${field}">${fields[field]}</dd></div>`)}
+          ${NUMBERS.map(
+            ({ field, label, small }) =>
+              html`<div>
+                <dt>${label}</dt>
+                <dd class="${small ? 'small' : null}" data-field="${field}">${fields[field]}</dd>
+              </div>`,
+          )}
         </dl>
-        ${progressBar(run.counts)}
-        ${run.error ? html`<p><strong>Error:</strong> <span data-field="error">${run.error}</span></p>` : null}
+        ${progressBar(run.counts)} ${run.error ? html`<p><strong>Error:</strong> <span data-field="error">${run.error}</span></p>` : null}
       </section>
       <h2>Deliveries</h2>
-      ${filterForm(run.id, view.filters)}
-      ${deliveriesTable(view.deliveries)}
+      ${filterForm(run.id, view.filters)} ${deliveriesTable(view.deliveries)}
       <p class="pager">
         ${view.paged ? html`<a href="${hrefWithQuery(consolePaths.run(run.id), view.filters)}" data-link="first-page">← First page</a>` : null}
         ${view.nextHref ? html`<a href="${view.nextHref}" data-link="next-page">Next page →</a>` : null}
@@ -65,10 +68,21 @@ export function runPage(context: ConsoleContext, view: RunView, now = new Date()
 /** A plain GET form: the filters live in the query string, so a filtered view can be linked. */
 function filterForm(runId: string, filters: RunView['filters']): SafeHtml {
   const options = (values: readonly string[], selected: string | undefined) =>
-    html`<option value="">any</option>${values.map((v) => html`<option value="${v}"${v === selected ? html` selected` : null}>${v}</option>`)}`;
+    html`<option value="">any</option>
+      ${values.map((v) => html`<option value="${v}" ${v === selected ? html` selected` : null}>${v}</option>`)}`;
   return html`<form class="filters" method="get" action="${consolePaths.run(runId)}">
-    <label>Status <select name="status">${options(DELIVERY_STATUSES, filters.status)}</select></label>
-    <label>Reason <select name="reason">${options(DELIVERY_REASONS, filters.reason)}</select></label>
+    <label
+      >Status
+      <select name="status">
+        ${options(DELIVERY_STATUSES, filters.status)}
+      </select></label
+    >
+    <label
+      >Reason
+      <select name="reason">
+        ${options(DELIVERY_REASONS, filters.reason)}
+      </select></label
+    >
     <button type="submit">Filter</button>
     ${filters.status || filters.reason ? html`<a href="${consolePaths.run(runId)}">Clear</a>` : null}
   </form>`;
@@ -77,23 +91,33 @@ function filterForm(runId: string, filters: RunView['filters']): SafeHtml {
 function deliveriesTable(deliveries: readonly DeliveryRow[]): SafeHtml {
   if (deliveries.length === 0) return html`<p class="empty" data-deliveries="none">No delivery matches.</p>`;
   return html`<table class="deliveries">
-    <thead><tr>
-      <th class="num">Id</th><th>Contact</th><th>Channel</th><th>Status</th><th>Reason</th><th>Error</th>
-      <th class="num">Attempts</th><th>Text</th><th>Updated</th>
-    </tr></thead>
+    <thead>
+      <tr>
+        <th class="num">Id</th>
+        <th>Contact</th>
+        <th>Channel</th>
+        <th>Status</th>
+        <th>Reason</th>
+        <th>Error</th>
+        <th class="num">Attempts</th>
+        <th>Text</th>
+        <th>Updated</th>
+      </tr>
+    </thead>
     <tbody>
       ${deliveries.map(
-        (d) => html`<tr data-delivery-id="${d.id}" data-status="${d.status}" data-reason="${d.reason ?? ''}">
-          <td class="num mono">${d.id}</td>
-          <td class="mono">${d.user_id}</td>
-          <td>${d.channel}</td>
-          <td>${statusPill(d.status)}</td>
-          <td>${d.reason ?? '—'}</td>
-          <td>${d.error_code ? html`<code>${d.error_code}</code> ` : null}${d.last_error}</td>
-          <td class="num">${d.attempts}</td>
-          <td class="text" title="${d.text ?? ''}">${d.text ?? '—'}</td>
-          <td>${formatTime(d.sent_at ?? d.updated_at)}</td>
-        </tr>`,
+        (d) =>
+          html`<tr data-delivery-id="${d.id}" data-status="${d.status}" data-reason="${d.reason ?? ''}">
+            <td class="num mono">${d.id}</td>
+            <td class="mono">${d.user_id}</td>
+            <td>${d.channel}</td>
+            <td>${statusPill(d.status)}</td>
+            <td>${d.reason ?? '—'}</td>
+            <td>${d.error_code ? html`<code>${d.error_code}</code> ` : null}${d.last_error}</td>
+            <td class="num">${d.attempts}</td>
+            <td class="text" title="${d.text ?? ''}">${d.text ?? '—'}</td>
+            <td>${formatTime(d.sent_at ?? d.updated_at)}</td>
+          </tr>`,
       )}
     </tbody>
   </table>`;

@@ -1,15 +1,6 @@
 import { randomBytes, verify } from 'node:crypto';
 import { fakeErrors, googleError, oauthError } from '../catalog';
-import {
-  RBM_SCOPE,
-  bearerToken,
-  isObject,
-  jsonResponse,
-  withHeaders,
-  type FakeState,
-  type ParsedRequest,
-  type ProviderRoute,
-} from '../state';
+import { RBM_SCOPE, bearerToken, isObject, jsonResponse, withHeaders, type FakeState, type ParsedRequest, type ProviderRoute } from '../state';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const TOKEN_LIFETIME_SECONDS = 3600;
@@ -33,8 +24,7 @@ export const googleOauthRoute: ProviderRoute = {
     state.issuedTokens.set(accessToken, Date.now() + TOKEN_LIFETIME_SECONDS * 1000);
     return jsonResponse(200, { access_token: accessToken, expires_in: TOKEN_LIFETIME_SECONDS, token_type: 'Bearer' });
   },
-  rateLimited: (seconds) =>
-    withHeaders(oauthError(429, 'rate_limit_exceeded', 'Rate limit exceeded'), { 'Retry-After': String(seconds) }),
+  rateLimited: (seconds) => withHeaders(oauthError(429, 'rate_limit_exceeded', 'Rate limit exceeded'), { 'Retry-After': String(seconds) }),
   serverError: (status) => oauthError(status, 'internal_failure', 'Backend Error'),
 };
 
@@ -45,12 +35,7 @@ function assertionProblem(assertion: string, state: FakeState): string | undefin
   const [headerPart, claimsPart, signaturePart] = parts as [string, string, string];
   const header = decodeJson(headerPart);
   if (!isObject(header) || header['alg'] !== 'RS256') return 'Invalid JWT Signature.';
-  const signed = verify(
-    'RSA-SHA256',
-    Buffer.from(`${headerPart}.${claimsPart}`),
-    state.rbmPublicKey,
-    Buffer.from(signaturePart, 'base64url'),
-  );
+  const signed = verify('RSA-SHA256', Buffer.from(`${headerPart}.${claimsPart}`), state.rbmPublicKey, Buffer.from(signaturePart, 'base64url'));
   if (!signed) return 'Invalid JWT Signature.';
   const claims = decodeJson(claimsPart);
   const account = JSON.parse(state.credentials.google_rbm.service_account_json) as Record<string, string>;
@@ -107,11 +92,7 @@ export const googleRbmRoute: ProviderRoute = {
   },
   rateLimited: (seconds) => withHeaders(fakeErrors.google_rbm.resourceExhausted, { 'Retry-After': String(seconds) }),
   serverError: (status) =>
-    status === 500
-      ? fakeErrors.google_rbm.internal
-      : status === 503
-        ? fakeErrors.google_rbm.unavailable
-        : googleError(status, 'UNKNOWN', 'Unknown error.'),
+    status === 500 ? fakeErrors.google_rbm.internal : status === 503 ? fakeErrors.google_rbm.unavailable : googleError(status, 'UNKNOWN', 'Unknown error.'),
 };
 
 function hasContent(request: ParsedRequest): boolean {

@@ -39,7 +39,5 @@ export const messengerRoute: ProviderRoute = {
   },
   rateLimited: (seconds) => withHeaders(fakeErrors.messenger.rateLimit, { 'Retry-After': String(seconds) }),
   serverError: (status) =>
-    status === 500
-      ? fakeErrors.messenger.temporarySendFailure
-      : graphError(status, { code: 2, message: 'Service temporarily unavailable', isTransient: true }),
+    status === 500 ? fakeErrors.messenger.temporarySendFailure : graphError(status, { code: 2, message: 'Service temporarily unavailable', isTransient: true }),
 };

@@ -16,12 +16,7 @@ export const twilioRoute: ProviderRoute = {
   succeed(request, [accountSid], state) {
     const credentials = state.credentials.twilio;
     const basic = basicAuth(request);
-    if (
-      !basic ||
-      basic.user !== credentials.account_sid ||
-      basic.password !== credentials.auth_token ||
-      accountSid !== credentials.account_sid
-    ) {
+    if (!basic || basic.user !== credentials.account_sid || basic.password !== credentials.auth_token || accountSid !== credentials.account_sid) {
       return fakeErrors.twilio.authenticate;
     }
     const form = request.form;
@@ -62,8 +57,7 @@ export const twilioRoute: ProviderRoute = {
     });
   },
   rateLimited: (seconds) => withHeaders(fakeErrors.twilio.tooManyRequests, { 'Retry-After': String(seconds) }),
-  serverError: (status) =>
-    status === 500 ? fakeErrors.twilio.internalError : twilioError(status, 20503, 'Service unavailable'),
+  serverError: (status) => (status === 500 ? fakeErrors.twilio.internalError : twilioError(status, 20503, 'Service unavailable')),
 };
 
 function basicAuth(request: ParsedRequest): { user: string; password: string } | undefined {

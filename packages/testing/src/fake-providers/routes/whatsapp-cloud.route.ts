@@ -1,14 +1,6 @@
 import type { FakeResponse } from '../answers';
 import { fakeErrors, graphError } from '../catalog';
-import {
-  bearerToken,
-  isObject,
-  jsonResponse,
-  nonEmptyString,
-  withHeaders,
-  type ParsedRequest,
-  type ProviderRoute,
-} from '../state';
+import { bearerToken, isObject, jsonResponse, nonEmptyString, withHeaders, type ParsedRequest, type ProviderRoute } from '../state';
 
 /** Meta WhatsApp Cloud API: `POST /{version}/{phone_number_id}/messages`, Bearer token, JSON. */
 export const whatsappCloudRoute: ProviderRoute = {
@@ -46,22 +38,21 @@ export const whatsappCloudRoute: ProviderRoute = {
 /** The recipient of a well-formed text or template message, or the 100 error Meta answers. */
 function checkMessage(request: ParsedRequest): string | FakeResponse {
   const body = request.json;
-  const invalid = (details: string) =>
-    graphError(400, { code: 100, message: '(#100) Invalid parameter', details });
+  const invalid = (details: string) => graphError(400, { code: 100, message: '(#100) Invalid parameter', details });
   if (!isObject(body)) return invalid('Request body is not a JSON object');
-  if (body['messaging_product'] !== 'whatsapp') return invalid("The parameter messaging_product is required.");
+  if (body['messaging_product'] !== 'whatsapp') return invalid('The parameter messaging_product is required.');
   if (!nonEmptyString(body['to'])) return invalid('The parameter to is required.');
   if (body['type'] === 'text' || body['type'] === undefined) {
     const text = body['text'];
-    if (!isObject(text) || !nonEmptyString(text['body'])) return invalid('The parameter text[\'body\'] is required.');
+    if (!isObject(text) || !nonEmptyString(text['body'])) return invalid("The parameter text['body'] is required.");
     return body['to'];
   }
   if (body['type'] === 'template') {
     const template = body['template'];
-    if (!isObject(template) || !nonEmptyString(template['name'])) return invalid('The parameter template[\'name\'] is required.');
+    if (!isObject(template) || !nonEmptyString(template['name'])) return invalid("The parameter template['name'] is required.");
     const language = template['language'];
     if (!isObject(language) || !nonEmptyString(language['code'])) {
-      return invalid('The parameter template[\'language\'][\'code\'] is required.');
+      return invalid("The parameter template['language']['code'] is required.");
     }
     return body['to'];
   }
