@@ -39,3 +39,18 @@ const PHONE_CHANNELS: ReadonlySet<ChannelName> = new Set<ChannelName>(['WhatsApp
 export function isPhoneChannel(channel: ChannelName): boolean {
   return PHONE_CHANNELS.has(channel);
 }
+
+/** A channel's override of a broadcast's message (SPEC §5), as stored. */
+export interface ChannelOverride {
+  text?: string;
+  /** WhatsAppChannel only: an approved template. `parameters` is the name older broadcasts were stored with. */
+  template?: { name: string; language?: string; body_parameters?: string[]; parameters?: string[] };
+  /** FacebookChannel only: the message tag. */
+  message_tag?: string;
+}
+
+/** A broadcast's message as stored: its text, and per-channel overrides under canonical names. */
+export interface BroadcastMessage {
+  text: string;
+  channels?: Partial<Record<ChannelName, ChannelOverride>>;
+}

@@ -1,5 +1,15 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
-import type { DeliveryReason, DeliveryStatus, RunStatus, TriggerStatus } from '@herald/core';
+import type {
+  Audience,
+  BroadcastMessage,
+  ChannelName,
+  DeliveryReason,
+  DeliveryStatus,
+  RunStatus,
+  TriggerRequest,
+  TriggerStatus,
+  VariableValue,
+} from '@herald/core';
 
 /**
  * The Kysely view of Herald's tables (SPEC §2). Written by hand next to the migrations:
@@ -17,10 +27,7 @@ type IdentityId = ColumnType<string, never, never>;
 type Json<T> = ColumnType<T, string, string>;
 type JsonWithDefault<T> = ColumnType<T, string | undefined, string>;
 
-export type ChannelColumn = 'WhatsAppChannel' | 'SMSChannel' | 'RCSChannel' | 'TelegramChannel' | 'FacebookChannel' | 'WebChannel' | 'CustomChannel';
-
-export type { DeliveryReason, DeliveryStatus, RunStatus, TriggerStatus } from '@herald/core';
-export type VariableValue = string | number | boolean | null | VariableValue[] | { [key: string]: VariableValue };
+export type { DeliveryReason, DeliveryStatus, RunStatus, TriggerStatus, VariableValue } from '@herald/core';
 
 export interface BotsTable {
   id: Generated<string>;
@@ -34,7 +41,7 @@ export interface BotsTable {
 export interface ChannelConnectionsTable {
   id: Generated<string>;
   bot_id: string;
-  channel: ChannelColumn;
+  channel: ChannelName;
   provider: string;
   credentials: JsonWithDefault<Record<string, unknown>>;
   base_url: string | null;
@@ -50,7 +57,7 @@ export interface ChannelConnectionsTable {
 export interface ContactsTable {
   id: IdentityId;
   bot_id: string;
-  bot_channel: ChannelColumn;
+  bot_channel: ChannelName;
   user_id: string;
   user_phone_number: string | null;
   first_name: string | null;
@@ -69,8 +76,8 @@ export interface BroadcastsTable {
   bot_id: string;
   name: string;
   enabled: Generated<boolean>;
-  audience: JsonWithDefault<unknown>;
-  message: Json<unknown>;
+  audience: JsonWithDefault<Audience>;
+  message: Json<BroadcastMessage>;
   allowed_hosts: ColumnType<string[], string[] | undefined, string[]>;
   allow_get: Generated<boolean>;
   allow_post: Generated<boolean>;
@@ -94,7 +101,7 @@ export interface TriggersTable {
   received_at: Timestamp;
   caller_address: string | null;
   method: 'GET' | 'POST';
-  request: Json<unknown>;
+  request: Json<TriggerRequest>;
   status: ColumnType<TriggerStatus, TriggerStatus | undefined, TriggerStatus>;
   /** The run that applied it (or failed it); NULL while pending, even inside a run's boundary. */
   run_id: string | null;
@@ -145,7 +152,7 @@ export interface DeliveriesTable {
   id: IdentityId;
   run_id: string;
   contact_id: string;
-  channel: ChannelColumn;
+  channel: ChannelName;
   text: string | null;
   status: ColumnType<DeliveryStatus, DeliveryStatus | undefined, DeliveryStatus>;
   attempts: Generated<number>;

@@ -1,4 +1,4 @@
-import { compileTemplate, SYSTEM_FIELDS, type ChannelName, type CompiledTemplate, type TemplateView } from '@herald/core';
+import { compileTemplate, SYSTEM_FIELDS, type BroadcastMessage, type ChannelName, type CompiledTemplate, type TemplateView } from '@herald/core';
 import type { RecipientContact, RenderedTemplate } from '@herald/channels';
 import type { ClaimedDelivery } from '@herald/db';
 
@@ -23,24 +23,12 @@ export interface RenderedMessage {
   empty: boolean;
 }
 
-interface StoredOverride {
-  text?: string;
-  template?: { name: string; language?: string; body_parameters?: string[]; parameters?: string[] };
-  message_tag?: string;
-}
-
-interface StoredMessage {
-  text: string;
-  channels?: Partial<Record<ChannelName, StoredOverride>>;
-}
-
 /** Thrown for a stored message that no longer compiles (the admin API refuses such input). */
 export class UnrenderableMessage extends Error {}
 
-export function planMessage(message: unknown, channel: ChannelName, payload: unknown): MessagePlan {
-  const stored = message as StoredMessage;
-  const override = stored.channels?.[channel];
-  const text = compile(override?.text ?? stored.text, 'text');
+export function planMessage(message: BroadcastMessage, channel: ChannelName, payload: unknown): MessagePlan {
+  const override = message.channels?.[channel];
+  const text = compile(override?.text ?? message.text, 'text');
   const template = override?.template && {
     name: override.template.name,
     language: override.template.language ?? 'en',

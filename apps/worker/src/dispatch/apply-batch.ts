@@ -1,4 +1,4 @@
-import { isSystemField, splitAssignments, writesOfTarget, type Audience, type TriggerRequest } from '@herald/core';
+import { isSystemField, splitAssignments, writesOfTarget, type Audience, type ChannelName, type TriggerRequest } from '@herald/core';
 import {
   applyToAudience,
   applyToContacts,
@@ -7,7 +7,6 @@ import {
   findConversations,
   mergeContacts,
   variablesNoContactHas,
-  type ChannelColumn,
   type ContactUpsert,
   type ContactWrites,
   type Db,
@@ -134,7 +133,7 @@ async function applyConversations(db: Db, context: BatchContext, triggers: reado
     context.botId,
     requests.map((request) => ({ userId: request.user_id, phone: request.user_phone_number, channel: request.bot_channel })),
   );
-  const known = new Map<string, { id: string; bot_channel: ChannelColumn; writes: ContactWrites }>();
+  const known = new Map<string, { id: string; bot_channel: ChannelName; writes: ContactWrites }>();
   const created: ContactUpsert[] = [];
   requests.forEach((request, i) => {
     const writes = splitAssignments(request.set_variables);

@@ -1,4 +1,4 @@
-import type { Audience, TriggerRequest } from '@herald/core';
+import type { TriggerRequest } from '@herald/core';
 import {
   claimRun,
   describeRefusal,
@@ -94,7 +94,7 @@ function startHeartbeat(db: Db, runId: string, everyMs: number, log: Logger): No
 
 async function dispatchRun(deps: DispatchDeps, broadcast: Broadcast, run: ClaimedRun, log: Logger): Promise<DispatchOutcome> {
   const { db } = deps;
-  const context = { botId: broadcast.bot_id, runId: run.runId, configuredAudience: broadcast.audience as Audience };
+  const context = { botId: broadcast.bot_id, runId: run.runId, configuredAudience: broadcast.audience };
   let applied = 0;
   let failed = 0;
   let afterSeq: string | null = null;
@@ -201,11 +201,11 @@ interface PendingTrigger extends BatchTrigger {
 const MAX_BATCH_TARGETS = 10_000;
 
 /** The longest prefix of `triggers` within MAX_BATCH_TARGETS (at least one trigger). */
-function cutBatch(triggers: readonly { id: string; seq: string; request: unknown }[]): PendingTrigger[] {
+function cutBatch(triggers: readonly { id: string; seq: string; request: TriggerRequest }[]): PendingTrigger[] {
   const batch: PendingTrigger[] = [];
   let targets = 0;
   for (const trigger of triggers) {
-    const request = trigger.request as TriggerRequest;
+    const { request } = trigger;
     targets += request.mode === 'targets' ? request.targets.length : 1;
     if (batch.length > 0 && targets > MAX_BATCH_TARGETS) break;
     batch.push({ id: trigger.id, seq: trigger.seq, request });

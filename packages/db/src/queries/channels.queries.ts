@@ -1,9 +1,10 @@
+import type { ChannelName } from '@herald/core';
 import type { Db } from '../create-db';
-import { toJson, type ChannelColumn, type ChannelConnection } from '../schema';
+import { toJson, type ChannelConnection } from '../schema';
 
 export interface ChannelConnectionInput {
   botId: string;
-  channel: ChannelColumn;
+  channel: ChannelName;
   provider: string;
   credentials: Record<string, string>;
   baseUrl: string | null;

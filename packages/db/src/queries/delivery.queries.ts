@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type RawBuilder } from 'kysely';
 import { prepared, type Db } from '../create-db';
-import type { ChannelColumn, DeliveryReason, VariableValue } from '../schema';
+import type { BroadcastMessage, ChannelName } from '@herald/core';
+import type { DeliveryReason, VariableValue } from '../schema';
 
 /**
  * The delivery stage's statements (SPEC §4). Invariants:
@@ -19,7 +20,7 @@ import type { ChannelColumn, DeliveryReason, VariableValue } from '../schema';
 
 export interface ChunkRange {
   runId: string;
-  channel: ChannelColumn;
+  channel: ChannelName;
   firstId: string;
   lastId: string;
 }
@@ -29,7 +30,7 @@ export interface ChunkContext {
   run_status: string;
   broadcast_id: string;
   bot_id: string;
-  message: unknown;
+  message: BroadcastMessage;
   payload: unknown;
   connection_id: string | null;
   provider: string | null;
@@ -39,7 +40,7 @@ export interface ChunkContext {
   fault_code: string | null;
 }
 
-export async function loadChunkContext(db: Db, runId: string, channel: ChannelColumn): Promise<ChunkContext | undefined> {
+export async function loadChunkContext(db: Db, runId: string, channel: ChannelName): Promise<ChunkContext | undefined> {
   const { rows } = await sql<ChunkContext>`
     SELECT r.status AS run_status, b.id AS broadcast_id, b.bot_id, b.message, r.payload,
            cc.id AS connection_id, cc.provider, cc.credentials, cc.base_url, cc.rate_limit_per_second, cc.fault_code
@@ -58,7 +59,7 @@ export interface ClaimedDelivery {
   contact_id: string;
   attempts: number;
   user_id: string;
-  bot_channel: ChannelColumn;
+  bot_channel: ChannelName;
   user_phone_number: string | null;
   first_name: string | null;
   last_name: string | null;
@@ -170,7 +171,7 @@ export async function finishDeliveries(db: Db, batch: { runId: string; outcomes:
  */
 export async function closeQueuedDeliveries(
   db: Db,
-  close: { runId: string; channel: ChannelColumn; range?: { firstId: string; lastId: string } } & {
+  close: { runId: string; channel: ChannelName; range?: { firstId: string; lastId: string } } & {
     status: 'skipped' | 'failed';
     reason: DeliveryReason;
     errorCode?: string | null;

@@ -1,8 +1,8 @@
 import { sql, type RawBuilder } from 'kysely';
-import { WRITABLE_COLUMNS, type Audience, type WritableColumn } from '@herald/core';
+import { WRITABLE_COLUMNS, type Audience, type ChannelName, type WritableColumn } from '@herald/core';
 import { audienceCondition } from '../audience-sql';
 import type { Db } from '../create-db';
-import type { ChannelColumn, VariableValue } from '../schema';
+import type { VariableValue } from '../schema';
 import { contactUpsertStatement, type ContactUpsert } from './contacts.queries';
 
 /**
@@ -185,11 +185,11 @@ export async function applyToContacts(db: Db, step: { botId: string; runId: stri
 export async function findConversations(
   db: Db,
   botId: string,
-  lookups: readonly { userId: string | null; phone: string | null; channel: ChannelColumn | null }[],
-): Promise<({ id: string; bot_channel: ChannelColumn } | undefined)[]> {
+  lookups: readonly { userId: string | null; phone: string | null; channel: ChannelName | null }[],
+): Promise<({ id: string; bot_channel: ChannelName } | undefined)[]> {
   if (lookups.length === 0) return [];
   const input = lookups.map((lookup, n) => ({ n, user_id: lookup.userId, phone: lookup.phone, channel: lookup.channel }));
-  const { rows } = await sql<{ n: number; id: string | null; bot_channel: ChannelColumn | null }>`
+  const { rows } = await sql<{ n: number; id: string | null; bot_channel: ChannelName | null }>`
     SELECT i.n, f.id, f.bot_channel
     FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS i(n int, user_id text, phone text, channel text)
     LEFT JOIN LATERAL (
@@ -203,7 +203,7 @@ export async function findConversations(
          ORDER BY bot_channel = coalesce(i.channel, '') DESC, id LIMIT 1)
       ) AS candidates ORDER BY pass LIMIT 1
     ) AS f ON true`.execute(db);
-  const found = new Array<{ id: string; bot_channel: ChannelColumn } | undefined>(lookups.length);
+  const found = new Array<{ id: string; bot_channel: ChannelName } | undefined>(lookups.length);
   for (const row of rows) if (row.id !== null) found[row.n] = { id: row.id, bot_channel: row.bot_channel! };
   return found;
 }
@@ -214,7 +214,7 @@ export async function findConversations(
  */
 export async function applyToKnownContacts(
   db: Db,
-  step: { runId: string; contacts: readonly { id: string; bot_channel: ChannelColumn; writes: ContactWrites }[] },
+  step: { runId: string; contacts: readonly { id: string; bot_channel: ChannelName; writes: ContactWrites }[] },
 ): Promise<void> {
   if (step.contacts.length === 0) return;
   const input = step.contacts.map((c) => ({ id: c.id, bot_channel: c.bot_channel, columns: c.writes.columns, variables: c.writes.variables }));
@@ -267,7 +267,7 @@ export async function finishDispatch(db: Db, runId: string): Promise<{ targeted:
 
 /** A run's deliveries on one channel with ids in [first_id, last_id]: one job's worth. */
 export interface DeliveryChunk {
-  channel: ChannelColumn;
+  channel: ChannelName;
   first_id: string;
   last_id: string;
   size: number;

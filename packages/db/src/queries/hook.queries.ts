@@ -1,4 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
+import type { TriggerRequest } from '@herald/core';
 import { prepared, type Db } from '../create-db';
 import { toJson, type Broadcast } from '../schema';
 import { dispatchingBoundary } from './dispatch.queries';
@@ -45,7 +46,7 @@ export interface AcceptedTrigger {
  */
 export async function insertTrigger(
   db: Db,
-  trigger: { broadcastId: string; callerAddress: string; method: 'GET' | 'POST'; request: unknown; notes: string[] },
+  trigger: { broadcastId: string; callerAddress: string; method: 'GET' | 'POST'; request: TriggerRequest; notes: string[] },
   withFirstPending = false,
 ): Promise<AcceptedTrigger> {
   const firstPending: RawBuilder<Date | null> = withFirstPending
@@ -75,7 +76,7 @@ export interface NewTriggerRow {
   broadcastId: string;
   callerAddress: string;
   method: 'GET' | 'POST';
-  request: unknown;
+  request: TriggerRequest;
   notes: string[];
 }
 
