@@ -106,11 +106,16 @@ function holds(criterion: Criterion, text: string, value: string): boolean {
 /** The criteria a missing or structured value satisfies: the negations (and, for missing, EmptyOrUnset). */
 const NEGATIONS: ReadonlySet<Criterion> = new Set<Criterion>(['Different', 'DoesNotContain', 'DoesNotStartWith']);
 
+/** Whether a filter with this criterion holds for a contact that lacks the field: EmptyOrUnset and the negations. */
+export function matchesMissingValue(criterion: Criterion): boolean {
+  return criterion === 'EmptyOrUnset' || NEGATIONS.has(criterion);
+}
+
 export function filterMatches(contact: ContactForAudience, filter: AudienceFilter): boolean {
   const value = valueOf(contact, filter.field);
   switch (value.kind) {
     case 'missing':
-      return filter.criteria === 'EmptyOrUnset' || NEGATIONS.has(filter.criteria);
+      return matchesMissingValue(filter.criteria);
     case 'structured':
       return filter.criteria === 'HasValue' || NEGATIONS.has(filter.criteria);
     case 'text':

@@ -1,4 +1,4 @@
-import { isSystemField, splitAssignments, writesOfTarget, type Audience, type ChannelName, type TriggerRequest } from '@herald/core';
+import { isSystemField, matchesMissingValue, splitAssignments, writesOfTarget, type Audience, type ChannelName, type TriggerRequest } from '@herald/core';
 import {
   applyToAudience,
   applyToContacts,
@@ -158,12 +158,17 @@ async function applyConversations(db: Db, context: BatchContext, triggers: reado
 /**
  * An audience that reached no one because it filters on a variable no contact of the bot has
  * (a typo, a variable never imported) would otherwise end as a quiet `targeted: 0`: each of
- * the step's triggers gets a note naming those variables.
+ * the step's triggers gets a note naming those variables. Only filters that need the value
+ * count: `EmptyOrUnset` or a negation on a missing variable holds, so naming it would mislead.
+ * A diagnosis, not part of the run: if the look-up fails (the statement timeout on a huge
+ * bot), the note is dropped, never the trigger.
  */
 async function noteUnknownVariables(db: Db, botId: string, step: Extract<Step, { kind: 'audience' }>, notes: Map<string, string[]>): Promise<void> {
-  const variables = [...new Set(step.audience.filters.map(({ field }) => field).filter((field) => !isSystemField(field)))];
+  const needed = step.audience.filters.filter(({ field, criteria }) => !isSystemField(field) && !matchesMissingValue(criteria));
+  const variables = [...new Set(needed.map(({ field }) => field))];
+  if (variables.length === 0) return;
   const unknown = await variablesNoContactHas(db, botId, variables);
-  if (unknown.length === 0) return;
+  if (!unknown?.length) return;
   const note = `the audience reached no one: no contact of this bot has the variable${unknown.length > 1 ? 's' : ''} ${unknown.map((name) => `"${name}"`).join(', ')} it filters on`;
   for (const trigger of step.triggers) notes.get(trigger.id)!.push(note);
 }

@@ -191,15 +191,22 @@ describe('dispatchBroadcast', () => {
       audience_join: 'OR;OR',
     });
     const nobodyMatches = await trigger(broadcast.id, { audience_filters: 'plan', audience_criteria: 'Equals', audience_values: 'bronze' });
+    // A missing variable satisfies EmptyOrUnset and the negations: those filters are not blamed.
+    const absenceAsked = await trigger(broadcast.id, {
+      audience_filters: 'opted_out;region;plann',
+      audience_criteria: 'EmptyOrUnset;Different;Equals',
+      audience_values: ';north;gold',
+    });
     const matches = await trigger(broadcast.id, { audience_filters: 'plann', audience_criteria: 'EmptyOrUnset', audience_values: '' });
     const result = await dispatchBroadcast(deps(), broadcast.id);
-    expect(result).toMatchObject({ outcome: 'dispatched', triggers: 3, targeted: 2 });
+    expect(result).toMatchObject({ outcome: 'dispatched', triggers: 4, targeted: 2 });
     const notes = await db.selectFrom('triggers').select(['id', 'notes']).where('broadcast_id', '=', broadcast.id).execute();
     const notesOf = (id: string) => notes.find((t) => t.id === id)?.notes;
     // first_name is a column, not a variable: it is never named.
     expect(notesOf(typo.id)).toEqual(['the audience reached no one: no contact of this bot has the variables "plann", "region" it filters on']);
     // "plan" exists: reaching no one is the filter's answer, not a typo.
     expect(notesOf(nobodyMatches.id)).toEqual([]);
+    expect(notesOf(absenceAsked.id)).toEqual(['the audience reached no one: no contact of this bot has the variable "plann" it filters on']);
     // Reached someone: no look-up, no note, although no contact has "plann".
     expect(notesOf(matches.id)).toEqual([]);
   });

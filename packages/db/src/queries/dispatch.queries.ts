@@ -150,18 +150,28 @@ export async function applyToAudience(db: Db, step: { botId: string; runId: stri
 }
 
 /**
- * Of `names` (variable names an audience filters on), those that no contact of the bot has:
- * one statement, each name a bound parameter. A name some contact has stops its scan at the
- * first such contact; only a name nobody has reads all the bot's contacts, which is why the
- * dispatch asks only when an audience reached no one.
+ * Of `names` (variable names an audience filters on, at most MAX_FILTERS), those that no
+ * contact of the bot has: one pass over the bot's contacts, one `?` test per name and row,
+ * each name a bound parameter. A full read, like the audience statement that reached no one
+ * (the only time the dispatch asks).
+ * A diagnosis inside the caller's transaction: it runs in a savepoint, and if it fails (the
+ * statement timeout on a huge bot) the transaction goes on as before and the answer is
+ * undefined (cannot tell).
  */
-export async function variablesNoContactHas(db: Db, botId: string, names: readonly string[]): Promise<string[]> {
+export async function variablesNoContactHas(trx: Db, botId: string, names: readonly string[]): Promise<string[] | undefined> {
   if (names.length === 0) return [];
-  const { rows } = await sql<{ name: string }>`
-    SELECT n.name FROM unnest(${[...names]}::text[]) WITH ORDINALITY AS n(name, position)
-    WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE bot_id = ${botId} AND variables ? n.name)
-    ORDER BY n.position`.execute(db);
-  return rows.map(({ name }) => name);
+  await sql`SAVEPOINT variables_no_contact_has`.execute(trx);
+  try {
+    const { rows } = await sql<{ has: Array<boolean | null> }>`
+      SELECT ARRAY[${sql.join(names.map((name) => sql`bool_or(variables ? ${name})`))}] AS has
+      FROM contacts WHERE bot_id = ${botId}`.execute(trx);
+    await sql`RELEASE SAVEPOINT variables_no_contact_has`.execute(trx);
+    const has = rows[0]?.has ?? [];
+    return names.filter((_name, i) => has[i] !== true);
+  } catch {
+    await sql`ROLLBACK TO SAVEPOINT variables_no_contact_has`.execute(trx);
+    return undefined;
+  }
 }
 
 /**
