@@ -293,7 +293,7 @@ describe('deploy/: Prometheus, alerts and the Grafana dashboard', () => {
   it('the checks themselves catch a misspelled series, a wrong label and an unparsable expression', () => {
     expect(findings('t', 'sum(rate(herald_delivery_total[5m]))', known)).toEqual(['t: unknown series herald_delivery_total']);
     expect(findings('t', 'heral_runs', known)).toEqual(['t: unknown series heral_runs']);
-    expect(findings('t', 'max(herald_runs{stauts="dispatching"})', known)).toEqual(['t: herald_runs has no label stauts']);
+    expect(findings('t', 'max(herald_runs_in_progress{stauts="dispatching"})', known)).toEqual(['t: herald_runs_in_progress has no label stauts']);
     expect(findings('t', 'sum by (chanel) (rate(herald_deliveries_total[$__rate_interval]))', known)).toEqual([
       't: no series here has a label chanel to group by',
     ]);
@@ -306,7 +306,7 @@ describe('deploy/: Prometheus, alerts and the Grafana dashboard', () => {
       findings('t', 'histogram_quantile(0.95, sum by (le, channel) (rate(herald_provider_request_duration_seconds_bucket{result!="sent"}[5m]))) > 1e3', known),
     ).toEqual([]);
     expect(findings('t', 'rate(herald_process_cpu_seconds_total{service="worker"}[5m]) * on (instance) group_left up', known)).toEqual([]);
-    expect(unparsable([{ where: 'bad grouping', expr: 'sum by (status (rate(herald_runs[5m]))' }])).toMatch(/group "bad grouping".*parse error/);
+    expect(unparsable([{ where: 'bad grouping', expr: 'sum by (status (rate(herald_runs_in_progress[5m]))' }])).toMatch(/group "bad grouping".*parse error/);
   });
 
   it('prometheus.yml passes promtool check config (its rule files included)', () => {

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { upsertContacts } from '@herald/db';
 import {
+  contactUpsert,
   createBotRow,
   createBroadcastRow,
   freePort,
@@ -76,17 +77,7 @@ describe('metrics on every process', () => {
     const admin = await start('admin', prefix);
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: 200 });
-    const contact = (user_id: string) => ({
-      bot_channel: 'TelegramChannel' as const,
-      user_id,
-      user_phone_number: null,
-      first_name: null,
-      last_name: null,
-      user_name: null,
-      locale: null,
-      variables: {},
-    });
-    await upsertContacts(db, bot.id, [contact('1'), contact('2')]);
+    await upsertContacts(db, bot.id, [contactUpsert('TelegramChannel', '1'), contactUpsert('TelegramChannel', '2')]);
 
     const call = async (path: string, body: string) => (await fetch(`${ingress.url}${path}`, { method: 'POST', body })).status;
     const statuses = [
@@ -112,8 +103,10 @@ describe('metrics on every process', () => {
       { timeoutMs: 20_000, what: 'the run to complete' },
     );
     const workerMetrics = await worker.metrics();
-    expect(sample(workerMetrics, 'herald_runs', { status: 'completed' })).toBe(1);
-    expect(sample(workerMetrics, 'herald_runs', { status: 'dispatching' })).toBe(0);
+    // The run is over: none in progress, so no idle time either.
+    expect(sample(workerMetrics, 'herald_runs_in_progress', { status: 'dispatching' })).toBe(0);
+    expect(sample(workerMetrics, 'herald_runs_in_progress', { status: 'delivering' })).toBe(0);
+    expect(sample(workerMetrics, 'herald_run_idle_seconds', { status: 'delivering' })).toBe(0);
     expect(sample(workerMetrics, 'herald_dispatch_duration_seconds_count', { outcome: 'dispatched' })).toBe(1);
     expect(sample(workerMetrics, 'herald_deliveries_total', { channel: 'TelegramChannel', outcome: 'skipped', reason: 'no_channel_connection' })).toBe(2);
     expect(sample(workerMetrics, 'herald_queue_jobs', { queue: 'dispatch', state: 'waiting' })).toBe(0);

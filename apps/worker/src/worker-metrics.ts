@@ -1,6 +1,6 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import { RUN_STATUSES } from '@herald/core';
-import { countRunsByStatus, type Db } from '@herald/db';
+import { IN_PROGRESS_RUN_STATUSES } from '@herald/core';
+import { runsInProgress, type Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 
 /** The dispatch stage's series (the delivery stage has its own: delivery-metrics.ts). */
@@ -23,26 +23,43 @@ export function createDispatchMetrics(registry: Registry): DispatchMetrics {
 }
 
 /**
- * `herald_runs{status}`: the runs in each status, counted in Postgres at each scrape (one
- * grouped count), so every worker reports the same numbers and a restart loses nothing.
- * Aggregate with max(), not sum(), across workers. Postgres unreachable: left out of that
- * scrape rather than failing the whole `/metrics` (`/readyz` says why).
+ * The runs in progress, read in Postgres at each scrape through the partial index of runs in
+ * progress (its cost does not grow with the finished runs): `herald_runs_in_progress{status}`,
+ * and `herald_run_idle_seconds{status}`, how long ago the least recently active of them
+ * showed activity — a dispatch that stopped beating, a delivery that stopped progressing. The
+ * same on every worker: aggregate with max(), not sum(). Finished runs are counted by the API
+ * (and the deliveries by herald_deliveries_total); counting them here would read the whole,
+ * ever-growing table at every scrape. Postgres unreachable: left out of that scrape rather
+ * than failing the whole `/metrics` (`/readyz` says why).
  */
 export function registerRunMetrics(registry: Registry, db: Db, logger: Logger): void {
-  new Gauge({
-    name: 'herald_runs',
-    help: 'Runs per status, counted in Postgres at scrape time',
-    labelNames: ['status'],
-    registers: [registry],
-    async collect() {
+  // Each gauge reads for itself: prom-client collects the gauges of a scrape concurrently, so
+  // one could not wait for the other's read. Two index-only look-ups per scrape.
+  const collectFrom = (value: (runs: RunsOfStatus | undefined) => number) =>
+    async function collect(this: Gauge<'status'>): Promise<void> {
       try {
-        const counts = await countRunsByStatus(db);
+        const runs = await runsInProgress(db);
         this.reset();
-        for (const status of RUN_STATUSES) this.set({ status }, counts[status] ?? 0);
+        for (const status of IN_PROGRESS_RUN_STATUSES) this.set({ status }, value(runs[status]));
       } catch (error) {
         this.reset();
         logger.warn('run metrics unavailable', { error });
       }
-    },
+    };
+  new Gauge({
+    name: 'herald_runs_in_progress',
+    help: 'Runs dispatching or delivering, counted in Postgres at scrape time',
+    labelNames: ['status'],
+    registers: [registry],
+    collect: collectFrom((runs) => runs?.runs ?? 0),
+  });
+  new Gauge({
+    name: 'herald_run_idle_seconds',
+    help: 'Seconds since the least recently active run in progress showed activity, per status',
+    labelNames: ['status'],
+    registers: [registry],
+    collect: collectFrom((runs) => runs?.idleSeconds ?? 0),
   });
 }
+
+type RunsOfStatus = { runs: number; idleSeconds: number };

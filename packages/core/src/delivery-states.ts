@@ -25,8 +25,12 @@ export type DeliveryReason = (typeof DELIVERY_REASONS)[number];
  * A run's life (SPEC §3.2): `dispatching` (its triggers being applied) → `delivering` →
  * `completed`; `cancelled` by an admin call; `failed` when it cannot go on.
  */
-export const RUN_STATUSES = ['dispatching', 'delivering', 'completed', 'cancelled', 'failed'] as const;
+export const IN_PROGRESS_RUN_STATUSES = ['dispatching', 'delivering'] as const;
+/** A run in one of these is over: nothing about it changes any more. */
+export const FINAL_RUN_STATUSES = ['completed', 'cancelled', 'failed'] as const;
+export const RUN_STATUSES = [...IN_PROGRESS_RUN_STATUSES, ...FINAL_RUN_STATUSES] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+export type InProgressRunStatus = (typeof IN_PROGRESS_RUN_STATUSES)[number];
 
 /** A trigger's life: `pending` until a run applies it (`dispatched`), or `cancelled`, or `failed` (refused by the database). */
 export const TRIGGER_STATUSES = ['pending', 'dispatched', 'cancelled', 'failed'] as const;

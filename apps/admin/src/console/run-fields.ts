@@ -1,4 +1,4 @@
-import type { RunStatus } from '@herald/db';
+import { FINAL_RUN_STATUSES, type RunStatus } from '@herald/core';
 import type { presentRun } from '../presenters';
 import { formatDuration, formatTime } from './html';
 import { barGeometry, progressLabel, type BarGeometry } from './progress-bar';
@@ -6,11 +6,9 @@ import { barGeometry, progressLabel, type BarGeometry } from './progress-bar';
 /** A run as GET /v1/runs/:id shows it: the console shows the same numbers, from the same code. */
 export type PresentedRun = ReturnType<typeof presentRun>;
 
-const ACTIVE: readonly RunStatus[] = ['dispatching', 'delivering'];
-
-/** A run in these states changes no more: the page stops polling it. */
+/** A run in a final status changes no more: the page stops polling it. */
 export function isFinal(status: RunStatus): boolean {
-  return !ACTIVE.includes(status);
+  return (FINAL_RUN_STATUSES as readonly RunStatus[]).includes(status);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RunStatus } from '@herald/core';
+import { FINAL_RUN_STATUSES, type RunStatus } from '@herald/core';
 import { expectPositionals, idArgument, integerOption } from '../args';
 import { ApiError, EXIT, UnreachableError } from '../errors';
 import { bar, formatCount, formatElapsed, percent } from '../progress';
@@ -7,8 +7,8 @@ import type { CommandSpec } from './command';
 
 const COMMAND = 'runs watch';
 
-/** Where a run's life ends (RUN_STATUSES, @herald/core): nothing changes a run after these. */
-const FINAL_STATUSES: ReadonlySet<string> = new Set<RunStatus>(['completed', 'cancelled', 'failed']);
+/** Where a run's life ends: nothing changes a run after these. */
+const FINAL_STATUSES: ReadonlySet<string> = new Set(FINAL_RUN_STATUSES);
 
 /** `GET /v1/runs/:id` (apps/admin runs.route.ts presentRun). */
 export interface RunView {

@@ -41,7 +41,9 @@ export function hookHandler({ deps, trustedProxies, bodyLimitBytes, metrics }: H
   });
   return async (req, res) => {
     const stopTimer = requestSeconds.startTimer();
-    res.once('finish', () => stopTimer({ status: String(res.statusCode) }));
+    // 'close' comes for every request, answered or not: a caller that gave up is counted as
+    // `aborted` instead of vanishing from the latency and the request counts when it matters.
+    res.once('close', () => stopTimer({ status: res.writableFinished ? String(res.statusCode) : 'aborted' }));
     const outcome = await acceptHookCall(deps, {
       token: req.params.token,
       method: req.method,

@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
+import type { InProgressRunStatus } from '@herald/core';
 import type { Db } from '../create-db';
 import { beforeKeyset, type NewestFirstPage } from './newest-first';
-import type { DeliveryReason, DeliveryStatus, Run, RunStatus, Trigger, TriggerStatus } from '../schema';
+import type { DeliveryReason, DeliveryStatus, Run, Trigger, TriggerStatus } from '../schema';
 
 /** Reads behind the admin API's triggers, runs and deliveries (keyset-paginated lists). */
 
@@ -28,14 +29,18 @@ export async function listRuns(db: Db, broadcastId: string, page: NewestFirstPag
   return query.execute();
 }
 
-/** How many runs are in each status now (one grouped count; the metrics read it at each scrape). */
-export async function countRunsByStatus(db: Db): Promise<Partial<Record<RunStatus, number>>> {
-  const rows = await db
-    .selectFrom('runs')
-    .select(['status', (eb) => eb.fn.countAll<string>().as('runs')])
-    .groupBy('status')
-    .execute();
-  return Object.fromEntries(rows.map(({ status, runs }) => [status, Number(runs)]));
+/**
+ * The runs in progress, per status: how many, and how long ago the least recently active of
+ * them showed activity (a dispatch's heartbeat, a delivery's outcome). Read through the
+ * partial index of runs in progress, so it costs the same however many finished runs the
+ * table holds; the metrics read it at each scrape.
+ */
+export async function runsInProgress(db: Db): Promise<Partial<Record<InProgressRunStatus, { runs: number; idleSeconds: number }>>> {
+  const { rows } = await sql<{ status: InProgressRunStatus; runs: number; idle_seconds: number }>`
+    SELECT status, count(*)::int AS runs, extract(epoch FROM now() - min(updated_at))::float8 AS idle_seconds
+    FROM runs WHERE status IN ('dispatching', 'delivering') -- runs_active_idx's predicate, verbatim
+    GROUP BY status`.execute(db);
+  return Object.fromEntries(rows.map((row) => [row.status, { runs: row.runs, idleSeconds: Math.max(0, row.idle_seconds) }]));
 }
 
 /** A page of a run's deliveries in id order; `afterId` is the cursor. */
