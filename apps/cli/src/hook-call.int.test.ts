@@ -47,11 +47,22 @@ describe('herald hook call', () => {
     const answer = JSON.parse(json.stdout) as { status: number; body: { status: string; trigger_id: string; broadcast_id: string } };
     expect(answer).toMatchObject({ status: 200, body: { status: 'scheduled', broadcast_id: broadcast.id } });
 
+    // The URL from the environment, out of ps.
+    expect((await runCli(['hook', 'call'], { HERALD_HOOK_URL: hookUrl(broadcast.hook_token) })).code).toBe(0);
+
     const triggers = await triggersOf(broadcast.id);
-    expect(triggers).toHaveLength(2);
+    expect(triggers).toHaveLength(3);
     const called = triggers.find((t) => t.id === answer.body.trigger_id);
     expect(called).toMatchObject({ status: 'pending' });
     expect(JSON.stringify(called!.request)).toContain('favorite_color');
+  });
+
+  it('never repeats a hook URL it cannot use (it is a secret)', async () => {
+    const secret = 'hooks-secret-0123456789abcdef';
+    const notAUrl = await runCli(['hook', 'call', `127.0.0.1/hooks/${secret}`]);
+    expect(notAUrl.code).toBe(2);
+    expect(`${notAUrl.stdout}${notAUrl.stderr}`).not.toContain(secret);
+    expect((await runCli(['hook', 'call'])).stderr).toContain('HERALD_HOOK_URL');
   });
 
   it('sends the bot token a broadcast not in direct mode needs, and says so when it is missing', async () => {
@@ -61,11 +72,12 @@ describe('herald hook call', () => {
     const without = await runCli(['hook', 'call', hookUrl(broadcast.hook_token)]);
     expect(without.code).toBe(1);
     expect(without.stdout).toMatch(/^401 Unauthorized\n/);
-    expect(without.stderr).toContain("hint: this broadcast is not in direct mode: pass the bot's API token with --token or HERALD_BOT_TOKEN");
+    expect(without.stderr).toContain("hint: this broadcast is not in direct mode: export the bot's API token as HERALD_BOT_TOKEN");
 
-    expect((await runCli(['hook', 'call', hookUrl(broadcast.hook_token), '--token', bot.api_token])).code).toBe(0);
+    // No --token option: an argument shows in ps.
+    expect((await runCli(['hook', 'call', hookUrl(broadcast.hook_token), '--token', bot.api_token])).code).toBe(2);
     expect((await runCli(['hook', 'call', hookUrl(broadcast.hook_token)], { HERALD_BOT_TOKEN: bot.api_token })).code).toBe(0);
-    expect(await triggersOf(broadcast.id)).toHaveLength(2);
+    expect(await triggersOf(broadcast.id)).toHaveLength(1);
   });
 
   it('exits 1 on a refusal with the answer on stdout: unknown hook, invalid payload', async () => {

@@ -49,7 +49,7 @@ async function openInput(file: string, stdin: Readable): Promise<{ source: Reada
 export const contactsImport: CommandSpec = {
   words: ['contacts', 'import'],
   synopsis: 'FILE --bot ID [--format ndjson|csv]',
-  summary: 'stream a file of contacts into a bot (NDJSON or CSV, any size)',
+  summary: 'stream a file of contacts into a bot (NDJSON or CSV, in constant memory)',
   help: `Streams FILE to POST /v1/bots/:id/contacts/import in constant memory, with a progress
 bar on stderr (rows, rows/s, ETA). All or nothing: the server saves the contacts only if
 every line is valid; otherwise it lists the bad lines (up to 100) and saves nothing.

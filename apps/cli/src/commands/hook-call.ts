@@ -11,7 +11,7 @@ const COMMAND = 'hook call';
 /** What each refusal of the hook (apps/ingress hooks.route.ts) asks the caller to do. */
 const HINTS: Readonly<Record<number, string>> = {
   400: 'the payload is invalid: the details above name each problem',
-  401: "this broadcast is not in direct mode: pass the bot's API token with --token or HERALD_BOT_TOKEN",
+  401: "this broadcast is not in direct mode: export the bot's API token as HERALD_BOT_TOKEN",
   403: "this machine's address is not in the broadcast's allowed_hosts",
   404: 'no enabled broadcast has this hook: check the URL (after rotate-hook the old one answers 404) and that the broadcast is enabled',
   405: 'this broadcast does not take POST calls (allow_post is off)',
@@ -20,14 +20,19 @@ const HINTS: Readonly<Record<number, string>> = {
   503: 'the ingress cannot record calls right now: try again shortly',
 };
 
-export function hookUrl(raw: string): URL {
+/**
+ * The hook URL is a secret (whoever has it launches the broadcast): it is never repeated in a
+ * message, which may end up in a CI log. HERALD_HOOK_URL keeps it out of `ps` too.
+ */
+export function hookUrl(raw: string | undefined): URL {
+  if (raw === undefined) throw new UsageError('missing URL', "pass the broadcast's hook_url, or export it as HERALD_HOOK_URL");
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new UsageError(`"${raw}" is not a URL`, "pass the broadcast's hook_url (herald broadcasts show ID prints it)");
+    throw new UsageError(`the hook URL given (${raw.length} characters) is not a URL`, "pass the broadcast's hook_url (herald broadcasts show ID prints it)");
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`"${raw}" is not an http(s) URL`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`the hook URL given is not http(s) (${url.protocol})`);
   return url;
 }
 
@@ -54,20 +59,22 @@ export async function hookBody(data: string | undefined, stdin: Readable): Promi
 
 export const hookCall: CommandSpec = {
   words: ['hook', 'call'],
-  synopsis: 'URL [--data JSON|@FILE|-] [--token TOKEN] [--idempotency-key KEY]',
+  synopsis: '[URL] [--data JSON|@FILE|-] [--idempotency-key KEY]',
   summary: "call a broadcast's launch web hook and print the answer",
   help: `POSTs to a broadcast's hook URL (its hook_url) and prints the answer: the status and
 the body. The hook is public: no admin key is sent.
 
 Arguments:
-  URL                       the broadcast's hook_url (herald broadcasts show ID prints it)
+  URL                       the broadcast's hook_url (herald broadcasts show ID prints it);
+                            default: HERALD_HOOK_URL, which keeps the secret out of ps
 Options:
   --data JSON|@FILE|-       the payload (audience filters, set_variables, targets…); @FILE
                             reads a file, - reads stdin. Without it the broadcast's own
                             audience is used
-  --token TOKEN             the bot's API token, for a broadcast not in direct mode
-                            (default: HERALD_BOT_TOKEN)
   --idempotency-key KEY     sent as Idempotency-Key: a repeated call is answered, not repeated
+
+For a broadcast not in direct mode, export the bot's API token as HERALD_BOT_TOKEN (an
+environment variable, not an option: arguments show in ps).
 
 Exit code 0 when the hook accepted the call (200), 1 when it refused it.
 With --json: {"status": 200, "body": {...}}.
@@ -75,13 +82,13 @@ With --json: {"status": 200, "body": {...}}.
 Examples:
   herald hook call "$HOOK_URL"
   herald hook call "$HOOK_URL" --data '{"audience_filters":"city","audience_criteria":"Equals","audience_values":"Rome"}'`,
-  options: { data: { type: 'string' }, token: { type: 'string' }, 'idempotency-key': { type: 'string' } },
+  options: { data: { type: 'string' }, 'idempotency-key': { type: 'string' } },
 
   async run(ctx, { positionals, values }) {
-    expectPositionals(positionals, ['URL'], COMMAND);
-    const url = hookUrl(positionals[0]!);
+    if (positionals.length > 1) expectPositionals(positionals, ['URL'], COMMAND);
+    const url = hookUrl(positionals[0] ?? (ctx.env['HERALD_HOOK_URL'] || undefined));
     const body = await hookBody(stringOption(values, 'data'), ctx.stdin);
-    const token = stringOption(values, 'token') ?? (ctx.env['HERALD_BOT_TOKEN'] || undefined);
+    const token = ctx.env['HERALD_BOT_TOKEN'] || undefined;
     const idempotencyKey = stringOption(values, 'idempotency-key');
     const headers: Record<string, string> = {
       accept: 'application/json',
