@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { claimDeliveries, finishDeliveries, upsertContacts, type DeliveryOutcome, type Db } from '@herald/db';
-import { createBotRow, createBroadcastRow, freePort, useTestDatabase, waitFor } from '@herald/testing';
+import { contactUpsert, createBotRow, createBroadcastRow, freePort, useTestDatabase, waitFor } from '@herald/testing';
 import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../../admin/src/testing/admin-app';
 import { runCli, startCli } from './testing/run-cli';
 
@@ -63,18 +63,7 @@ describe('herald CLI against the admin API', () => {
 
     it('streams CSV (extra columns are variables; a contact seen again is updated) and with --json prints only the answer on stdout', async () => {
       const bot = await createBotRow(db);
-      await upsertContacts(db, bot.id, [
-        {
-          bot_channel: 'TelegramChannel',
-          user_id: 't1',
-          user_phone_number: null,
-          first_name: 'Ann',
-          last_name: null,
-          user_name: null,
-          locale: null,
-          variables: { tier: 'gold' },
-        },
-      ]);
+      await upsertContacts(db, bot.id, [contactUpsert('TelegramChannel', 't1', { first_name: 'Ann', variables: { tier: 'gold' } })]);
       const path = file('contacts.csv', 'bot_channel,user_id,first_name,city\ntelegram,t1,,Milan\ntelegram,t2,"Smith, Bo",\n');
 
       const result = await runCli(['--json', 'contacts', 'import', path, '--bot', bot.id], env());
@@ -154,7 +143,7 @@ describe('herald CLI against the admin API', () => {
       [['broadcasts', 'show', '0b6c9f5e-8d1a-4c3e-9f2b-5a7d1e0c4b21', '--colour'], "Unknown option '--colour'"],
       [['runs', 'watch', '0b6c9f5e-8d1a-4c3e-9f2b-5a7d1e0c4b21', '--interval', '5'], '--interval is 5'],
       [['hook', 'call', 'http://127.0.0.1:1/hooks/x', '--data', '{nope'], '--data is not JSON'],
-      [['hook', 'call', 'ftp://example.com/hooks/x'], 'is not an http(s) URL'],
+      [['hook', 'call', 'ftp://example.com/hooks/x'], 'the hook URL given is not http(s) (ftp:)'],
     ])('%j is a usage error (exit 2), nothing sent', async (args, message) => {
       // A closed port: had anything been sent, the exit code would be 3.
       const result = await runCli(args, { HERALD_ADMIN_URL: `http://127.0.0.1:${await freePort()}` });
@@ -248,17 +237,11 @@ describe('herald CLI against the admin API', () => {
     async function runInDelivery() {
       const bot = await createBotRow(db);
       const broadcast = await createBroadcastRow(db, bot.id);
-      const contact = (i: number) => ({
-        bot_channel: 'WebChannel' as const,
-        user_id: `w${i}`,
-        user_phone_number: null,
-        first_name: null,
-        last_name: null,
-        user_name: null,
-        locale: null,
-        variables: {},
-      });
-      await upsertContacts(db, bot.id, [0, 1, 2, 3, 4].map(contact));
+      await upsertContacts(
+        db,
+        bot.id,
+        [0, 1, 2, 3, 4].map((i) => contactUpsert('WebChannel', `w${i}`)),
+      );
       const contacts = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
       const run = await db
         .insertInto('runs')

@@ -97,3 +97,11 @@ export function splitAssignments<V>(assignments: Readonly<Record<string, V>>): {
   }
   return { columns, variables };
 }
+
+/** An audience in one line, for people: `favorite_color Equals "red" OR vip HasValue`. */
+export function describeAudience(audience: Audience): string {
+  if (audience.filters.length === 0) return 'every contact of the bot';
+  return audience.filters
+    .map((f, i) => `${i > 0 ? `${audience.join[i - 1] ?? 'AND'} ` : ''}${f.field} ${f.criteria}${f.value === null ? '' : ` ${JSON.stringify(f.value)}`}`)
+    .join(' ');
+}

@@ -1,5 +1,5 @@
 import { generateBotToken, generateHookToken, tokenDigest } from '@herald/core';
-import { toJson, type Broadcast, type Bot, type Db, type NewBroadcast, type Trigger, type TriggerStatus } from '@herald/db';
+import { toJson, type Broadcast, type Bot, type ContactUpsert, type Db, type NewBroadcast, type Trigger, type TriggerStatus } from '@herald/db';
 
 /**
  * Row factories for tests: each makes a valid row with fresh secrets and takes overrides for
@@ -53,4 +53,9 @@ export async function createTriggerRow(
     })
     .returningAll()
     .executeTakeFirstOrThrow();
+}
+
+/** A contact as `upsertContacts` takes it: every column empty unless `overrides` sets it. */
+export function contactUpsert(bot_channel: ContactUpsert['bot_channel'], user_id: string, overrides: Partial<ContactUpsert> = {}): ContactUpsert {
+  return { bot_channel, user_id, user_phone_number: null, first_name: null, last_name: null, user_name: null, locale: null, variables: {}, ...overrides };
 }

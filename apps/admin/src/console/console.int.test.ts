@@ -4,7 +4,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import type { DeliveryReason, DeliveryStatus } from '@herald/core';
 import { upsertContacts, type Db } from '@herald/db';
 import { JobProducer, redisQueueBackend } from '@herald/queue';
-import { createBotRow, createBroadcastRow, useTestDatabase, useTestRedis } from '@herald/testing';
+import { contactUpsert, createBotRow, createBroadcastRow, useTestDatabase, useTestRedis } from '@herald/testing';
 import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 /**
@@ -111,16 +111,7 @@ describe('the web console in a browser', () => {
     await upsertContacts(
       db,
       botId,
-      run.deliveries.map((_, i) => ({
-        bot_channel: 'CustomChannel' as const,
-        user_id: `${prefix}-${i}`,
-        user_phone_number: null,
-        first_name: null,
-        last_name: null,
-        user_name: null,
-        locale: null,
-        variables: {},
-      })),
+      run.deliveries.map((_, i) => contactUpsert('CustomChannel', `${prefix}-${i}`)),
     );
     const contacts = await db.selectFrom('contacts').select(['id', 'user_id']).where('bot_id', '=', botId).where('user_id', 'like', `${prefix}-%`).execute();
     const contactOf = new Map(contacts.map((c) => [c.user_id, c.id]));

@@ -1,4 +1,4 @@
-import type { Audience } from '@herald/core';
+import { describeAudience, type Audience } from '@herald/core';
 import { expectPositionals, idArgument, integerOption, requiredOption, stringOption } from '../args';
 import { EXIT } from '../errors';
 import type { CommandSpec } from './command';
@@ -32,10 +32,7 @@ interface Page<T> {
 const yesNo = (value: boolean) => (value ? 'yes' : 'no');
 
 export function audienceText(audience: Audience | null): string {
-  if (!audience || audience.filters.length === 0) return 'every contact of the bot';
-  return audience.filters
-    .map((f, i) => `${i > 0 ? `${audience.join[i - 1] ?? 'AND'} ` : ''}${f.field} ${f.criteria}${f.value === null ? '' : ` ${JSON.stringify(f.value)}`}`)
-    .join(' ');
+  return audience ? describeAudience(audience) : describeAudience({ filters: [], join: [] });
 }
 
 /** Columns padded to their widest cell; names cut so a row stays on one line. */

@@ -1,4 +1,4 @@
-import type { Audience } from '@herald/core';
+import { describeAudience } from '@herald/core';
 import type { BotRecord, Broadcast } from '@herald/db';
 import { formatTime, html, type SafeHtml } from '../html';
 import { statusPill } from '../layout';
@@ -8,21 +8,22 @@ import { statusPill } from '../layout';
  * ends up in screenshots and screen shares, and the token is the hook's only secret.
  */
 export function broadcastSettings(broadcast: Broadcast, bot: BotRecord | undefined): SafeHtml {
-  const message = asMessage(broadcast.message);
+  const { message } = broadcast;
+  const overrides = Object.entries(message.channels ?? {});
   return html`<dl class="settings">
     <dt>Bot</dt>
     <dd>${bot ? bot.name : null} <span class="muted mono">${broadcast.bot_id}</span></dd>
     <dt>Enabled</dt>
     <dd>${statusPill(broadcast.enabled ? 'yes' : 'no')}</dd>
     <dt>Audience</dt>
-    <dd>${audienceSummary(broadcast.audience)}</dd>
+    <dd>${describeAudience(broadcast.audience)}</dd>
     <dt>Message</dt>
     <dd><pre data-field="message">${message.text}</pre></dd>
     ${
-      message.channels.length
+      overrides.length
         ? html`<dt>Per channel</dt>
             <dd>
-              ${message.channels.map(
+              ${overrides.map(
                 ([channel, override]) =>
                   html`<div>
                     <strong>${channel}</strong>
@@ -49,25 +50,4 @@ export function broadcastSettings(broadcast: Broadcast, bot: BotRecord | undefin
     <dt>Hook rotated</dt>
     <dd>${broadcast.hook_rotated_at ? formatTime(broadcast.hook_rotated_at) : 'never'}</dd>
   </dl>`;
-}
-
-/** `favorite_color Equals "red" AND age GreaterThan "30"`, or `all contacts of the bot`. */
-export function audienceSummary(audience: unknown): string {
-  if (!isAudience(audience)) return JSON.stringify(audience);
-  if (audience.filters.length === 0) return 'all contacts of the bot';
-  return audience.filters
-    .map((f, i) => `${i > 0 ? `${audience.join[i - 1] ?? 'AND'} ` : ''}${f.field} ${f.criteria}${f.value === null ? '' : ` ${JSON.stringify(f.value)}`}`)
-    .join(' ');
-}
-
-/** The stored JSON is written by the admin API's validated input; read it defensively all the same. */
-function isAudience(value: unknown): value is Audience {
-  const audience = value as Partial<Audience> | null;
-  return typeof audience === 'object' && audience !== null && Array.isArray(audience.filters) && Array.isArray(audience.join);
-}
-
-function asMessage(value: unknown): { text: string; channels: [string, unknown][] } {
-  const message = (typeof value === 'object' && value !== null ? value : {}) as { text?: unknown; channels?: unknown };
-  const channels = typeof message.channels === 'object' && message.channels !== null ? Object.entries(message.channels) : [];
-  return { text: typeof message.text === 'string' ? message.text : JSON.stringify(value), channels };
 }

@@ -1,7 +1,7 @@
+import { describeAudience } from '@herald/core';
 import type { BotRecord, Broadcast } from '@herald/db';
 import { formatTime, html, type SafeHtml } from '../html';
 import { consolePaths, layout, statusPill, type ConsoleContext } from '../layout';
-import { audienceSummary } from './broadcast-settings';
 
 export interface BotBroadcasts {
   bot: BotRecord;
@@ -43,7 +43,7 @@ function botSection({ bot, broadcasts, more }: BotBroadcasts): SafeHtml {
                   html`<tr data-broadcast-id="${b.id}">
                     <td><a href="${consolePaths.broadcast(b.id)}">${b.name}</a></td>
                     <td>${statusPill(b.enabled ? 'yes' : 'no')}</td>
-                    <td>${audienceSummary(b.audience)}</td>
+                    <td>${describeAudience(b.audience)}</td>
                     <td class="num">${b.delay_ms} ms</td>
                     <td>${formatTime(b.created_at)}</td>
                   </tr>`,
