@@ -20,8 +20,28 @@ export interface OutcomeBucket {
  * multiples of the width from the epoch, so the same instant falls in the same bucket
  * whichever runs are asked about.
  */
-export async function deliveryOutcomesByBucket(db: Db, query: { runIds: readonly string[]; bucketSeconds: number }): Promise<OutcomeBucket[]> {
+/**
+ * A page view must not hold a pooled connection for long: past `timeoutMs` the count is
+ * cancelled and the answer is undefined (the page says so) rather than a slow page.
+ */
+export async function deliveryOutcomesByBucket(
+  db: Db,
+  query: { runIds: readonly string[]; bucketSeconds: number; timeoutMs: number },
+): Promise<OutcomeBucket[] | undefined> {
   if (query.runIds.length === 0) return [];
+  return db
+    .transaction()
+    .execute(async (trx) => {
+      await sql`SELECT set_config('statement_timeout', ${String(query.timeoutMs)}, true)`.execute(trx);
+      return countOutcomes(trx, query);
+    })
+    .catch((error: unknown) => {
+      if ((error as { code?: unknown }).code === '57014') return undefined; // query_canceled: the timeout
+      throw error;
+    });
+}
+
+async function countOutcomes(db: Db, query: { runIds: readonly string[]; bucketSeconds: number }): Promise<OutcomeBucket[]> {
   const { rows } = await sql<OutcomeBucket>`
     SELECT date_bin(make_interval(secs => ${query.bucketSeconds}::double precision),
                     coalesce(sent_at, updated_at), TIMESTAMPTZ 'epoch') AS bucket_start,
