@@ -10,6 +10,7 @@ export * from './audience-input';
 export * from './audience-eval';
 export * from './storable-text';
 export * from './retry-backoff';
+export * from './receipts';
 export * from './template';
 export * from './delivery-states';
 export * from './json-body';
