@@ -66,7 +66,8 @@ export interface OutboundMessage {
 export type SendResult =
   | { outcome: 'sent'; providerMessageId: string | null }
   | { outcome: 'retry'; code: string; message: string; retryAfterMs?: number; throttled?: boolean }
-  | { outcome: 'failed'; code: string; message: string }
+  /** `optOut`: the provider says the person opted out or blocked the sender (why, for the contact). */
+  | { outcome: 'failed'; code: string; message: string; optOut?: string }
   | { outcome: 'connection_fault'; code: string; message: string };
 
 /** A request as an adapter makes it; the outbound client checks the destination and sends it. */

@@ -18,6 +18,7 @@ export const DELIVERY_REASONS = [
   'provider_rejected',
   'retries_exhausted',
   'template_invalid',
+  'opted_out',
 ] as const;
 export type DeliveryReason = (typeof DELIVERY_REASONS)[number];
 

@@ -45,7 +45,11 @@ describe('migrations on an empty database', () => {
 
   it('run trigger boundary: a run left dispatching by the previous version keeps its triggers, both ways', async () => {
     const { db } = database.current;
-    expect(await migrateDown(db)).toEqual({ direction: 'down', applied: ['2026-11-27T0100-run-trigger-boundary'] });
+    const downToBeforeBoundary = async () => {
+      expect(await migrateDown(db)).toEqual({ direction: 'down', applied: ['2026-11-27T0200-contact-opt-out'] });
+      expect(await migrateDown(db)).toEqual({ direction: 'down', applied: ['2026-11-27T0100-run-trigger-boundary'] });
+    };
+    await downToBeforeBoundary();
     // The previous version's state: a claimed run, its triggers marked with it, one applied.
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
@@ -67,7 +71,7 @@ describe('migrations on an empty database', () => {
     expect(boundary!.last_trigger_seq).toBe(claimed.seq); // `later` stays out of the run
 
     await sql`UPDATE triggers SET run_id = NULL WHERE id = ${claimed.id}`.execute(db); // as this version leaves a pending trigger
-    await migrateDown(db);
+    await downToBeforeBoundary();
     const { rows } = await sql<{
       id: string;
       run_id: string | null;

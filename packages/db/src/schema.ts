@@ -65,6 +65,10 @@ export interface ContactsTable {
   user_name: string | null;
   locale: string | null;
   variables: JsonWithDefault<Record<string, VariableValue>>;
+  /** Set while the contact is opted out: its deliveries are skipped (`opted_out`). */
+  opted_out_at: NullableTimestamp;
+  /** Why: `admin` for an admin call, else the signal (a STOP keyword, a provider's block). */
+  opt_out_reason: string | null;
   first_seen_at: Timestamp;
   last_seen_at: Timestamp;
   created_at: Timestamp;

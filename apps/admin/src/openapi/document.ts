@@ -4,6 +4,7 @@ import {
   createBotSchema,
   createBroadcastSchema,
   markReadSchema,
+  optOutSchema,
   updateBroadcastSchema,
   upsertContactsSchema,
 } from '../schemas/admin.schemas';
@@ -269,6 +270,7 @@ export const openApiDocument = {
           ...paging,
           query('bot_channel', 'Only this channel (name or alias)', { type: 'string' }),
           query('user_id', 'Only this user id', { type: 'string' }),
+          query('opted_out', 'Only contacts opted out (true) or not (false)', { type: 'string', enum: ['true', 'false'] }),
         ],
         responses: { 200: pageAnswer('A page of contacts', 'Contact'), ...readStandard },
       },
@@ -305,6 +307,23 @@ export const openApiDocument = {
           415: error('Neither NDJSON nor CSV'),
           ...standard,
         },
+      },
+    },
+    '/v1/bots/{id}/contacts/{contactId}/opt-out': {
+      parameters: [uuidPath('id', 'bot'), bigintPath('contactId', 'contact')],
+      put: {
+        operationId: 'optOutContact',
+        tags: ['contacts'],
+        summary: 'Opt a contact out: its later deliveries are skipped (opted_out)',
+        description: 'An opt-out already in place keeps its first time and reason.',
+        requestBody: { required: false, ...json(jsonSchemaOf(optOutSchema)) },
+        responses: { 200: answer('The contact, opted out', 'Contact'), ...standard },
+      },
+      delete: {
+        operationId: 'optInContact',
+        tags: ['contacts'],
+        summary: 'Clear a contact opt-out',
+        responses: { 200: answer('The contact, no longer opted out', 'Contact'), ...readStandard },
       },
     },
     '/v1/bots/{id}/contacts/{contactId}/outbox': {

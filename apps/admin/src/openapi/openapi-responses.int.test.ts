@@ -119,6 +119,12 @@ describe('the OpenAPI document against real answers of every admin route', () =>
     expect(
       (await call('post', '/v1/bots/{id}/contacts/{contactId}/outbox/read', { id: bot.id, contactId: web.id }, { body: { through_id: '1' } })).body,
     ).toEqual({ marked_read: 0 });
+    const optedOut = await call('put', '/v1/bots/{id}/contacts/{contactId}/opt-out', { id: bot.id, contactId: web.id }, { body: { reason: 'asked by phone' } });
+    expect(optedOut.body).toMatchObject({ opt_out_reason: 'asked by phone' });
+    expect((await call('put', '/v1/bots/{id}/contacts/{contactId}/opt-out', { id: bot.id, contactId: web.id }, { body: { reason: '' } })).status).toBe(400);
+    expect((await call('get', '/v1/bots/{id}/contacts', { id: bot.id }, { query: '?opted_out=true' })).body.data).toHaveLength(1);
+    expect((await call('delete', '/v1/bots/{id}/contacts/{contactId}/opt-out', { id: bot.id, contactId: web.id })).body.opted_out_at).toBeNull();
+    expect((await call('delete', '/v1/bots/{id}/contacts/{contactId}/opt-out', { id: bot.id, contactId: '999999' })).status).toBe(404);
 
     // Broadcasts.
     const created = await call(

@@ -92,6 +92,8 @@ export const RESPONSE_SCHEMAS: Record<ResponseSchemaName, JsonSchema> = {
     user_name: nullableString,
     locale: nullableString,
     variables: { type: 'object' },
+    opted_out_at: { ...nullableInstant, description: 'Set while the contact is opted out: its deliveries are skipped (opted_out)' },
+    opt_out_reason: nullableString,
     first_seen_at: instant,
     last_seen_at: instant,
     created_at: instant,

@@ -242,3 +242,8 @@ export const markReadSchema = Joi.object<{ through_id: string }>({
     .required()
     .description('The id of the last message read'),
 });
+
+/** `PUT …/contacts/:contactId/opt-out`: why (kept with the time; `admin` when not given). */
+export const optOutSchema = Joi.object<{ reason: string }>({
+  reason: Joi.string().trim().min(1).max(200).default('admin').description('Why the contact is opted out; kept with the time'),
+}).example({ reason: 'asked by phone' });

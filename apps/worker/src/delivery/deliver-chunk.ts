@@ -7,6 +7,7 @@ import {
   loadChunkContext,
   nextDueInChunk,
   recordConnectionFault,
+  setContactOptOut,
   type ChunkContext,
   type ChunkRange,
   type ClaimedDelivery,
@@ -262,6 +263,7 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
     // what a crash can resend stays within DELIVERY_CONCURRENCY + MAX_UNWRITTEN_OUTCOMES.
     return deps.recorder.add(chunk.runId, { id: row.id, claim_id: row.claim_id, text: rendered.recordedText, ...outcome });
   };
+  if (row.opted_out) return record(final('skipped', 'opted_out'));
   const to = adapter.recipient(rendered.contact);
   if (to === null) return record(final('skipped', 'unreachable'));
   if (rendered.empty) return record(final('skipped', 'empty_message'));
@@ -279,7 +281,11 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
     case 'sent':
       return record({ ...final('sent', null), provider_message_id: result.providerMessageId });
     case 'failed':
-      return record({ ...final('failed', 'provider_rejected'), error_code: result.code, last_error: result.message });
+      await record({ ...final('failed', 'provider_rejected'), error_code: result.code, last_error: result.message });
+      // The provider says the person opted out or blocked us (Twilio 21610, a Telegram block):
+      // later runs skip them. Rare, so one statement each.
+      if (result.optOut) await setContactOptOut(deps.db, context.bot_id, row.contact_id, result.optOut);
+      return;
     case 'retry': {
       if (result.throttled) await pauseConnection(deps, connection.id, result.retryAfterMs, step.log);
       const delay = retryDelayMs(deps.retryPolicy, row.attempts, result.retryAfterMs);

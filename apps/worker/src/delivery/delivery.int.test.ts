@@ -1,6 +1,6 @@
 import { DEFAULT_RATE_PER_SECOND, type ChannelName } from '@herald/core';
 import { Registry } from 'prom-client';
-import { findRun, toJson, upsertChannelConnection, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
+import { findRun, setContactOptOut, toJson, upsertChannelConnection, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
 import { capturingLogger, createBotRow, createBroadcastRow, createTriggerRow, fakeAnswers, fakeErrors, useFakeProviders, waitFor } from '@herald/testing';
 import { useInProcessWorkers } from '../testing/in-process-workers';
 
@@ -103,6 +103,25 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     expect(fakes.current.requestsOf('telegram')).toHaveLength(1);
   });
 
+  it('opts out a contact who blocked the bot: that send fails, later runs skip them (opted_out)', async () => {
+    const { bot, broadcast } = await oneContactBroadcast('telegram', 'TelegramChannel');
+    fakes.current.setDefault('telegram', fakeErrors.telegram.blocked);
+    const run = await dispatchAndWait(broadcast.id);
+    const [refused] = await deliveriesOf(run.id);
+    expect(refused).toMatchObject({ status: 'failed', reason: 'provider_rejected', error_code: 'http_403' });
+    const contact = await db()
+      .selectFrom('contacts')
+      .select(['opted_out_at', 'opt_out_reason'])
+      .where('id', '=', refused!.contact_id)
+      .executeTakeFirstOrThrow();
+    expect(contact).toEqual({ opted_out_at: expect.any(Date), opt_out_reason: 'blocked the bot (Telegram 403)' });
+
+    const later = await createBroadcastRow(db(), bot.id, { delay_ms: 0 });
+    const next = await dispatchAndWait(later.id);
+    expect((await deliveriesOf(next.id))[0]).toMatchObject({ status: 'skipped', reason: 'opted_out', attempts: 1 });
+    expect(fakes.current.requestsOf('telegram')).toHaveLength(1); // the refused send only
+  });
+
   it('fails a delivery after its last attempt with the last error', async () => {
     const { broadcast } = await oneContactBroadcast('custom', 'CustomChannel');
     fakes.current.setDefault('custom', fakeAnswers.serverError(502));
@@ -163,6 +182,50 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     const outbox = await db().selectFrom('web_outbox').selectAll().execute();
     expect(outbox.map((m) => m.text)).toEqual(['Web']);
     expect((await deliveriesOf(run.id)).find((d) => d.status === 'skipped')).toMatchObject({ reason: 'empty_message' });
+  });
+
+  it('skips opted-out contacts (opted_out) and sends to the others, on a provider and in the web outbox', async () => {
+    const bot = await createBotRow(db());
+    await connect(bot.id, 'TelegramChannel', 'telegram');
+    await connect(bot.id, 'WebChannel', 'web');
+    await upsertContacts(db(), bot.id, [
+      contact('TelegramChannel', '1001'),
+      contact('TelegramChannel', '1002'),
+      contact('WebChannel', 'w-in', { first_name: 'Web' }),
+      contact('WebChannel', 'w-out', { first_name: 'Gone' }),
+    ]);
+    const out = await db().selectFrom('contacts').select('id').where('bot_id', '=', bot.id).where('user_id', 'in', ['1002', 'w-out']).execute();
+    for (const { id } of out) expect(await setContactOptOut(db(), bot.id, id, 'STOP')).toMatchObject({ opt_out_reason: 'STOP' });
+    const broadcast = await createBroadcastRow(db(), bot.id, { text: 'Hi {{first_name}}', delay_ms: 0 });
+    const run = await dispatchAndWait(broadcast.id);
+
+    expect(run).toMatchObject({ status: 'completed', sent: 2, skipped: 2, failed: 0 });
+    const deliveries = await db()
+      .selectFrom('deliveries')
+      .innerJoin('contacts', 'contacts.id', 'deliveries.contact_id')
+      .select(['contacts.user_id', 'deliveries.status', 'deliveries.reason'])
+      .where('deliveries.run_id', '=', run.id)
+      .orderBy('contacts.user_id')
+      .execute();
+    expect(deliveries).toEqual([
+      { user_id: '1001', status: 'sent', reason: null },
+      { user_id: '1002', status: 'skipped', reason: 'opted_out' },
+      { user_id: 'w-in', status: 'sent', reason: null },
+      { user_id: 'w-out', status: 'skipped', reason: 'opted_out' },
+    ]);
+    expect(fakes.current.requestsOf('telegram')).toHaveLength(1);
+    const outbox = await db()
+      .selectFrom('web_outbox')
+      .innerJoin('contacts', 'contacts.id', 'web_outbox.contact_id')
+      .select('web_outbox.text')
+      .where('contacts.bot_id', '=', bot.id)
+      .execute();
+    expect(outbox.map((m) => m.text)).toEqual(['Hi Web']);
+
+    // Opted back in: the next run reaches everyone.
+    for (const { id } of out) await setContactOptOut(db(), bot.id, id, null);
+    const again = await createBroadcastRow(db(), bot.id, { text: 'Hi again', delay_ms: 0 });
+    expect(await dispatchAndWait(again.id)).toMatchObject({ status: 'completed', sent: 4, skipped: 0 });
   });
 
   it('sends a WhatsApp template with rendered body parameters', async () => {

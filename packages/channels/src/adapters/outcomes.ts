@@ -71,8 +71,9 @@ export function retry(code: string, message: string, options: { retryAfterMs?: n
   };
 }
 
-export function failed(code: string, message: string): SendResult {
-  return { outcome: 'failed', code, message: cleanMessage(message) };
+/** `optOut`: why the person is to be opted out, when the refusal says they opted out or blocked us. */
+export function failed(code: string, message: string, optOut?: string): SendResult {
+  return { outcome: 'failed', code, message: cleanMessage(message), ...(optOut ? { optOut } : {}) };
 }
 
 export function connectionFault(code: string, message: string): SendResult {

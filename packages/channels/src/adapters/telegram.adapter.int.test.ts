@@ -28,7 +28,7 @@ describe('Telegram adapter', () => {
   const catalog = fakeErrors.telegram;
   const expected: Record<keyof typeof catalog, Classified> = {
     tooManyRequests: { outcome: 'retry', code: 'http_429', throttled: true, retryAfterMs: 5000 },
-    blocked: { outcome: 'failed', code: 'http_403' },
+    blocked: { outcome: 'failed', code: 'http_403', optOut: 'blocked the bot (Telegram 403)' },
     userDeactivated: { outcome: 'failed', code: 'http_403' },
     chatNotFound: { outcome: 'failed', code: 'http_400' },
     textEmpty: { outcome: 'failed', code: 'http_400' },

@@ -73,5 +73,6 @@ function classifyTelegramError(response: OutboundResponse): SendResult {
   if (status === 401 || status === 404) return connectionFault(code, description);
   if (status >= 500) return retry(code, description, { retryAfterMs: retryAfterMs(response) });
   // 403 blocked / deactivated / kicked, 400 chat not found and other bad requests: permanent.
-  return failed(code, description);
+  // A user who blocked the bot has opted out of it.
+  return failed(code, description, status === 403 && /blocked by the user/i.test(description) ? 'blocked the bot (Telegram 403)' : undefined);
 }

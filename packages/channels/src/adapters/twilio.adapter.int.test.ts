@@ -49,7 +49,7 @@ describe('Twilio adapter', () => {
     authenticate: { outcome: 'connection_fault', code: '20003' },
     tooManyRequests: { outcome: 'retry', code: '20429', throttled: true },
     invalidTo: { outcome: 'failed', code: '21211' },
-    unsubscribed: { outcome: 'failed', code: '21610' },
+    unsubscribed: { outcome: 'failed', code: '21610', optOut: 'replied STOP (Twilio 21610)' },
     cannotRoute: { outcome: 'failed', code: '21612' },
     notMobile: { outcome: 'failed', code: '21614' },
     internalError: { outcome: 'retry', code: '20500' },

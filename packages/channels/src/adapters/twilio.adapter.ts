@@ -76,5 +76,7 @@ function classifyTwilioError(response: OutboundResponse): SendResult {
   if (!isRecord(body) || typeof body['code'] !== 'number') return classifyByStatus(response);
   const code = body['code'];
   const message = typeof body['message'] === 'string' ? body['message'] : `Twilio error ${code}`;
-  return resultFor(RULES.get(code) ?? ruleForStatus(response.status), response, String(code), message);
+  const result = resultFor(RULES.get(code) ?? ruleForStatus(response.status), response, String(code), message);
+  // 21610: the recipient replied STOP to this sender; Twilio refuses every send until START.
+  return code === 21610 && result.outcome === 'failed' ? { ...result, optOut: 'replied STOP (Twilio 21610)' } : result;
 }

@@ -6,7 +6,7 @@ import { createOutboundClient, type OutboundClient } from '../http/outbound-clie
 /** Test support (excluded from the build): what the adapter tests share. */
 
 /** A classification without its message (each test checks the message against its own answer). */
-export type Classified = { outcome: SendResult['outcome']; code: string; retryAfterMs?: number; throttled?: boolean };
+export type Classified = { outcome: SendResult['outcome']; code: string; retryAfterMs?: number; throttled?: boolean; optOut?: string };
 
 export interface AdapterFake {
   /** The fake provider server on loopback, reset after each test. */

@@ -76,13 +76,32 @@ export async function upsertContacts(db: Db, botId: string, contacts: readonly C
 export async function listContacts(
   db: Db,
   botId: string,
-  page: { limit: number; afterId?: string; channel?: Contact['bot_channel']; userId?: string },
+  page: { limit: number; afterId?: string; channel?: Contact['bot_channel']; userId?: string; optedOut?: boolean },
 ): Promise<Contact[]> {
   let query = db.selectFrom('contacts').selectAll().where('bot_id', '=', botId).orderBy('id').limit(page.limit);
   if (page.afterId) query = query.where('id', '>', page.afterId);
   if (page.channel) query = query.where('bot_channel', '=', page.channel);
   if (page.userId) query = query.where('user_id', '=', page.userId);
+  if (page.optedOut !== undefined) query = query.where('opted_out_at', page.optedOut ? 'is not' : 'is', null);
   return query.execute();
+}
+
+/**
+ * Opts a contact of `botId` out (with `reason`), or back in (`reason` null). An opt-out already
+ * in place keeps its first time and reason. Undefined when the bot has no such contact.
+ */
+export async function setContactOptOut(db: Db, botId: string, contactId: string, reason: string | null): Promise<Contact | undefined> {
+  return db
+    .updateTable('contacts')
+    .set(
+      reason === null
+        ? { opted_out_at: null, opt_out_reason: null }
+        : (eb) => ({ opted_out_at: eb.fn.coalesce('opted_out_at', sql<Date>`now()`), opt_out_reason: eb.fn.coalesce('opt_out_reason', eb.val(reason)) }),
+    )
+    .where('bot_id', '=', botId)
+    .where('id', '=', contactId)
+    .returningAll()
+    .executeTakeFirst();
 }
 
 /** Variables a call would merge into one contact, named by its identity. */

@@ -66,6 +66,8 @@ export interface ClaimedDelivery {
   user_name: string | null;
   locale: string | null;
   variables: Record<string, VariableValue>;
+  /** Opted out when claimed: skipped (`opted_out`), never sent. */
+  opted_out: boolean;
 }
 
 /**
@@ -97,7 +99,7 @@ export async function claimDeliveries(db: Db, claim: ChunkRange & { connectionId
       FROM picked, contacts c
       WHERE d.id = picked.id AND c.id = d.contact_id
       RETURNING d.id, d.claim_id, d.contact_id, d.attempts, c.user_id, c.bot_channel, c.user_phone_number,
-                c.first_name, c.last_name, c.user_name, c.locale, c.variables
+                c.first_name, c.last_name, c.user_name, c.locale, c.variables, c.opted_out_at IS NOT NULL AS opted_out
     ), leased AS (
       INSERT INTO delivery_leases (claim_id, run_id, first_id, last_id, lease_until)
       SELECT ${claimId}, ${claim.runId}, min(id), max(id), ${leaseUntil} FROM claimed HAVING count(*) > 0
