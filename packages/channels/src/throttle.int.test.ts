@@ -20,13 +20,16 @@ describe.each(['redis', 'local'] as const)('%s throttle', (kind) => {
     const id = next();
     // 10/s: burst 1; grants are paced 5% under the rate, so one every 1 / 9.5 s = 105.3 ms.
     const first = await throttle.take(id, 10, 5);
+    const firstAnswered = performance.now();
     expect(first.granted).toBe(1);
     const second = await throttle.take(id, 10, 5);
+    const between = performance.now() - firstAnswered;
     expect(second.granted).toBe(0);
     // An interval less the 3 ms lateness allowance (102.3 ms, rounded up) less the time
     // between the two takes: at most 103 ms, however fast Redis answers (105 leaves room for
-    // the pacing to change a little).
-    expect(second.waitMs).toBeGreaterThan(90);
+    // the pacing to change a little). The lower bound allows for that time as measured here:
+    // beside the rest of the suite on two cores it was once 17 ms.
+    expect(second.waitMs).toBeGreaterThan(90 - between);
     expect(second.waitMs).toBeLessThanOrEqual(105);
     await sleep(second.waitMs);
     expect((await throttle.take(id, 10, 5)).granted).toBe(1);
