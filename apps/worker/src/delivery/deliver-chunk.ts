@@ -283,8 +283,13 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
     case 'failed':
       await record({ ...final('failed', 'provider_rejected'), error_code: result.code, last_error: result.message });
       // The provider says the person opted out or blocked us (Twilio 21610, a Telegram block):
-      // later runs skip them. Rare, so one statement each.
-      if (result.optOut) await setContactOptOut(deps.db, context.bot_id, row.contact_id, result.optOut);
+      // later runs skip them. Rare, so one statement each. The outcome is recorded already, so
+      // a failure here is logged rather than failing the chunk (the next such refusal retries it).
+      if (result.optOut) {
+        await setContactOptOut(deps.db, context.bot_id, row.contact_id, result.optOut).catch((error: unknown) =>
+          step.log.warn('could not opt the contact out', { deliveryId: row.id, error }),
+        );
+      }
       return;
     case 'retry': {
       if (result.throttled) await pauseConnection(deps, connection.id, result.retryAfterMs, step.log);
