@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { upsertContacts } from '@herald/db';
 import { JobProducer, redisQueueBackend } from '@herald/queue';
 import {
+  contactUpsert,
   createBotRow,
   createBroadcastRow,
   freePort,
@@ -52,17 +53,11 @@ describe('Redis flushed (FLUSHALL) under running processes', () => {
 
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id, { delay_ms: DELAY_MS });
-    const contact = (userId: string) => ({
-      bot_channel: 'TelegramChannel' as const,
-      user_id: userId,
-      user_phone_number: null,
-      first_name: null,
-      last_name: null,
-      user_name: null,
-      locale: null,
-      variables: {},
-    });
-    await upsertContacts(db, bot.id, ['a', 'b', 'c'].map(contact));
+    await upsertContacts(
+      db,
+      bot.id,
+      ['a', 'b', 'c'].map((userId) => contactUpsert('TelegramChannel', userId)),
+    );
 
     // 1. A call accepted, then everything in Redis gone before its timer fires.
     const called = await fetch(`http://127.0.0.1:${ingressPort}/hooks/${broadcast.hook_token}`, { method: 'POST' });

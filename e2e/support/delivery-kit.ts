@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { findRun, upsertChannelConnection, upsertContacts, type ContactUpsert, type Run } from '@herald/db';
 import { JobProducer, redisQueueBackend } from '@herald/queue';
 import {
+  contactUpsert,
   createBotRow,
   createBroadcastRow,
   createTriggerRow,
@@ -68,16 +69,7 @@ export function useDeliveryKit() {
       for (let from = 0; from < contacts; from += 10_000) {
         const batch: ContactUpsert[] = [];
         for (let i = from; i < Math.min(contacts, from + 10_000); i++) {
-          batch.push({
-            bot_channel: channel,
-            user_id: String(100_000 + i),
-            user_phone_number: null,
-            first_name: `n${i}`,
-            last_name: null,
-            user_name: null,
-            locale: null,
-            variables: {},
-          });
+          batch.push(contactUpsert(channel, String(100_000 + i), { first_name: `n${i}` }));
         }
         await upsertContacts(db, bot.id, batch);
       }

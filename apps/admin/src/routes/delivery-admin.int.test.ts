@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { recordConnectionFault, upsertContacts, type Db } from '@herald/db';
-import { createBotRow, createBroadcastRow, useTestDatabase } from '@herald/testing';
+import { contactUpsert, createBotRow, createBroadcastRow, useTestDatabase } from '@herald/testing';
 import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
 /** What the admin API shows and takes of the delivery stage, over real HTTP. */
@@ -69,16 +69,7 @@ describe('admin API: channel connections, run progress, web chat outbox', () => 
     await upsertContacts(
       db,
       bot.id,
-      ['a', 'b', 'c'].map((user_id) => ({
-        bot_channel: 'CustomChannel' as const,
-        user_id,
-        user_phone_number: null,
-        first_name: null,
-        last_name: null,
-        user_name: null,
-        locale: null,
-        variables: {},
-      })),
+      ['a', 'b', 'c'].map((userId) => contactUpsert('CustomChannel', userId)),
     );
     const contacts = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
     const run = await db
@@ -125,18 +116,7 @@ describe('admin API: channel connections, run progress, web chat outbox', () => 
   it("serves a web chat contact's outbox since a cursor and marks messages read", async () => {
     const bot = await createBotRow(db);
     const broadcast = await createBroadcastRow(db, bot.id);
-    await upsertContacts(db, bot.id, [
-      {
-        bot_channel: 'WebChannel' as const,
-        user_id: 'web-1',
-        user_phone_number: null,
-        first_name: null,
-        last_name: null,
-        user_name: null,
-        locale: null,
-        variables: {},
-      },
-    ]);
+    await upsertContacts(db, bot.id, [contactUpsert('WebChannel', 'web-1')]);
     const contact = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).executeTakeFirstOrThrow();
     const run = await db.insertInto('runs').values({ broadcast_id: broadcast.id, status: 'completed' }).returning('id').executeTakeFirstOrThrow();
     for (const text of ['one', 'two', 'three']) {

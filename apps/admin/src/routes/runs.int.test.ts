@@ -1,4 +1,4 @@
-import { createBotRow, createBroadcastRow, createTriggerRow, useTestDatabase } from '@herald/testing';
+import { contactUpsert, createBotRow, createBroadcastRow, createTriggerRow, useTestDatabase } from '@herald/testing';
 import { upsertContacts, type Db } from '@herald/db';
 import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
@@ -24,16 +24,7 @@ describe('admin API: triggers, runs, deliveries, cancel', () => {
     await upsertContacts(
       db,
       bot.id,
-      Array.from({ length: 5 }, (_, i) => ({
-        bot_channel: 'WebChannel' as const,
-        user_id: `v${i}`,
-        user_phone_number: null,
-        first_name: null,
-        last_name: null,
-        user_name: null,
-        locale: null,
-        variables: {},
-      })),
+      Array.from({ length: 5 }, (_, i) => contactUpsert('WebChannel', `v${i}`)),
     );
     const contacts = await db.selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
     const run = await db

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { findRun, upsertChannelConnection, upsertContacts, type Db } from '@herald/db';
-import { createBotRow, createBroadcastRow, useFakeProviders, waitFor } from '@herald/testing';
+import { contactUpsert, createBotRow, createBroadcastRow, useFakeProviders, waitFor } from '@herald/testing';
 import { useInProcessWorkers } from '../testing/in-process-workers';
 
 /**
@@ -33,16 +33,7 @@ describe('the reconciler and delivery', () => {
     await upsertContacts(
       db(),
       bot.id,
-      states.map((_, i) => ({
-        bot_channel: 'CustomChannel' as const,
-        user_id: `c${i}`,
-        user_phone_number: null,
-        first_name: null,
-        last_name: null,
-        user_name: null,
-        locale: null,
-        variables: {},
-      })),
+      states.map((_, i) => contactUpsert('CustomChannel', `c${i}`)),
     );
     const contacts = await db().selectFrom('contacts').select('id').where('bot_id', '=', bot.id).orderBy('id').execute();
     const broadcast = await createBroadcastRow(db(), bot.id);

@@ -1,7 +1,17 @@
 import { DEFAULT_RATE_PER_SECOND, type ChannelName } from '@herald/core';
 import { Registry } from 'prom-client';
-import { findRun, setContactOptOut, toJson, upsertChannelConnection, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
-import { capturingLogger, createBotRow, createBroadcastRow, createTriggerRow, fakeAnswers, fakeErrors, useFakeProviders, waitFor } from '@herald/testing';
+import { findRun, setContactOptOut, toJson, upsertChannelConnection, upsertContacts, type Db } from '@herald/db';
+import {
+  capturingLogger,
+  contactUpsert,
+  createBotRow,
+  createBroadcastRow,
+  createTriggerRow,
+  fakeAnswers,
+  fakeErrors,
+  useFakeProviders,
+  waitFor,
+} from '@herald/testing';
 import { useInProcessWorkers } from '../testing/in-process-workers';
 
 /**
@@ -24,12 +34,12 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
       await connect(bot.id, channelOf[provider], provider);
     }
     await upsertContacts(db(), bot.id, [
-      contact('WhatsAppChannel', '393331111111', { first_name: 'Ada' }),
-      contact('SMSChannel', '+15005550006', { first_name: 'Linus' }),
-      contact('SMSChannel', '+15005550001', { first_name: 'Bad' }), // scripted below: invalid number
-      contact('TelegramChannel', '4242', { first_name: 'Grace', variables: { order: { items: [{ sku: 'A-17' }] } } }),
-      contact('CustomChannel', 'u-1', { first_name: 'Alan' }),
-      contact('FacebookChannel', 'psid-1', { first_name: 'NoConnection' }),
+      contactUpsert('WhatsAppChannel', '393331111111', { first_name: 'Ada' }),
+      contactUpsert('SMSChannel', '+15005550006', { first_name: 'Linus' }),
+      contactUpsert('SMSChannel', '+15005550001', { first_name: 'Bad' }), // scripted below: invalid number
+      contactUpsert('TelegramChannel', '4242', { first_name: 'Grace', variables: { order: { items: [{ sku: 'A-17' }] } } }),
+      contactUpsert('CustomChannel', 'u-1', { first_name: 'Alan' }),
+      contactUpsert('FacebookChannel', 'psid-1', { first_name: 'NoConnection' }),
     ]);
     fakes.current.script('twilio', fakeAnswers.success, fakeErrors.twilio.invalidTo);
     const broadcast = await createBroadcastRow(db(), bot.id, { text: 'Hi {{first_name}} {{order.items[0].sku}}', delay_ms: 0 });
@@ -137,7 +147,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     await upsertContacts(
       db(),
       bot.id,
-      range(30).map((i) => contact('TelegramChannel', String(1000 + i))),
+      range(30).map((i) => contactUpsert('TelegramChannel', String(1000 + i))),
     );
     const broadcast = await createBroadcastRow(db(), bot.id, { delay_ms: 0 });
     const run = await dispatchAndWait(broadcast.id);
@@ -175,7 +185,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
   it('puts web chat messages in the contact outbox, once', async () => {
     const bot = await createBotRow(db());
     await connect(bot.id, 'WebChannel', 'web');
-    await upsertContacts(db(), bot.id, [contact('WebChannel', 'w-1', { first_name: 'Web' }), contact('WebChannel', 'w-2')]);
+    await upsertContacts(db(), bot.id, [contactUpsert('WebChannel', 'w-1', { first_name: 'Web' }), contactUpsert('WebChannel', 'w-2')]);
     const broadcast = await createBroadcastRow(db(), bot.id, { text: '{{first_name}}', delay_ms: 0 });
     const run = await dispatchAndWait(broadcast.id);
     expect({ sent: run.sent, skipped: run.skipped }).toEqual({ sent: 1, skipped: 1 }); // w-2 renders empty
@@ -189,10 +199,10 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     await connect(bot.id, 'TelegramChannel', 'telegram');
     await connect(bot.id, 'WebChannel', 'web');
     await upsertContacts(db(), bot.id, [
-      contact('TelegramChannel', '1001'),
-      contact('TelegramChannel', '1002'),
-      contact('WebChannel', 'w-in', { first_name: 'Web' }),
-      contact('WebChannel', 'w-out', { first_name: 'Gone' }),
+      contactUpsert('TelegramChannel', '1001'),
+      contactUpsert('TelegramChannel', '1002'),
+      contactUpsert('WebChannel', 'w-in', { first_name: 'Web' }),
+      contactUpsert('WebChannel', 'w-out', { first_name: 'Gone' }),
     ]);
     const out = await db().selectFrom('contacts').select('id').where('bot_id', '=', bot.id).where('user_id', 'in', ['1002', 'w-out']).execute();
     for (const { id } of out) expect(await setContactOptOut(db(), bot.id, id, 'STOP')).toMatchObject({ opt_out_reason: 'STOP' });
@@ -231,7 +241,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
   it('sends a WhatsApp template with rendered body parameters', async () => {
     const bot = await createBotRow(db());
     await connect(bot.id, 'WhatsAppChannel', 'whatsapp_cloud');
-    await upsertContacts(db(), bot.id, [contact('WhatsAppChannel', '393330000001', { first_name: 'Ada', variables: { order: 'A-17' } })]);
+    await upsertContacts(db(), bot.id, [contactUpsert('WhatsAppChannel', '393330000001', { first_name: 'Ada', variables: { order: 'A-17' } })]);
     const broadcast = await createBroadcastRow(db(), bot.id, { delay_ms: 0 });
     await db()
       .updateTable('broadcasts')
@@ -320,7 +330,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
   async function oneContactBroadcast(provider: 'custom' | 'telegram', channel: ChannelName, options: { baseUrl?: string } = {}) {
     const bot = await createBotRow(db());
     await connect(bot.id, channel, provider, undefined, null, options.baseUrl);
-    await upsertContacts(db(), bot.id, [contact(channel, '777', { first_name: 'One' })]);
+    await upsertContacts(db(), bot.id, [contactUpsert(channel, '777', { first_name: 'One' })]);
     const broadcast = await createBroadcastRow(db(), bot.id, { delay_ms: 0 });
     return { bot, broadcast };
   }
@@ -344,20 +354,6 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     return db().selectFrom('deliveries').selectAll().where('run_id', '=', runId).orderBy('id').execute();
   }
 });
-
-function contact(channel: ChannelName, userId: string, fields: Partial<ContactUpsert> = {}): ContactUpsert {
-  return {
-    bot_channel: channel,
-    user_id: userId,
-    user_phone_number: null,
-    first_name: null,
-    last_name: null,
-    user_name: null,
-    locale: null,
-    variables: {},
-    ...fields,
-  };
-}
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);

@@ -3,6 +3,7 @@ import { HOOK_FIELDS, MAX_CONTACT_VARIABLES, parseHookPayload, type TriggerReque
 import { toJson, upsertContacts, type ContactUpsert, type Db } from '@herald/db';
 import { JobProducer } from '@herald/queue';
 import {
+  contactUpsert,
   createBotRow,
   createBroadcastRow,
   createTriggerRow,
@@ -31,17 +32,8 @@ function request(body: unknown): TriggerRequest {
   return parsed.request;
 }
 
-const contact = (user_id: string, variables: ContactUpsert['variables'] = {}, extra: Partial<ContactUpsert> = {}): ContactUpsert => ({
-  bot_channel: 'TelegramChannel',
-  user_id,
-  user_phone_number: null,
-  first_name: null,
-  last_name: null,
-  user_name: null,
-  locale: null,
-  variables,
-  ...extra,
-});
+const contact = (user_id: string, variables: ContactUpsert['variables'] = {}, extra: Partial<ContactUpsert> = {}): ContactUpsert =>
+  contactUpsert('TelegramChannel', user_id, { variables, ...extra });
 
 /**
  * A database and a queue prefix of the block's own, and what a dispatch needs on them. The
