@@ -33,12 +33,16 @@ export function createDispatchMetrics(registry: Registry): DispatchMetrics {
  * than failing the whole `/metrics` (`/readyz` says why).
  */
 export function registerRunMetrics(registry: Registry, db: Db, logger: Logger): void {
-  // Each gauge reads for itself: prom-client collects the gauges of a scrape concurrently, so
-  // one could not wait for the other's read. Two index-only look-ups per scrape.
+  // prom-client collects the gauges of a scrape concurrently: both share the one read in flight.
+  let reading: ReturnType<typeof runsInProgress> | undefined;
+  const read = () =>
+    (reading ??= runsInProgress(db).finally(() => {
+      reading = undefined;
+    }));
   const collectFrom = (value: (runs: RunsOfStatus | undefined) => number) =>
     async function collect(this: Gauge<'status'>): Promise<void> {
       try {
-        const runs = await runsInProgress(db);
+        const runs = await read();
         this.reset();
         for (const status of IN_PROGRESS_RUN_STATUSES) this.set({ status }, value(runs[status]));
       } catch (error) {
