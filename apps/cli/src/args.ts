@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { isUuid } from '@herald/core';
 import { UsageError } from './errors';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -74,13 +75,11 @@ export function integerOption(values: OptionValues, name: string, { min, max, fa
   return value;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * Herald's ids are UUIDs; anything else would only meet a 404 from the server, so it is
  * refused here with a clearer word.
  */
 export function idArgument(value: string, what: string): string {
-  if (!UUID.test(value)) throw new UsageError(`"${value}" is not a ${what} id`, `${what} ids are UUIDs, like 0b6c9f5e-8d1a-4c3e-9f2b-5a7d1e0c4b21`);
+  if (!isUuid(value)) throw new UsageError(`"${value}" is not a ${what} id`, `${what} ids are UUIDs, like 0b6c9f5e-8d1a-4c3e-9f2b-5a7d1e0c4b21`);
   return value.toLowerCase();
 }

@@ -11,6 +11,7 @@ export * from './audience-eval';
 export * from './storable-text';
 export * from './retry-backoff';
 export * from './receipts';
+export * from './uuid';
 export * from './template';
 export * from './delivery-states';
 export * from './json-body';

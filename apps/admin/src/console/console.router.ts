@@ -1,5 +1,5 @@
 import { Router, type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
-import { AppError, DELIVERY_REASONS, DELIVERY_STATUSES, isAppError } from '@herald/core';
+import { AppError, DELIVERY_REASONS, DELIVERY_STATUSES, isAppError, isUuid } from '@herald/core';
 import { deliveryOutcomesByBucket, findBot, findBroadcast, findRun, listBots, listBroadcasts, listDeliveries, listRuns, type Db, type Run } from '@herald/db';
 import { notFound } from '../http/ids';
 import { beforeCreatedAt, bigintCursor, createdAtCursorOf, isCreatedAtCursor, oneOf, page, pageRequest } from '../http/pagination';
@@ -26,7 +26,6 @@ export interface ConsoleDeps {
 const BOTS_PER_PAGE = 50;
 const BROADCASTS_PER_BOT = 50;
 const RUNS_PER_PAGE = 20;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const isIdCursor = bigintCursor('id');
 
 /**
@@ -162,7 +161,7 @@ async function outcomesChart(db: Db, pageRuns: readonly Run[], now: Date): Promi
 
 /** An id in a console URL: not a UUID at all is the caller's mistake (400), a UUID of nothing a 404. */
 function consoleId(value: string | undefined, what: string): string {
-  if (!value || !UUID.test(value)) {
+  if (!isUuid(value)) {
     throw new AppError(400, 'bad_request', `That is not a ${what} id`, [
       { path: 'id', message: `is ${JSON.stringify(value ?? '')}`, expected: `a ${what} id (a UUID)` },
     ]);

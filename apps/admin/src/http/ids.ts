@@ -1,10 +1,8 @@
-import { AppError } from '@herald/core';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { AppError, isUuid } from '@herald/core';
 
 /** An id from the URL; one that cannot be an id names nothing, so it is a 404 like any other. */
 export function resourceId(value: string | undefined, what: string): string {
-  if (!value || !UUID.test(value)) throw notFound(what);
+  if (!isUuid(value)) throw notFound(what);
   return value.toLowerCase();
 }
 
