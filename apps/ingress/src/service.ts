@@ -7,7 +7,7 @@ import { createHookDeps } from './hooks/accept-hook-call';
 import { HookBroadcastCache } from './hooks/broadcast-cache';
 import { AddressList } from './hooks/caller-address';
 
-/** The public ingress: the launch web hook (SPEC §3) and the probes, on INGRESS_PORT. */
+/** The public ingress: the launch web hook (SPEC §3), providers' callbacks and the probes, on INGRESS_PORT. */
 export function ingressService(config: DeepReadonly<IngressConfig>, logger: Logger): HttpServiceDefinition {
   return {
     service: 'ingress',
@@ -27,6 +27,8 @@ export function ingressService(config: DeepReadonly<IngressConfig>, logger: Logg
           trustedProxies: config.TRUSTED_PROXIES.length ? new AddressList(config.TRUSTED_PROXIES) : null,
           bodyLimitBytes: config.HOOK_BODY_LIMIT_BYTES,
         },
+        // Meta sends up to 1,000 statuses in one call: the hook's body limit (1 MiB) holds them.
+        callbacks: { db, publicUrl: config.PUBLIC_URL, bodyLimitBytes: config.HOOK_BODY_LIMIT_BYTES },
       });
       return {
         app,

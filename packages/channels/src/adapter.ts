@@ -101,6 +101,11 @@ export interface ChannelAdapter {
    * the contact cannot be reached there (its delivery is skipped as `unreachable`).
    */
   recipient(contact: RecipientContact): string | null;
+  /**
+   * True when the provider's message ids are unique only within a chat (Telegram), so they
+   * cannot name a delivery: no receipt callback reports them anyway.
+   */
+  readonly chatScopedMessageIds?: true;
   /** Sends one message. Never throws for a provider's answer or a network fault: classifies it. */
   send(connection: ConnectionSettings, message: OutboundMessage, http: OutboundHttp): Promise<SendResult>;
 }

@@ -47,6 +47,7 @@ export interface IngressConfig extends CommonConfig {
   HOOK_BODY_LIMIT_BYTES: number;
   MAX_TARGETS_PER_CALL: number;
   INGRESS_PROCESSES: number;
+  PUBLIC_URL: string;
 }
 
 export interface AdminConfig extends CommonConfig {
@@ -142,6 +143,20 @@ const common = {
   SHUTDOWN_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(8_000),
 };
 
+// The base of every hook_url and callback_url handed out, and the URL Twilio signs its
+// callbacks with. Guessed only outside production: a deployment that handed its integrators
+// http://localhost:3000 URLs would fail at their end, not here.
+const publicUrl = Joi.string()
+  .uri({ scheme: ['http', 'https'] })
+  .when('NODE_ENV', {
+    is: 'production',
+    then: Joi.required().messages({
+      'any.required':
+        'PUBLIC_URL is required in production: the address callers reach the ingress at, the base of every hook_url (e.g. https://hooks.example.com)',
+    }),
+    otherwise: Joi.optional().default((parent: { INGRESS_PORT: number }) => `http://localhost:${parent.INGRESS_PORT}`),
+  });
+
 export const ingressConfigSchema = Joi.object<IngressConfig>({
   ...common,
   INGRESS_PORT: port(3000),
@@ -157,24 +172,14 @@ export const ingressConfigSchema = Joi.object<IngressConfig>({
   MAX_TARGETS_PER_CALL: Joi.number().integer().min(1).max(1_000_000).default(10_000),
   // Processes serving the ingress port (node:cluster); one core each. 1 = no cluster.
   INGRESS_PROCESSES: Joi.number().integer().min(1).max(64).default(1),
+  PUBLIC_URL: publicUrl,
 });
 
 export const adminConfigSchema = Joi.object<AdminConfig>({
   ...common,
   ADMIN_PORT: port(3001),
   INGRESS_PORT: port(3000),
-  // The base of every hook_url handed out. Guessed only outside production: a deployment that
-  // handed its integrators http://localhost:3000 URLs would fail at their end, not here.
-  PUBLIC_URL: Joi.string()
-    .uri({ scheme: ['http', 'https'] })
-    .when('NODE_ENV', {
-      is: 'production',
-      then: Joi.required().messages({
-        'any.required':
-          'PUBLIC_URL is required in production: the address callers reach the ingress at, the base of every hook_url (e.g. https://hooks.example.com)',
-      }),
-      otherwise: Joi.optional().default((parent: { INGRESS_PORT: number }) => `http://localhost:${parent.INGRESS_PORT}`),
-    }),
+  PUBLIC_URL: publicUrl,
   ADMIN_API_KEY: Joi.string()
     .min(16)
     .when('NODE_ENV', {

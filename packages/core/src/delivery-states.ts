@@ -19,6 +19,8 @@ export const DELIVERY_REASONS = [
   'retries_exhausted',
   'template_invalid',
   'opted_out',
+  // The provider accepted the message, then reported it could not deliver it (a receipt).
+  'undelivered',
 ] as const;
 export type DeliveryReason = (typeof DELIVERY_REASONS)[number];
 

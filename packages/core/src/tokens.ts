@@ -33,3 +33,11 @@ export function tokenMatches(presented: string, storedDigest: Buffer): boolean {
   const digest = tokenDigest(presented);
   return digest.length === storedDigest.length && timingSafeEqual(digest, storedDigest);
 }
+
+/**
+ * Constant-time equality of two secrets of any length (a signature, a verify token): their
+ * digests are compared, so neither the content nor the length leaks through timing.
+ */
+export function secretsEqual(presented: string, expected: string): boolean {
+  return timingSafeEqual(tokenDigest(presented), tokenDigest(expected));
+}

@@ -17,4 +17,5 @@ export * from './queries/reconcile.queries';
 export * from './queries/delivery.queries';
 export * from './queries/delivery-timeline.queries';
 export * from './queries/web-outbox.queries';
+export * from './queries/receipts.queries';
 export * from './embedded';

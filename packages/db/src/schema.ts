@@ -130,6 +130,9 @@ export interface RunsTable {
   sent: Generated<number>;
   failed: Generated<number>;
   skipped: Generated<number>;
+  /** Sent deliveries the provider reported delivered (read ones included), and read. */
+  delivered: Generated<number>;
+  read: Generated<number>;
   /** The last delivery id handed to the channel queues (0: none yet); the resume point. */
   handed_off_through: ColumnType<string, never, string>;
   /** Deliveries handed to the channel queues so far. */
@@ -173,6 +176,33 @@ export interface DeliveriesTable {
   created_at: Timestamp;
   updated_at: Timestamp;
   sent_at: NullableTimestamp;
+  /** Receipts (migration 0300): the earliest time the provider reported each; read implies delivered. */
+  delivered_at: NullableTimestamp;
+  read_at: NullableTimestamp;
+  /** When the provider reported, after accepting it, that the message could not be delivered. */
+  failed_at: NullableTimestamp;
+}
+
+/** A provider's message id, per channel connection, and the delivery it was sent for. */
+export interface ProviderMessagesTable {
+  connection_id: string;
+  provider_message_id: string;
+  delivery_id: string;
+  created_at: Timestamp;
+}
+
+/** A receipt that arrived before the send it reports was recorded; applied by the reconciler. */
+export interface PendingReceiptsTable {
+  id: IdentityId;
+  connection_id: string;
+  provider_message_id: string | null;
+  delivery_id: string | null;
+  delivered_at: NullableTimestamp;
+  read_at: NullableTimestamp;
+  failed_at: NullableTimestamp;
+  error_code: string | null;
+  error_message: string | null;
+  received_at: Timestamp;
 }
 
 /** One claim's lease (see migration 0500): how the reconciler finds the claims of a dead worker. */
@@ -204,6 +234,8 @@ export interface Database {
   deliveries: DeliveriesTable;
   delivery_leases: DeliveryLeasesTable;
   web_outbox: WebOutboxTable;
+  provider_messages: ProviderMessagesTable;
+  pending_receipts: PendingReceiptsTable;
 }
 
 export type TableName = keyof Database;

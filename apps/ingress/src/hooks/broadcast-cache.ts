@@ -1,5 +1,6 @@
 import { tokenDigest } from '@herald/core';
 import { findHookBroadcast, type Db, type HookBroadcast } from '@herald/db';
+import { LoadingCache } from '../loading-cache';
 import { AddressList } from './caller-address';
 
 export interface CachedBroadcast extends HookBroadcast {
@@ -7,51 +8,25 @@ export interface CachedBroadcast extends HookBroadcast {
   allowList: AddressList | null;
 }
 
-interface Entry {
-  expiresAt: number;
-  value: Promise<CachedBroadcast | null>;
-}
-
 /**
- * Hook look-ups by token, cached briefly: a hot hook then costs no database read, and a
- * disable, update or rotation still takes effect within `ttlMs` (SPEC: within 2 s). Unknown
- * tokens are cached too, so a scanner cannot turn the hook into a database load generator;
- * the cache is bounded for the same reason. Concurrent misses share one query.
+ * Hook look-ups by token, cached briefly (LoadingCache): a hot hook then costs no database
+ * read, and a disable, update or rotation still takes effect within `ttlMs` (SPEC: within
+ * 2 s). Keyed by the token's digest, never by the secret itself.
  */
 export class HookBroadcastCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly cache: LoadingCache<CachedBroadcast | null>;
 
-  constructor(
-    private readonly db: Db,
-    private readonly ttlMs = 1_000,
-    private readonly maxEntries = 10_000,
-  ) {}
+  constructor(db: Db, ttlMs = 1_000, maxEntries = 10_000) {
+    this.cache = new LoadingCache((key) => load(db, Buffer.from(key, 'base64')), ttlMs, maxEntries);
+  }
 
   get(token: string): Promise<CachedBroadcast | null> {
-    const digest = tokenDigest(token);
-    const key = digest.toString('base64');
-    const now = Date.now();
-    const hit = this.entries.get(key);
-    if (hit && hit.expiresAt > now) return hit.value;
-
-    const value = this.load(digest);
-    this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) this.evictExpiredOrOldest(now);
-    this.entries.set(key, { expiresAt: now + this.ttlMs, value });
-    // A failed load (database down) must not be cached.
-    value.catch(() => this.entries.delete(key));
-    return value;
+    return this.cache.get(tokenDigest(token).toString('base64'));
   }
+}
 
-  private async load(digest: Buffer): Promise<CachedBroadcast | null> {
-    const row = await findHookBroadcast(this.db, digest);
-    if (!row) return null;
-    return { ...row, allowList: row.allowed_hosts.length ? new AddressList(row.allowed_hosts) : null };
-  }
-
-  private evictExpiredOrOldest(now: number): void {
-    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
-    // Maps iterate in insertion order: the first key is the oldest.
-    while (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-  }
+async function load(db: Db, digest: Buffer): Promise<CachedBroadcast | null> {
+  const row = await findHookBroadcast(db, digest);
+  if (!row) return null;
+  return { ...row, allowList: row.allowed_hosts.length ? new AddressList(row.allowed_hosts) : null };
 }

@@ -8,11 +8,7 @@ import { AppError, isJsonBodyType, notJsonBody } from '@herald/core';
  * parsed value, or 400 saying where the JSON breaks.
  */
 export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limitBytes) throw tooLarge(limitBytes);
-
-  const { chunks, size } = await collect(req, limitBytes);
-  const text = Buffer.concat(chunks, size).toString('utf8');
+  const text = (await readRawBody(req, limitBytes)).toString('utf8');
   if (text.trim() === '') return undefined;
 
   const type = req.headers['content-type'];
@@ -22,6 +18,14 @@ export async function readJsonBody(req: IncomingMessage, limitBytes: number): Pr
   } catch (error) {
     throw new AppError(400, 'bad_request', 'Request body is not valid JSON', [{ path: 'body', message: (error as Error).message, expected: 'a JSON object' }]);
   }
+}
+
+/** The body's bytes, as sent (signatures are computed over them); larger than `limitBytes` → 413. */
+export async function readRawBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limitBytes) throw tooLarge(limitBytes);
+  const { chunks, size } = await collect(req, limitBytes);
+  return Buffer.concat(chunks, size);
 }
 
 /** The body's chunks, refusing (413) as soon as they pass the limit. Plain events rather than

@@ -279,7 +279,12 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
 
   switch (result.outcome) {
     case 'sent':
-      return record({ ...final('sent', null), provider_message_id: result.providerMessageId });
+      // The connection is kept with the provider's id: receipts name the message by both.
+      return record({
+        ...final('sent', null),
+        provider_message_id: result.providerMessageId,
+        connection_id: adapter.chatScopedMessageIds ? null : connection.id,
+      });
     case 'failed':
       await record({ ...final('failed', 'provider_rejected'), error_code: result.code, last_error: result.message });
       // The provider says the person opted out or blocked us (Twilio 21610, a Telegram block):

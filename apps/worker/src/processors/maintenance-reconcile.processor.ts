@@ -3,6 +3,7 @@ import { dispatchDelayMs } from '@herald/core';
 import {
   broadcastsWithPendingTriggers,
   broadcastsWithStuckDispatch,
+  applyPendingReceipts,
   closeExpiredClaimsOfStoppedRuns,
   deleteExpiredIdempotencyKeys,
   releaseExpiredClaims,
@@ -79,6 +80,9 @@ export async function maintenanceReconcileProcessor(
   const stalled = await stalledDeliveries(db, deliveryStalledAfterMs);
   for (const span of stalled) await producer.add('delivery.chunk', { ...span, generation: `s${now}` });
   if (stalled.length) logger.warn('delivering runs without progress: chunks added again', { spans: stalled.length });
+  // Receipts that reached the ingress before the send they report was recorded.
+  const receipts = await applyPendingReceipts(db);
+  if (receipts.applied || receipts.dropped) logger.info('parked receipts applied', receipts);
 
   if (rearmed || stuck.length || expired) logger.info('reconciled', { rearmed, stuck: stuck.length, expiredIdempotencyKeys: expired });
 }

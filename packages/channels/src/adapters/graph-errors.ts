@@ -8,13 +8,19 @@ import { classifyByStatus, isRecord, parseJson, resultFor, ruleForStatus, type S
  */
 export type GraphRules = ReadonlyMap<number, StatusRule>;
 
-export function classifyGraphError(response: OutboundResponse, rules: GraphRules): SendResult {
+/**
+ * `optOuts`: codes that say the person blocked or opted out (Messenger 551, WhatsApp 131050),
+ * with the reason kept on the contact, which later runs skip.
+ */
+export function classifyGraphError(response: OutboundResponse, rules: GraphRules, optOuts: ReadonlyMap<number, string> = new Map()): SendResult {
   const body = parseJson(response.body);
   const error = isRecord(body) ? body['error'] : undefined;
   if (!isRecord(error) || typeof error['code'] !== 'number') return classifyByStatus(response);
   const code = error['code'];
   const rule = rules.get(code) ?? (error['is_transient'] === true ? 'retry' : ruleForStatus(response.status));
-  return resultFor(rule, response, String(code), graphMessage(error));
+  const result = resultFor(rule, response, String(code), graphMessage(error));
+  const optOut = optOuts.get(code);
+  return optOut && result.outcome === 'failed' ? { ...result, optOut } : result;
 }
 
 /** "(#131026) Message undeliverable: Unable to deliver message…": the message and its details. */

@@ -29,6 +29,9 @@ const RULES: GraphRules = new Map([
   [100, 'failed'], // invalid parameter / no matching user
 ]);
 
+/** 551, "this person isn't available right now": what Messenger answers once the person blocked the page. */
+const OPT_OUTS = new Map([[551, 'not available: blocked the page (Messenger 551)']]);
+
 export const messengerAdapter: ChannelAdapter = {
   provider: 'messenger',
 
@@ -54,7 +57,7 @@ export const messengerAdapter: ChannelAdapter = {
     });
     if ('result' in sent) return sent.result;
     const { response } = sent;
-    if (!isSuccess(response)) return classifyGraphError(response, RULES);
+    if (!isSuccess(response)) return classifyGraphError(response, RULES, OPT_OUTS);
     const body = parseJson(response.body);
     const id = isRecord(body) ? body['message_id'] : undefined;
     return { outcome: 'sent', providerMessageId: typeof id === 'string' ? id : null };

@@ -43,6 +43,9 @@ const RULES: GraphRules = new Map([
   [100, 'failed'], // invalid parameter
 ]);
 
+/** 131050: the person stopped marketing messages from this business. */
+const OPT_OUTS = new Map([[131050, 'stopped marketing messages (WhatsApp 131050)']]);
+
 export const whatsappCloudAdapter: ChannelAdapter = {
   provider: 'whatsapp_cloud',
 
@@ -64,7 +67,7 @@ export const whatsappCloudAdapter: ChannelAdapter = {
     });
     if ('result' in sent) return sent.result;
     const { response } = sent;
-    if (!isSuccess(response)) return classifyGraphError(response, RULES);
+    if (!isSuccess(response)) return classifyGraphError(response, RULES, OPT_OUTS);
     const body = parseJson(response.body);
     const messages = isRecord(body) && Array.isArray(body['messages']) ? (body['messages'] as unknown[]) : [];
     const first = messages[0];

@@ -7,6 +7,7 @@ import * as deliveryLeases from './2026-11-26T0500-delivery-leases.migration';
 import * as contactVariablesBound from './2026-11-26T0600-contact-variables-bound.migration';
 import * as runTriggerBoundary from './2026-11-27T0100-run-trigger-boundary.migration';
 import * as contactOptOut from './2026-11-27T0200-contact-opt-out.migration';
+import * as deliveryReceipts from './2026-11-27T0300-delivery-receipts.migration';
 
 /**
  * Every migration, by name. Names are timestamps so they sort in the order they were written;
@@ -22,4 +23,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '2026-11-26T0600-contact-variables-bound': contactVariablesBound,
   '2026-11-27T0100-run-trigger-boundary': runTriggerBoundary,
   '2026-11-27T0200-contact-opt-out': contactOptOut,
+  '2026-11-27T0300-delivery-receipts': deliveryReceipts,
 };

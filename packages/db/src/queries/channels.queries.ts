@@ -34,3 +34,8 @@ export async function upsertChannelConnection(db: Db, input: ChannelConnectionIn
 export async function listChannelConnections(db: Db, botId: string): Promise<ChannelConnection[]> {
   return db.selectFrom('channel_connections').selectAll().where('bot_id', '=', botId).orderBy('channel').execute();
 }
+
+/** A connection by id, with what verifying its providers' callbacks needs (the ingress caches it). */
+export async function findChannelConnection(db: Db, id: string): Promise<ChannelConnection | undefined> {
+  return db.selectFrom('channel_connections').selectAll().where('id', '=', id).executeTakeFirst();
+}

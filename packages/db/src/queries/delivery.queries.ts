@@ -124,6 +124,11 @@ export interface DeliveryOutcome {
   next_attempt_at: Date | null;
   /** The rendered text, kept on the delivery (SPEC §2). */
   text: string | null;
+  /**
+   * The connection that sent it, when its provider's message id names the message on that
+   * connection: the pair goes to `provider_messages`, where receipts find the delivery.
+   */
+  connection_id?: string | null;
 }
 
 /** Seconds over which a run's delivery rate is measured (`rate_per_second`). */
@@ -143,7 +148,13 @@ export async function finishDeliveries(db: Db, batch: { runId: string; outcomes:
     with: sql`input AS (
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(batch.outcomes)}::jsonb) AS i(
         id bigint, claim_id uuid, status text, reason text, error_code text, last_error text,
-        provider_message_id text, next_attempt_at timestamptz, text text))`,
+        provider_message_id text, next_attempt_at timestamptz, text text, connection_id uuid)),
+    -- Kept even when the claim was taken over: the provider did accept that message.
+    mapped AS (
+      INSERT INTO provider_messages (connection_id, provider_message_id, delivery_id)
+      SELECT connection_id, provider_message_id, id FROM input
+      WHERE status = 'sent' AND connection_id IS NOT NULL AND provider_message_id IS NOT NULL
+      ON CONFLICT DO NOTHING)`,
     update: sql`
       UPDATE deliveries d SET
         status              = CASE WHEN ${cancelled} THEN 'skipped' ELSE i.status END,

@@ -1,0 +1,112 @@
+import type { RequestHandler, Response } from 'express';
+import { AppError, isUuid, type ErrorCode } from '@herald/core';
+import { findChannelConnection, type Db } from '@herald/db';
+import type { Logger } from '@herald/logger';
+import { Counter, type Registry } from 'prom-client';
+import { customCallbacks } from '../callbacks/custom.callbacks';
+import { googleRbmCallbacks } from '../callbacks/google-rbm.callbacks';
+import { metaCallbacks } from '../callbacks/meta.callbacks';
+import type { CallbackAnswer, CallbackConnection, ProviderCallbacks } from '../callbacks/provider-callbacks';
+import { CallbackRecorder } from '../callbacks/record-callbacks';
+import { telegramCallbacks } from '../callbacks/telegram.callbacks';
+import { twilioCallbacks } from '../callbacks/twilio.callbacks';
+import { LoadingCache } from '../loading-cache';
+import { readRawBody } from '../hooks/read-body';
+
+/** The path providers call back on; `:connectionId` is the channel connection's id. */
+export const CALLBACK_PATH = '/callbacks/:connectionId';
+
+/** Each provider's callbacks, by the provider a connection names (the web channel has none). */
+const CALLBACKS_BY_PROVIDER: Readonly<Record<string, ProviderCallbacks>> = {
+  whatsapp_cloud: metaCallbacks,
+  messenger: metaCallbacks,
+  twilio: twilioCallbacks,
+  google_rbm: googleRbmCallbacks,
+  telegram: telegramCallbacks,
+  custom: customCallbacks,
+};
+
+export interface CallbacksRouteOptions {
+  db: Db;
+  logger: Logger;
+  /** The address providers reach the ingress at: Twilio signs the URL it called. */
+  publicUrl: string;
+  bodyLimitBytes: number;
+  metrics: Registry;
+  recorder?: CallbackRecorder;
+}
+
+/**
+ * `GET|POST /callbacks/:connectionId` (issue 12): providers' receipts, inbound opt-outs and
+ * handshakes. Verified per provider before anything is read from the body; a call that fails
+ * verification is refused and records nothing. A verified call is answered once what it
+ * reports is committed, so a provider that gets no 200 calls again.
+ */
+export function callbacksHandler({ db, logger, publicUrl, bodyLimitBytes, metrics, recorder }: CallbacksRouteOptions): RequestHandler<{ connectionId: string }> {
+  const record = recorder ?? new CallbackRecorder(db);
+  // Brief, so a credential changed by the admin API applies within seconds; bounded, and misses
+  // cached, so random ids cost a scanner more than the database.
+  const connections = new LoadingCache<CallbackConnection | null>(async (id) => (await findChannelConnection(db, id)) ?? null, 2_000, 10_000);
+  const calls = new Counter({
+    name: 'herald_callbacks_total',
+    help: 'Provider callbacks by provider and outcome (accepted, answered: a handshake, refused)',
+    labelNames: ['provider', 'outcome'],
+    registers: [metrics],
+  });
+  const reported = new Counter({
+    name: 'herald_callback_reports_total',
+    help: 'What verified callbacks reported, by channel and kind (delivered, read, failed, opt_out, opt_in); repeats included',
+    labelNames: ['channel', 'kind'],
+    registers: [metrics],
+  });
+  const base = publicUrl.replace(/\/+$/, '');
+
+  return async (req, res) => {
+    const { connectionId } = req.params;
+    const connection = isUuid(connectionId) ? await connections.get(connectionId) : null;
+    const callbacks = connection ? CALLBACKS_BY_PROVIDER[connection.provider] : undefined;
+    if (!connection || !callbacks) throw new AppError(404, 'not_found', 'No channel connection that takes callbacks has this id');
+
+    const rawBody = await readRawBody(req, bodyLimitBytes);
+    const outcome = callbacks.handle(connection, {
+      method: req.method,
+      publicUrl: base + req.originalUrl,
+      query: new URL(req.originalUrl, 'http://callback').searchParams,
+      header: (name) => req.get(name),
+      rawBody,
+      receivedAt: new Date(),
+    });
+    calls.inc({ provider: connection.provider, outcome: outcome.outcome });
+    switch (outcome.outcome) {
+      case 'refused':
+        // Ids and reasons only: never a header, a signature or the body.
+        logger.warn('callback refused', { connectionId, provider: connection.provider, status: outcome.status, reason: outcome.message });
+        if (outcome.status === 405) res.setHeader('Allow', connection.provider.startsWith('whatsapp') || connection.provider === 'messenger' ? 'GET, POST' : 'POST');
+        throw new AppError(outcome.status, REFUSAL_CODES[outcome.status], outcome.message);
+      case 'answered':
+        return answer(res, outcome.answer);
+      case 'accepted': {
+        const { receipts, optOuts } = outcome.effects;
+        await record.record(
+          receipts.map((receipt) => ({ ...receipt, connectionId })),
+          optOuts.map((signal) => ({ ...signal, connectionId })),
+        );
+        for (const receipt of receipts) reported.inc({ channel: connection.channel, kind: receipt.failure ? 'failed' : receipt.readAt ? 'read' : 'delivered' });
+        for (const signal of optOuts) reported.inc({ channel: connection.channel, kind: signal.optOut ? 'opt_out' : 'opt_in' });
+        return answer(res, outcome.answer);
+      }
+    }
+  };
+}
+
+const REFUSAL_CODES: Readonly<Record<400 | 401 | 403 | 405, ErrorCode>> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  405: 'method_not_allowed',
+};
+
+function answer(res: Response, { status, contentType, body }: CallbackAnswer): void {
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
