@@ -78,7 +78,7 @@ export function createApp({ logger, checks, metrics, backend, db, adminApiKey, p
       app.use(contactImportRouter(db, logger)); // streams its body: before the JSON parser
       // Every body that reaches the parser passed requireJsonBody: read it as JSON whatever its type.
       app.use(requireJsonBody, express.json({ limit: JSON_LIMIT, type: () => true }), requireStorableBody);
-      app.use(botsRouter(db, outboundAllowedDestinations));
+      app.use(botsRouter(db, publicUrl, outboundAllowedDestinations));
       app.use(contactsRouter(db));
       app.use(broadcastsRouter(db, publicUrl));
       app.use(runsRouter(db));

@@ -34,8 +34,9 @@ export function presentBroadcast(b: Broadcast, publicUrl: string) {
  * the provider refused the connection itself (e.g. rejected credentials): sending on it has
  * stopped until it is saved again.
  */
-export function presentChannelConnection(c: ChannelConnection) {
+export function presentChannelConnection(c: ChannelConnection, publicUrl: string) {
   return {
+    id: c.id,
     bot_id: c.bot_id,
     channel: c.channel,
     provider: c.provider,
@@ -43,6 +44,8 @@ export function presentChannelConnection(c: ChannelConnection) {
     rate_limit_per_second: c.rate_limit_per_second,
     effective_rate_limit_per_second: effectiveRatePerSecond(c.provider, c.rate_limit_per_second),
     credential_names: Object.keys(c.credentials).sort(),
+    // The web channel's "provider" is Herald's own outbox: nothing calls back.
+    callback_url: c.provider === 'web' ? null : `${publicUrl.replace(/\/+$/, '')}/callbacks/${c.id}`,
     fault: c.fault_code ? { code: c.fault_code, message: c.fault_message, at: c.fault_at } : null,
     created_at: c.created_at,
     updated_at: c.updated_at,
@@ -71,6 +74,8 @@ export function presentRun(run: Run, now = new Date()) {
       sent: run.sent,
       failed: run.failed,
       skipped: run.skipped,
+      delivered: run.delivered,
+      read: run.read,
     },
     rate_per_second: run.status === 'dispatching' || run.status === 'delivering' ? Math.round(rate * 10) / 10 : 0,
     error: run.error,

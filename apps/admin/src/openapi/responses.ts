@@ -66,6 +66,7 @@ export const RESPONSE_SCHEMAS: Record<ResponseSchemaName, JsonSchema> = {
   Bot: strict({ id: uuid, name: string, created_at: instant }),
   NewBot: strict({ id: uuid, name: string, api_token: { ...string, description: 'Shown this once; only its SHA-256 is stored' }, created_at: instant }),
   ChannelConnection: strict({
+    id: uuid,
     bot_id: uuid,
     channel: channelName,
     provider: string,
@@ -73,6 +74,10 @@ export const RESPONSE_SCHEMAS: Record<ResponseSchemaName, JsonSchema> = {
     rate_limit_per_second: { type: ['number', 'null'] },
     effective_rate_limit_per_second: { type: ['number', 'null'], description: 'The set rate, else the provider default; null = no limit of our own' },
     credential_names: { type: 'array', items: string },
+    callback_url: {
+      ...nullableString,
+      description: "Where the provider reports receipts and opt-outs (its status callback / webhook URL); null for the web channel",
+    },
     fault: {
       anyOf: [strict({ code: string, message: nullableString, at: nullableInstant }), { type: 'null' }],
       description: 'Set when the provider refused the connection (e.g. bad credentials): sending has stopped until it is saved again',
@@ -127,9 +132,11 @@ export const RESPONSE_SCHEMAS: Record<ResponseSchemaName, JsonSchema> = {
       targeted: integer,
       handed_off: { ...integer, description: 'Deliveries handed to the channel queues so far' },
       pending: { ...integer, description: 'Not final yet: queued, waiting for a retry, or being sent' },
-      sent: integer,
-      failed: integer,
+      sent: { ...integer, description: 'Accepted by the provider (delivered and read ones included)' },
+      failed: { ...integer, description: 'Refused, or reported undelivered by the provider after it accepted them' },
       skipped: integer,
+      delivered: { ...integer, description: 'Sent deliveries the provider reported delivered (read ones included)' },
+      read: { ...integer, description: 'Sent deliveries the provider reported read' },
     }),
     rate_per_second: { type: 'number', minimum: 0, description: 'Outcomes per second over the last few seconds; 0 once none came for a while' },
     error: nullableString,
@@ -155,6 +162,9 @@ export const RESPONSE_SCHEMAS: Record<ResponseSchemaName, JsonSchema> = {
     created_at: instant,
     updated_at: instant,
     sent_at: nullableInstant,
+    delivered_at: { ...nullableInstant, description: 'When the provider reported it delivered (a read implies it)' },
+    read_at: { ...nullableInstant, description: 'When the provider reported it read' },
+    failed_at: { ...nullableInstant, description: 'When the provider reported, after accepting it, that it could not deliver it' },
   }),
   BroadcastCancelled: strict({
     cancelled_triggers: integer,

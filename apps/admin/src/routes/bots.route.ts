@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { AppError, PROVIDERS_BY_CHANNEL, generateBotToken, resolveChannel, tokenDigest, acceptedChannelSpellings } from '@herald/core';
 import { checkDestinationUrl } from '@herald/channels';
-import { findBot, insertBot, listBots, listChannelConnections, upsertChannelConnection, type Db } from '@herald/db';
+import { findBot, insertBot, listBots, listChannelConnections, upsertChannelConnection, type ChannelConnection, type Db } from '@herald/db';
 import { validateBody } from '@herald/service';
 import { notFound, resourceId } from '../http/ids';
 import { beforeCreatedAt, createdAtCursorOf, isCreatedAtCursor, page, pageRequest } from '../http/pagination';
@@ -9,12 +9,14 @@ import { presentChannelConnection } from '../presenters';
 import { channelConnectionSchema, createBotSchema } from '../schemas/admin.schemas';
 
 /**
- * Bots and their channel connections. `allowedDestinations` are the private or loopback
+ * Bots and their channel connections, each with the `callback_url` its provider reports
+ * receipts and opt-outs to (on the ingress, at `publicUrl`). `allowedDestinations` are the private or loopback
  * destinations a connection's base_url may name (OUTBOUND_ALLOWED_DESTINATIONS); the worker
  * checks every request again after DNS resolution, this is the early, clear refusal.
  */
-export function botsRouter(db: Db, allowedDestinations: readonly string[] = []): Router {
+export function botsRouter(db: Db, publicUrl: string, allowedDestinations: readonly string[] = []): Router {
   const router = Router();
+  const present = (connection: ChannelConnection) => presentChannelConnection(connection, publicUrl);
 
   router.post('/v1/bots', async (req, res) => {
     const { name } = validateBody(createBotSchema, req.body);
@@ -36,13 +38,13 @@ export function botsRouter(db: Db, allowedDestinations: readonly string[] = []):
     const bot = await findBot(db, resourceId(req.params['id'], 'bot'));
     if (!bot) throw notFound('bot');
     const channels = await listChannelConnections(db, bot.id);
-    res.json({ id: bot.id, name: bot.name, created_at: bot.created_at, channels: channels.map(presentChannelConnection) });
+    res.json({ id: bot.id, name: bot.name, created_at: bot.created_at, channels: channels.map(present) });
   });
 
   router.get('/v1/bots/:id/channels', async (req, res) => {
     const bot = await findBot(db, resourceId(req.params['id'], 'bot'));
     if (!bot) throw notFound('bot');
-    res.json({ data: (await listChannelConnections(db, bot.id)).map(presentChannelConnection) });
+    res.json({ data: (await listChannelConnections(db, bot.id)).map(present) });
   });
 
   router.put('/v1/bots/:id/channels/:channel', async (req, res) => {
@@ -77,7 +79,7 @@ export function botsRouter(db: Db, allowedDestinations: readonly string[] = []):
       baseUrl: body.base_url,
       rateLimitPerSecond: body.rate_limit_per_second,
     });
-    res.json(presentChannelConnection(connection));
+    res.json(present(connection));
   });
 
   return router;

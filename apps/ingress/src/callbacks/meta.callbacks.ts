@@ -113,7 +113,8 @@ function readMessengerEntry(entry: Record<string, unknown>, receivedAt: Date, ef
     const optin = event['optin'];
     if (isRecord(optin) && typeof sender === 'string') {
       const at = millis(event['timestamp'], receivedAt);
-      const status = optin['notification_messages_status'];
+      // Documented with a space; some senders write an underscore.
+      const status = String(optin['notification_messages_status']).replace('_', ' ');
       if (status === 'STOP NOTIFICATIONS') effects.optOuts.push({ address: sender, optOut: true, reason: 'stopped notifications (Messenger)', at });
       if (status === 'RESUME NOTIFICATIONS') effects.optOuts.push({ address: sender, optOut: false, reason: 'resumed notifications (Messenger)', at });
     }

@@ -114,3 +114,18 @@ describe("Google RBM's X-Goog-Signature", () => {
     expect(googleRbmCallbacks.handle(other, request({ rawBody: verification }))).toMatchObject({ outcome: 'refused', status: 403 });
   });
 });
+
+describe("Twilio's URL with its default port", () => {
+  const vector = fixture<{ authToken: string; params: Record<string, string>; moreVectors: Array<{ url: string; signature: string; note: string }> }>(
+    'twilio-signature-vector.json',
+  );
+  it('accepts a signature over the URL with :443 when PUBLIC_URL names no port, as twilio-node does', () => {
+    const withPort = vector.moreVectors.find((v) => v.url.includes(':443'))!;
+    const body = Buffer.from(new URLSearchParams(vector.params).toString());
+    const outcome = twilioCallbacks.handle(
+      connection('twilio', { auth_token: vector.authToken }),
+      request({ publicUrl: withPort.url.replace(':443', ''), rawBody: body, headers: { 'X-Twilio-Signature': withPort.signature } }),
+    );
+    expect(outcome.outcome).toBe('accepted');
+  });
+});

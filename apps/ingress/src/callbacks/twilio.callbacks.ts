@@ -24,8 +24,10 @@ export const twilioCallbacks: ProviderCallbacks = {
     const authToken = credential(connection, 'auth_token');
     if (!authToken) return refused(403, 'this connection has no auth_token credential to verify Twilio webhooks with');
     const params = new URLSearchParams(request.rawBody.toString('utf8'));
-    const expected = twilioSignature(authToken, request.publicUrl, params);
-    if (!secretsEqual(request.header('x-twilio-signature') ?? '', expected)) return refused(401, 'X-Twilio-Signature does not match');
+    const presented = request.header('x-twilio-signature') ?? '';
+    // Every candidate is compared (no early exit), each in constant time.
+    const matches = urlVariants(request.publicUrl).map((url) => secretsEqual(presented, twilioSignature(authToken, url, params)));
+    if (!matches.includes(true)) return refused(401, 'X-Twilio-Signature does not match');
     return accepted(readTwilioParams(params, request), EMPTY_TWIML);
   },
 };
@@ -37,6 +39,18 @@ export function twilioSignature(authToken: string, url: string, params: URLSearc
   // A repeated name counts each distinct value once, values sorted (twilio-node does the same).
   for (const name of names) for (const value of [...new Set(params.getAll(name))].sort()) data += name + value;
   return createHmac('sha1', authToken).update(data, 'utf8').digest('base64');
+}
+
+/**
+ * The URL as given, and with its scheme's default port written out or dropped: Twilio signs
+ * the URL as configured, which may or may not name the port (twilio-node accepts both).
+ */
+function urlVariants(publicUrl: string): string[] {
+  const url = new URL(publicUrl);
+  const defaultPort = url.protocol === 'https:' ? '443' : '80';
+  if (url.port !== '') return [publicUrl];
+  const withPort = `${url.protocol}//${url.username ? `${url.username}${url.password ? `:${url.password}` : ''}@` : ''}${url.hostname}:${defaultPort}${url.pathname}${url.search}`;
+  return [publicUrl, withPort];
 }
 
 function readTwilioParams(params: URLSearchParams, request: CallbackRequest): CallbackEffects {

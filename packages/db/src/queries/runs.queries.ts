@@ -64,6 +64,9 @@ export async function listDeliveries(db: Db, runId: string, page: { limit: numbe
       'deliveries.created_at',
       'deliveries.updated_at',
       'deliveries.sent_at',
+      'deliveries.delivered_at',
+      'deliveries.read_at',
+      'deliveries.failed_at',
     ])
     .where('deliveries.run_id', '=', runId)
     .orderBy('deliveries.id')
