@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -20,13 +20,17 @@ const DASHBOARD = 'deploy/grafana/dashboards/herald.json';
 const DATASOURCES = 'deploy/grafana/provisioning/datasources/prometheus.yml';
 const DASHBOARD_PROVIDERS = 'deploy/grafana/provisioning/dashboards/herald.yml';
 
-/** Where Herald's own series are defined (`new Counter|Gauge|Histogram({ name, labelNames })`). */
-const METRIC_SOURCES = [
-  'apps/ingress/src/routes/hooks.route.ts',
-  'apps/worker/src/worker-metrics.ts',
-  'apps/worker/src/delivery/delivery-metrics.ts',
-  'apps/worker/src/queue-metrics.ts',
-];
+/**
+ * Where Herald's own series are defined (`new Counter|Gauge|Histogram({ name, labelNames })`):
+ * every source file (tests aside) of apps/ and packages/ that makes one, found rather than
+ * listed, so a series added in a new file needs a panel too.
+ */
+const METRIC_SOURCES = ['apps', 'packages'].flatMap((top) =>
+  readdirSync(join(ROOT, top), { recursive: true, encoding: 'utf8' })
+    .filter((path) => /(^|\/)src\/.*\.ts$/.test(path) && !path.endsWith('.test.ts') && !path.includes('node_modules'))
+    .map((path) => `${top}/${path}`)
+    .filter((path) => /new (Counter|Gauge|Histogram)\(\{/.test(readFileSync(join(ROOT, path), 'utf8'))),
+);
 /** Where the registry gets its `service` label and the default series their prefix. */
 const REGISTRY_SOURCE = 'packages/service/src/metrics.ts';
 /** Labels every series has once scraped: the registry's `service`, Prometheus's `job` and `instance`. */
@@ -76,7 +80,7 @@ function heraldSeries(): Map<string, { type: string; labels: string[] }> {
       const labelList = /\blabelNames: \[([^\]]*)\]/.exec(body!)?.[1] ?? '';
       series.set(name, { type: type!.toLowerCase(), labels: [...labelList.matchAll(/'([^']+)'/g)].map((m) => m[1]!) });
     }
-    if (series.size === before) throw new Error(`${path} defines no series any more: update METRIC_SOURCES`);
+    if (series.size === before) throw new Error(`${path} makes a series this test cannot read: its definition changed shape`);
   }
   return series;
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createBroadcastRow,
+  fakeAnswers,
   freePort,
   REPO_ROOT,
   seededRandom,
@@ -45,6 +46,15 @@ function signTwilio(authToken: string, url: string, params: Record<string, strin
 /** Meta's X-Hub-Signature-256 of the raw body. */
 function signMeta(appSecret: string, rawBody: string): string {
   return `sha256=${createHmac('sha256', appSecret).update(rawBody, 'utf8').digest('hex')}`;
+}
+
+/** A WhatsApp status webhook from a fixture, naming our number, one of our messages, its recipient and a time. */
+function metaStatus(file: string, phoneNumberId: string, wamid: string, number: string, unixSeconds: number): string {
+  const body = fixture<{ entry: Array<{ changes: Array<{ value: { metadata: Record<string, string>; statuses: Array<Record<string, unknown>> } }> }> }>(file);
+  const value = body.entry[0]!.changes[0]!.value;
+  value.metadata['phone_number_id'] = phoneNumberId;
+  Object.assign(value.statuses[0]!, { id: wamid, recipient_id: number.replace(/^\+/, ''), timestamp: String(unixSeconds) });
+  return JSON.stringify(body);
 }
 
 interface RunView {
@@ -98,7 +108,12 @@ describe('delivery receipts and opt-outs across processes', () => {
       await Promise.all([
         start('ingress', ingressPort, { PUBLIC_URL: ingressUrl }),
         start('worker', await freePort(), { OUTBOUND_ALLOWED_DESTINATIONS: '127.0.0.1', RECONCILE_INTERVAL_MS: '500', DELIVERY_RETRY_BASE_MS: '200' }),
-        start('admin', adminPort, { ADMIN_API_KEY: ADMIN_KEY, PUBLIC_URL: ingressUrl, OUTBOUND_ALLOWED_DESTINATIONS: '127.0.0.1', INGRESS_PORT: String(ingressPort) }),
+        start('admin', adminPort, {
+          ADMIN_API_KEY: ADMIN_KEY,
+          PUBLIC_URL: ingressUrl,
+          OUTBOUND_ALLOWED_DESTINATIONS: '127.0.0.1',
+          INGRESS_PORT: String(ingressPort),
+        }),
       ]);
     }, 60_000);
 
@@ -137,16 +152,19 @@ describe('delivery receipts and opt-outs across processes', () => {
       return { bot, connection, broadcast };
     }
 
-    /** Calls the broadcast's hook on the ingress and waits for the run it makes to complete. */
-    async function launch(hookToken: string): Promise<RunView> {
+    /** Calls the broadcast's hook on the ingress; the id of the run that applies the call. */
+    async function callHook(hookToken: string): Promise<string> {
       const hook = await fetch(`${ingressUrl}/hooks/${hookToken}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
       expect(hook.status).toBe(200);
       const { trigger_id: triggerId } = (await hook.json()) as { trigger_id: string };
-      const runId = await waitFor(async () => (await admin<{ run_id: string | null }>('GET', `/v1/triggers/${triggerId}`)).run_id ?? undefined, {
+      return waitFor(async () => (await admin<{ run_id: string | null }>('GET', `/v1/triggers/${triggerId}`)).run_id ?? undefined, {
         timeoutMs: 20_000,
         intervalMs: 100,
         what: 'the trigger to be applied by a run',
       });
+    }
+
+    function completed(runId: string): Promise<RunView> {
       return waitFor(
         async () => {
           const run = await admin<RunView>('GET', `/v1/runs/${runId}`);
@@ -154,6 +172,11 @@ describe('delivery receipts and opt-outs across processes', () => {
         },
         { timeoutMs: 20_000, intervalMs: 100, what: 'the run to complete' },
       );
+    }
+
+    /** Calls the broadcast's hook and waits for the run it makes to complete. */
+    async function launch(hookToken: string): Promise<RunView> {
+      return completed(await callHook(hookToken));
     }
 
     async function deliveries(runId: string): Promise<Map<string, DeliveryView>> {
@@ -229,7 +252,12 @@ describe('delivery receipts and opt-outs across processes', () => {
       expect([...(await deliveries(second.id)).values()].map((d) => d.status)).toEqual(['sent', 'sent', 'sent']);
       const allSends = fakes.current.requestsOf('twilio');
       expect(allSends).toHaveLength(5);
-      expect(allSends.slice(2).map((r) => r.form?.['To']).sort()).toEqual(numbers);
+      expect(
+        allSends
+          .slice(2)
+          .map((r) => r.form?.['To'])
+          .sort(),
+      ).toEqual(numbers);
     }, 60_000);
 
     it('applies WhatsApp receipts arriving out of order and repeated, exactly once each', async () => {
@@ -263,13 +291,7 @@ describe('delivery receipts and opt-outs across processes', () => {
       // Event times (Unix seconds) after the sends, as Meta's would be.
       const t0 = Math.floor(Date.now() / 1000);
       const at = (offset: number) => new Date((t0 + offset) * 1000).toISOString();
-      const status = (file: string, id: string, number: string, offset: number) => {
-        const body = fixture<{ entry: Array<{ changes: Array<{ value: { metadata: Record<string, string>; statuses: Array<Record<string, unknown>> } }> }> }>(file);
-        const value = body.entry[0]!.changes[0]!.value;
-        value.metadata['phone_number_id'] = credentials.phone_number_id;
-        Object.assign(value.statuses[0]!, { id, recipient_id: number.slice(1), timestamp: String(t0 + offset) });
-        return JSON.stringify(body);
-      };
+      const status = (file: string, id: string, number: string, offset: number) => metaStatus(file, credentials.phone_number_id, id, number, t0 + offset);
       const callbacks = {
         aRead: status('whatsapp-status-read.json', a, numbers[0]!, 20),
         aDelivered: status('whatsapp-status-delivered.json', a, numbers[0]!, 10),
@@ -311,7 +333,14 @@ describe('delivery receipts and opt-outs across processes', () => {
       const check = async () => {
         const after = await deliveries(run.id);
         expect(after.get(numbers[0]!)).toMatchObject({ status: 'sent', reason: null, delivered_at: at(10), read_at: at(20), failed_at: null });
-        expect(after.get(numbers[1]!)).toMatchObject({ status: 'failed', reason: 'undelivered', error_code: '131049', delivered_at: null, read_at: null, failed_at: at(15) });
+        expect(after.get(numbers[1]!)).toMatchObject({
+          status: 'failed',
+          reason: 'undelivered',
+          error_code: '131049',
+          delivered_at: null,
+          read_at: null,
+          failed_at: at(15),
+        });
         expect(after.get(numbers[1]!)!.last_error).toContain('healthy ecosystem engagement');
         expect(after.get(numbers[2]!)).toMatchObject({ status: 'sent', reason: null, delivered_at: at(12), read_at: null, failed_at: null });
       };
@@ -334,8 +363,64 @@ describe('delivery receipts and opt-outs across processes', () => {
       expect(await pendingReceipts()).toBe(0);
     }, 60_000);
 
+    it('parks a receipt that beats the record of its send; the reconciler applies it', async () => {
+      const appSecret = 'e2e-app-secret-parked';
+      const credentials = { ...fakes.current.credentials.whatsapp_cloud, app_secret: appSecret };
+      const number = '+15550003001';
+      const { connection, broadcast } = await audience('WhatsAppChannel', credentials, [number]);
+      // The provider accepts the message but its answer takes 3 s: its receipts come first.
+      const wamid = 'wamid.HBgLe2eParkedReceipt0001FAKE';
+      fakes.current.script(
+        'whatsapp_cloud',
+        fakeAnswers.slow(
+          3_000,
+          fakeAnswers.response(200, {
+            messaging_product: 'whatsapp',
+            contacts: [{ input: number.slice(1), wa_id: number.slice(1) }],
+            messages: [{ id: wamid }],
+          }),
+        ),
+      );
+      const runId = await callHook(broadcast.hook_token);
+      await waitFor(() => fakes.current.requestsOf('whatsapp_cloud').length === 1 || undefined, { timeoutMs: 20_000, what: 'the send to reach the fake' });
+
+      const t0 = Math.floor(Date.now() / 1000);
+      const at = (offset: number) => new Date((t0 + offset) * 1000).toISOString();
+      for (const body of [
+        metaStatus('whatsapp-status-read.json', credentials.phone_number_id, wamid, number, t0 + 8),
+        metaStatus('whatsapp-status-delivered.json', credentials.phone_number_id, wamid, number, t0 + 4),
+      ]) {
+        const response = await fetch(connection.callback_url, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': signMeta(appSecret, body) },
+          body,
+        });
+        expect(response.status).toBe(200);
+      }
+      // Still unanswered by the provider: the send is not recorded, the receipts are parked.
+      expect(fakes.current.requestsOf('whatsapp_cloud')[0]!.answeredStatus).toBeNull();
+      expect(await pendingReceipts()).toBe(2);
+      const parked = await admin<RunView>('GET', `/v1/runs/${runId}`);
+      expect(parked.counts).toMatchObject({ sent: 0, delivered: 0, read: 0 });
+
+      await completed(runId);
+      const applied = await waitFor(
+        async () => {
+          const run = await admin<RunView>('GET', `/v1/runs/${runId}`);
+          return run.counts.read === 1 ? run : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 100, what: 'the reconciler to apply the parked receipts' },
+      );
+      expect(applied.counts).toMatchObject({ targeted: 1, sent: 1, failed: 0, skipped: 0, pending: 0, delivered: 1, read: 1 });
+      expect((await deliveries(runId)).get(number)).toMatchObject({ status: 'sent', provider_message_id: wamid, delivered_at: at(4), read_at: at(8) });
+      expect(await pendingReceipts()).toBe(0);
+    }, 60_000);
+
     async function pendingReceipts(): Promise<number> {
-      const row = await database.current.db.selectFrom('pending_receipts').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+      const row = await database.current.db
+        .selectFrom('pending_receipts')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow();
       return Number(row.n);
     }
   });

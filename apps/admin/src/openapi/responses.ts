@@ -76,7 +76,7 @@ export const RESPONSE_SCHEMAS: Record<ResponseSchemaName, JsonSchema> = {
     credential_names: { type: 'array', items: string },
     callback_url: {
       ...nullableString,
-      description: "Where the provider reports receipts and opt-outs (its status callback / webhook URL); null for the web channel",
+      description: 'Where the provider reports receipts and opt-outs (its status callback / webhook URL); null for the web channel',
     },
     fault: {
       anyOf: [strict({ code: string, message: nullableString, at: nullableInstant }), { type: 'null' }],

@@ -41,8 +41,10 @@ export const googleRbmCallbacks: ProviderCallbacks = {
     }
     // UNSUBSCRIBE / SUBSCRIBE: the user turned the agent's messages off or on in their client.
     const sender = event['senderPhoneNumber'];
-    if (typeof sender === 'string' && event['eventType'] === 'UNSUBSCRIBE') effects.optOuts.push({ address: sender, optOut: true, reason: 'unsubscribed (RCS)', at });
-    if (typeof sender === 'string' && event['eventType'] === 'SUBSCRIBE') effects.optOuts.push({ address: sender, optOut: false, reason: 'subscribed (RCS)', at });
+    if (typeof sender === 'string' && event['eventType'] === 'UNSUBSCRIBE')
+      effects.optOuts.push({ address: sender, optOut: true, reason: 'unsubscribed (RCS)', at });
+    if (typeof sender === 'string' && event['eventType'] === 'SUBSCRIBE')
+      effects.optOuts.push({ address: sender, optOut: false, reason: 'subscribed (RCS)', at });
     // A reply of STOP (or START) on RCS, which is a phone channel like SMS.
     if (typeof event['text'] === 'string' && typeof sender === 'string') {
       const intent = optOutIntent(event['text']);

@@ -54,16 +54,31 @@ describe("Twilio's X-Twilio-Signature", () => {
 
   it('accepts the vector as a request, and refuses it with one parameter changed or the wrong token', () => {
     const body = Buffer.from(form(vector.params).toString());
-    const accepted = twilioCallbacks.handle(connection('twilio', { auth_token: vector.authToken }), request({ publicUrl: vector.url, rawBody: body, headers: { 'X-Twilio-Signature': vector.signature } }));
+    const accepted = twilioCallbacks.handle(
+      connection('twilio', { auth_token: vector.authToken }),
+      request({ publicUrl: vector.url, rawBody: body, headers: { 'X-Twilio-Signature': vector.signature } }),
+    );
     expect(accepted.outcome).toBe('accepted');
     const tampered = Buffer.from(form({ ...vector.params, Digits: '9999' }).toString());
-    expect(twilioCallbacks.handle(connection('twilio', { auth_token: vector.authToken }), request({ publicUrl: vector.url, rawBody: tampered, headers: { 'X-Twilio-Signature': vector.signature } }))).toMatchObject({ outcome: 'refused', status: 401 });
-    expect(twilioCallbacks.handle(connection('twilio', { auth_token: 'other' }), request({ publicUrl: vector.url, rawBody: body, headers: { 'X-Twilio-Signature': vector.signature } }))).toMatchObject({ outcome: 'refused', status: 401 });
+    expect(
+      twilioCallbacks.handle(
+        connection('twilio', { auth_token: vector.authToken }),
+        request({ publicUrl: vector.url, rawBody: tampered, headers: { 'X-Twilio-Signature': vector.signature } }),
+      ),
+    ).toMatchObject({ outcome: 'refused', status: 401 });
+    expect(
+      twilioCallbacks.handle(
+        connection('twilio', { auth_token: 'other' }),
+        request({ publicUrl: vector.url, rawBody: body, headers: { 'X-Twilio-Signature': vector.signature } }),
+      ),
+    ).toMatchObject({ outcome: 'refused', status: 401 });
   });
 });
 
 describe("Meta's X-Hub-Signature-256", () => {
-  const vector = fixture<{ appSecret: string; body: string; xHubSignature256: string; fileBodyVector: { bodyFile: string; xHubSignature256: string } }>('meta-signature-vector.json');
+  const vector = fixture<{ appSecret: string; body: string; xHubSignature256: string; fileBodyVector: { bodyFile: string; xHubSignature256: string } }>(
+    'meta-signature-vector.json',
+  );
 
   it('verifies the raw bytes as sent (compact and pretty-printed bodies alike) and reads the status', () => {
     const meta = connection('whatsapp_cloud', { app_secret: vector.appSecret });
@@ -73,10 +88,14 @@ describe("Meta's X-Hub-Signature-256", () => {
       effects: { receipts: [{ providerMessageId: 'wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA', deliveredAt: new Date(1750263773 * 1000) }] },
     });
     const file = fixtureBytes(vector.fileBodyVector.bodyFile);
-    expect(metaCallbacks.handle(meta, request({ rawBody: file, headers: { 'X-Hub-Signature-256': vector.fileBodyVector.xHubSignature256 } })).outcome).toBe('accepted');
+    expect(metaCallbacks.handle(meta, request({ rawBody: file, headers: { 'X-Hub-Signature-256': vector.fileBodyVector.xHubSignature256 } })).outcome).toBe(
+      'accepted',
+    );
     // The same JSON re-serialised is other bytes: refused.
     const reserialised = Buffer.from(JSON.stringify(JSON.parse(file.toString())));
-    expect(metaCallbacks.handle(meta, request({ rawBody: reserialised, headers: { 'X-Hub-Signature-256': vector.fileBodyVector.xHubSignature256 } }))).toMatchObject({ outcome: 'refused', status: 401 });
+    expect(
+      metaCallbacks.handle(meta, request({ rawBody: reserialised, headers: { 'X-Hub-Signature-256': vector.fileBodyVector.xHubSignature256 } })),
+    ).toMatchObject({ outcome: 'refused', status: 401 });
   });
 
   it('answers the handshake with the challenge only for the right verify token', () => {
@@ -92,7 +111,9 @@ describe("Meta's X-Hub-Signature-256", () => {
 });
 
 describe("Google RBM's X-Goog-Signature", () => {
-  const vector = fixture<{ clientToken: string; envelopeFixture: string; xGoogSignature: string; wrongAlgorithmForContrast: { value: string } }>('rbm-signature-vector.json');
+  const vector = fixture<{ clientToken: string; envelopeFixture: string; xGoogSignature: string; wrongAlgorithmForContrast: { value: string } }>(
+    'rbm-signature-vector.json',
+  );
   const rbm = connection('google_rbm', { client_token: vector.clientToken });
 
   it('verifies HMAC-SHA512 of the decoded event, not of the body', () => {
@@ -109,7 +130,10 @@ describe("Google RBM's X-Goog-Signature", () => {
 
   it("answers the webhook's verification with the secret only for the right client token", () => {
     const verification = fixtureBytes('rbm-webhook-verification.json');
-    expect(googleRbmCallbacks.handle(rbm, request({ rawBody: verification }))).toMatchObject({ outcome: 'answered', answer: { status: 200, body: '1234567890' } });
+    expect(googleRbmCallbacks.handle(rbm, request({ rawBody: verification }))).toMatchObject({
+      outcome: 'answered',
+      answer: { status: 200, body: '1234567890' },
+    });
     const other = connection('google_rbm', { client_token: 'another-token' });
     expect(googleRbmCallbacks.handle(other, request({ rawBody: verification }))).toMatchObject({ outcome: 'refused', status: 403 });
   });

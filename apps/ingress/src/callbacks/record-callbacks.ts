@@ -1,4 +1,5 @@
 import { applyOptOutSignals, applyReceipts, type Db, type OptOutSignal, type ReceiptRow } from '@herald/db';
+import { Counter, type Registry } from 'prom-client';
 import { MicroBatcher } from '../hooks/micro-batcher';
 
 /**
@@ -12,17 +13,27 @@ export class CallbackRecorder {
   private readonly receipts: MicroBatcher<ReceiptRow, undefined>;
   private readonly optOuts: MicroBatcher<OptOutSignal, undefined>;
 
-  constructor(db: Db, { maxBatch = 2_000, maxInFlight = 2 } = {}) {
+  constructor(db: Db, metrics: Registry, { maxBatch = 2_000, maxInFlight = 2 } = {}) {
+    // What the recorded callbacks changed: repeats and stale events count nothing.
+    const changes = new Counter({
+      name: 'herald_receipts_applied_total',
+      help: "Changes recorded from providers' callbacks: deliveries first known delivered, read or failed (undelivered), receipts parked until their send is recorded, contacts opted out or back in",
+      labelNames: ['change'],
+      registers: [metrics],
+    });
     this.receipts = new MicroBatcher(
       async (rows) => {
-        await applyReceipts(db, rows);
+        const applied = await applyReceipts(db, rows);
+        for (const change of ['delivered', 'read', 'failed', 'parked'] as const) changes.inc({ change }, applied[change]);
         return rows.map(() => undefined);
       },
       { maxBatch, maxInFlight },
     );
     this.optOuts = new MicroBatcher(
       async (signals) => {
-        await applyOptOutSignals(db, signals);
+        const changed = await applyOptOutSignals(db, signals);
+        changes.inc({ change: 'opt_out' }, changed.optedOut);
+        changes.inc({ change: 'opt_in' }, changed.optedIn);
         return signals.map(() => undefined);
       },
       { maxBatch, maxInFlight },

@@ -47,10 +47,12 @@ export function twilioSignature(authToken: string, url: string, params: URLSearc
  */
 function urlVariants(publicUrl: string): string[] {
   const url = new URL(publicUrl);
+  // `new URL` drops a default port, even when PUBLIC_URL writes it out: build both forms.
   const defaultPort = url.protocol === 'https:' ? '443' : '80';
+  const userInfo = url.username ? `${url.username}${url.password ? `:${url.password}` : ''}@` : '';
+  const at = (port: string) => `${url.protocol}//${userInfo}${url.hostname}${port}${url.pathname}${url.search}`;
   if (url.port !== '') return [publicUrl];
-  const withPort = `${url.protocol}//${url.username ? `${url.username}${url.password ? `:${url.password}` : ''}@` : ''}${url.hostname}:${defaultPort}${url.pathname}${url.search}`;
-  return [publicUrl, withPort];
+  return [...new Set([publicUrl, at(''), at(`:${defaultPort}`)])];
 }
 
 function readTwilioParams(params: URLSearchParams, request: CallbackRequest): CallbackEffects {
@@ -63,7 +65,10 @@ function readTwilioParams(params: URLSearchParams, request: CallbackRequest): Ca
     if (status === 'delivered') effects.receipts.push({ providerMessageId: sid, deliveredAt: at });
     if (status === 'read') effects.receipts.push({ providerMessageId: sid, readAt: at });
     if (status === 'undelivered' || status === 'failed') {
-      effects.receipts.push({ providerMessageId: sid, failure: { at, code, message: `Twilio reported the message ${status}${code === status ? '' : ` (error ${code})`}` } });
+      effects.receipts.push({
+        providerMessageId: sid,
+        failure: { at, code, message: `Twilio reported the message ${status}${code === status ? '' : ` (error ${code})`}` },
+      });
       const to = params.get('To');
       if (code === UNSUBSCRIBED_RECIPIENT && to) effects.optOuts.push({ address: to, optOut: true, reason: 'replied STOP (Twilio 21610)', at });
     }

@@ -42,8 +42,15 @@ export interface CallbacksRouteOptions {
  * verification is refused and records nothing. A verified call is answered once what it
  * reports is committed, so a provider that gets no 200 calls again.
  */
-export function callbacksHandler({ db, logger, publicUrl, bodyLimitBytes, metrics, recorder }: CallbacksRouteOptions): RequestHandler<{ connectionId: string }> {
-  const record = recorder ?? new CallbackRecorder(db);
+export function callbacksHandler({
+  db,
+  logger,
+  publicUrl,
+  bodyLimitBytes,
+  metrics,
+  recorder,
+}: CallbacksRouteOptions): RequestHandler<{ connectionId: string }> {
+  const record = recorder ?? new CallbackRecorder(db, metrics);
   // Brief, so a credential changed by the admin API applies within seconds; bounded, and misses
   // cached, so random ids cost a scanner more than the database.
   const connections = new LoadingCache<CallbackConnection | null>(async (id) => (await findChannelConnection(db, id)) ?? null, 2_000, 10_000);
@@ -51,12 +58,6 @@ export function callbacksHandler({ db, logger, publicUrl, bodyLimitBytes, metric
     name: 'herald_callbacks_total',
     help: 'Provider callbacks by provider and outcome (accepted, answered: a handshake, refused)',
     labelNames: ['provider', 'outcome'],
-    registers: [metrics],
-  });
-  const reported = new Counter({
-    name: 'herald_callback_reports_total',
-    help: 'What verified callbacks reported, by channel and kind (delivered, read, failed, opt_out, opt_in); repeats included',
-    labelNames: ['channel', 'kind'],
     registers: [metrics],
   });
   const base = publicUrl.replace(/\/+$/, '');
@@ -81,7 +82,8 @@ export function callbacksHandler({ db, logger, publicUrl, bodyLimitBytes, metric
       case 'refused':
         // Ids and reasons only: never a header, a signature or the body.
         logger.warn('callback refused', { connectionId, provider: connection.provider, status: outcome.status, reason: outcome.message });
-        if (outcome.status === 405) res.setHeader('Allow', connection.provider.startsWith('whatsapp') || connection.provider === 'messenger' ? 'GET, POST' : 'POST');
+        if (outcome.status === 405)
+          res.setHeader('Allow', connection.provider.startsWith('whatsapp') || connection.provider === 'messenger' ? 'GET, POST' : 'POST');
         throw new AppError(outcome.status, REFUSAL_CODES[outcome.status], outcome.message);
       case 'answered':
         return answer(res, outcome.answer);
@@ -91,8 +93,6 @@ export function callbacksHandler({ db, logger, publicUrl, bodyLimitBytes, metric
           receipts.map((receipt) => ({ ...receipt, connectionId })),
           optOuts.map((signal) => ({ ...signal, connectionId })),
         );
-        for (const receipt of receipts) reported.inc({ channel: connection.channel, kind: receipt.failure ? 'failed' : receipt.readAt ? 'read' : 'delivered' });
-        for (const signal of optOuts) reported.inc({ channel: connection.channel, kind: signal.optOut ? 'opt_out' : 'opt_in' });
         return answer(res, outcome.answer);
       }
     }

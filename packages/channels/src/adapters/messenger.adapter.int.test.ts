@@ -42,7 +42,7 @@ describe('Messenger adapter', () => {
     rateLimit: { outcome: 'retry', code: '613', throttled: true },
     serviceUnavailable: { outcome: 'retry', code: '2' },
     appRateLimit: { outcome: 'retry', code: '4', throttled: true },
-    personUnavailable: { outcome: 'failed', code: '551' },
+    personUnavailable: { outcome: 'failed', code: '551', optOut: 'not available: blocked the page (Messenger 551)' },
     outsideWindow: { outcome: 'failed', code: '10' },
     invalidParameter: { outcome: 'failed', code: '100' },
   };

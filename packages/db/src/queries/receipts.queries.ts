@@ -33,6 +33,10 @@ export interface ReceiptRow {
 export interface AppliedReceipts {
   /** Deliveries whose row the batch changed (a repeat changes none). */
   changed: number;
+  /** Of those, how many first became delivered, read, or failed (undelivered). */
+  delivered: number;
+  read: number;
+  failed: number;
   /** Receipts whose delivery is not (yet) known as sent: parked in `pending_receipts`. */
   parked: number;
 }
@@ -43,7 +47,7 @@ export interface AppliedReceipts {
  * `applyPendingReceipts` to apply later.
  */
 export async function applyReceipts(db: Db, receipts: readonly ReceiptRow[]): Promise<AppliedReceipts> {
-  if (receipts.length === 0) return { changed: 0, parked: 0 };
+  if (receipts.length === 0) return { changed: 0, delivered: 0, read: 0, failed: 0, parked: 0 };
   const input = receipts.map((r, ord) => ({
     ord,
     connection_id: r.connectionId,
@@ -70,9 +74,11 @@ export async function applyReceipts(db: Db, receipts: readonly ReceiptRow[]): Pr
         RETURNING 1
       )
       -- Data-modifying CTEs run whether or not they are read: \`counted\` moves the runs.
-      SELECT (SELECT count(*) FROM updated)::int AS changed, (SELECT count(*) FROM parked)::int AS parked`.execute(db),
+      SELECT (SELECT count(*) FROM updated)::int AS changed, (SELECT count(*) FROM parked)::int AS parked,
+             (SELECT coalesce(sum(delivered), 0) FROM moved)::int AS delivered, (SELECT coalesce(sum(read), 0) FROM moved)::int AS read,
+             (SELECT count(*) FROM updated WHERE status = 'failed' AND old_status <> 'failed')::int AS failed`.execute(db),
   );
-  return { changed: rows[0]!.changed, parked: rows[0]!.parked };
+  return rows[0]!;
 }
 
 /**
@@ -234,10 +240,10 @@ export interface OptOutSignal {
  * connection's bot and channel whose user id is the address — or, on phone channels, whose
  * number (`user_phone_number`, else `user_id`) is the address once written in E.164 — is
  * opted out (the first time and reason are kept) or back in. Per address, the latest signal
- * of the batch wins. Returns how many contacts changed.
+ * of the batch wins. Returns how many contacts were opted out and back in.
  */
-export async function applyOptOutSignals(db: Db, signals: readonly OptOutSignal[]): Promise<number> {
-  if (signals.length === 0) return 0;
+export async function applyOptOutSignals(db: Db, signals: readonly OptOutSignal[]): Promise<{ optedOut: number; optedIn: number }> {
+  if (signals.length === 0) return { optedOut: 0, optedIn: 0 };
   const input = signals.map((s, ord) => ({
     ord,
     connection_id: s.connectionId,
@@ -249,7 +255,7 @@ export async function applyOptOutSignals(db: Db, signals: readonly OptOutSignal[
   // E.164 as the Twilio adapter writes a contact's number (e164 in channels): separators
   // dropped, a leading 00 or + read as the international prefix.
   const e164 = sql`'+' || regexp_replace(regexp_replace(coalesce(c.user_phone_number, c.user_id), '[\\s().\\-/]', '', 'g'), '^(\\+|00)', '')`;
-  const { rows } = await sql<{ changed: number }>`${prepared('apply_opt_out_signals')}
+  const { rows } = await sql<{ optedOut: number; optedIn: number }>`${prepared('apply_opt_out_signals')}
     WITH input AS (
       SELECT DISTINCT ON (i.connection_id, i.address) i.*
       FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS i(ord int, connection_id uuid, address text, opt_out boolean, reason text, at timestamptz)
@@ -268,10 +274,10 @@ export async function applyOptOutSignals(db: Db, signals: readonly OptOutSignal[
         updated_at     = now()
       FROM target t
       WHERE c.id = t.id AND (c.opted_out_at IS NULL) = t.opt_out
-      RETURNING 1
+      RETURNING t.opt_out
     )
-    SELECT count(*)::int AS changed FROM changed`.execute(db);
-  return rows[0]!.changed;
+    SELECT count(*) FILTER (WHERE opt_out)::int AS "optedOut", count(*) FILTER (WHERE NOT opt_out)::int AS "optedIn" FROM changed`.execute(db);
+  return rows[0]!;
 }
 
 /** Postgres' deadlock_detected: one of the two statements is cancelled and can simply run again. */
