@@ -152,4 +152,18 @@ describe("Twilio's URL with its default port", () => {
     );
     expect(outcome.outcome).toBe('accepted');
   });
+
+  it('accepts a signature over the URL without the port when PUBLIC_URL writes :443 out', () => {
+    const body = Buffer.from(new URLSearchParams(vector.params).toString());
+    const withPort = vector.moreVectors.find((v) => v.url.includes(':443'))!;
+    const outcome = twilioCallbacks.handle(
+      connection('twilio', { auth_token: vector.authToken }),
+      request({
+        publicUrl: withPort.url,
+        rawBody: body,
+        headers: { 'X-Twilio-Signature': fixture<{ signature: string }>('twilio-signature-vector.json').signature },
+      }),
+    );
+    expect(outcome.outcome).toBe('accepted');
+  });
 });

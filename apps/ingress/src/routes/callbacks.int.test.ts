@@ -35,10 +35,10 @@ describe('POST|GET /callbacks/:connectionId', () => {
 
   beforeAll(async () => {
     // PUBLIC_URL is what Twilio signs: the loopback address this test calls, known once listening.
-    let app: ReturnType<typeof createApp> | undefined;
-    ingress = await serveApp((req, res) => app!(req, res));
+    const late: { app?: ReturnType<typeof createApp> } = {};
+    ingress = await serveApp((req, res) => late.app!(req, res));
     publicUrl = ingress.url;
-    app = createApp({
+    late.app = createApp({
       logger: testLogger('ingress'),
       checks: {},
       metrics: createMetricsRegistry('callbacks-test'),
