@@ -47,7 +47,7 @@ export interface IngressConfig extends CommonConfig {
   HOOK_BODY_LIMIT_BYTES: number;
   MAX_TARGETS_PER_CALL: number;
   INGRESS_PROCESSES: number;
-  PUBLIC_URL: string;
+  PUBLIC_URL: string | undefined;
 }
 
 export interface AdminConfig extends CommonConfig {
@@ -143,9 +143,9 @@ const common = {
   SHUTDOWN_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(8_000),
 };
 
-// The base of every hook_url and callback_url handed out, and the URL Twilio signs its
-// callbacks with. Guessed only outside production: a deployment that handed its integrators
-// http://localhost:3000 URLs would fail at their end, not here.
+// The base of every hook_url and callback_url the admin hands out. Guessed only outside
+// production: a deployment that handed its integrators http://localhost:3000 URLs would fail
+// at their end, not here.
 const publicUrl = Joi.string()
   .uri({ scheme: ['http', 'https'] })
   .when('NODE_ENV', {
@@ -172,7 +172,12 @@ export const ingressConfigSchema = Joi.object<IngressConfig>({
   MAX_TARGETS_PER_CALL: Joi.number().integer().min(1).max(1_000_000).default(10_000),
   // Processes serving the ingress port (node:cluster); one core each. 1 = no cluster.
   INGRESS_PROCESSES: Joi.number().integer().min(1).max(64).default(1),
-  PUBLIC_URL: publicUrl,
+  // Optional here: Twilio's callback signatures cover the URL Twilio called. Unset, the ingress
+  // rebuilds it from the request (Host, and http unless TLS ends here), which is wrong behind a
+  // proxy that terminates TLS: set it to the admin's PUBLIC_URL there.
+  PUBLIC_URL: Joi.string()
+    .uri({ scheme: ['http', 'https'] })
+    .optional(),
 });
 
 export const adminConfigSchema = Joi.object<AdminConfig>({

@@ -13,8 +13,8 @@ const STATUSES = ['delivered', 'read', 'failed'];
 const MAX_REPORTS_PER_CALL = 1_000;
 
 export const customCallbacks: ProviderCallbacks = {
+  methods: ['POST'],
   handle(connection, request) {
-    if (request.method !== 'POST') return refused(405, 'custom channel reports are POST');
     const secret = credential(connection, 'secret');
     if (!secret) return refused(403, 'this connection has no secret credential to verify reports with');
     const expected = `sha256=${createHmac('sha256', secret).update(request.rawBody).digest('hex')}`;

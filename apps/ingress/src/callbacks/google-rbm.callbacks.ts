@@ -13,8 +13,8 @@ import { optOutIntent, secretsEqual } from '@herald/core';
 import { accepted, credential, isRecord, parseJsonBody, refused, type CallbackEffects, type ProviderCallbacks } from './provider-callbacks';
 
 export const googleRbmCallbacks: ProviderCallbacks = {
+  methods: ['POST'],
   handle(connection, request) {
-    if (request.method !== 'POST') return refused(405, 'RBM webhooks are POST');
     const clientToken = credential(connection, 'client_token');
     if (!clientToken) return refused(403, 'this connection has no client_token credential to verify RBM webhooks with');
     const body = parseJsonBody(request.rawBody);

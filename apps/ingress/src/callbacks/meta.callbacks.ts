@@ -27,9 +27,9 @@ import {
 const WHATSAPP_STOPPED_MARKETING = '131050';
 
 export const metaCallbacks: ProviderCallbacks = {
+  methods: ['GET', 'POST'],
   handle(connection, request) {
     if (request.method === 'GET') return handshake(connection, request);
-    if (request.method !== 'POST') return refused(405, 'Meta webhooks are GET (the handshake) or POST');
     const appSecret = credential(connection, 'app_secret');
     if (!appSecret) return refused(403, 'this connection has no app_secret credential to verify Meta webhooks with');
     const presented = request.header('x-hub-signature-256') ?? '';

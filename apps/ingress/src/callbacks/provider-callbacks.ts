@@ -47,18 +47,20 @@ export interface CallbackEffects {
  * - `accepted`: verified; its effects are recorded before `answer` is sent.
  */
 export type CallbackOutcome =
-  | { outcome: 'refused'; status: 400 | 401 | 403 | 405; message: string }
+  | { outcome: 'refused'; status: 400 | 401 | 403; message: string }
   | { outcome: 'answered'; answer: CallbackAnswer }
   | { outcome: 'accepted'; effects: CallbackEffects; answer: CallbackAnswer };
 
 /** One provider's callbacks: verification (constant-time) and parsing, no I/O. */
 export interface ProviderCallbacks {
+  /** The HTTP methods it answers; the route refuses others (405) before reading the body. */
+  readonly methods: readonly string[];
   handle(connection: CallbackConnection, request: CallbackRequest): CallbackOutcome;
 }
 
 export const NO_EFFECTS: CallbackEffects = { receipts: [], optOuts: [] };
 
-export function refused(status: 400 | 401 | 403 | 405, message: string): CallbackOutcome {
+export function refused(status: 400 | 401 | 403, message: string): CallbackOutcome {
   return { outcome: 'refused', status, message };
 }
 

@@ -10,8 +10,8 @@ import { secretsEqual } from '@herald/core';
 import { accepted, isRecord, parseJsonBody, refused, unixSeconds, type CallbackEffects, type ProviderCallbacks, credential } from './provider-callbacks';
 
 export const telegramCallbacks: ProviderCallbacks = {
+  methods: ['POST'],
   handle(connection, request) {
-    if (request.method !== 'POST') return refused(405, 'Telegram updates are POST');
     const secret = credential(connection, 'webhook_secret');
     if (!secret) return refused(403, 'this connection has no webhook_secret credential (the secret_token given to setWebhook)');
     if (!secretsEqual(request.header('x-telegram-bot-api-secret-token') ?? '', secret)) {

@@ -19,15 +19,21 @@ const UNSUBSCRIBED_RECIPIENT = '21610';
 const EMPTY_TWIML = { status: 200, contentType: 'text/xml; charset=utf-8', body: '<?xml version="1.0" encoding="UTF-8"?><Response></Response>\n' };
 
 export const twilioCallbacks: ProviderCallbacks = {
+  methods: ['POST'],
   handle(connection, request) {
-    if (request.method !== 'POST') return refused(405, 'Twilio webhooks are POST');
     const authToken = credential(connection, 'auth_token');
     if (!authToken) return refused(403, 'this connection has no auth_token credential to verify Twilio webhooks with');
     const params = new URLSearchParams(request.rawBody.toString('utf8'));
     const presented = request.header('x-twilio-signature') ?? '';
     // Every candidate is compared (no early exit), each in constant time.
     const matches = urlVariants(request.publicUrl).map((url) => secretsEqual(presented, twilioSignature(authToken, url, params)));
-    if (!matches.includes(true)) return refused(401, 'X-Twilio-Signature does not match');
+    if (!matches.includes(true)) {
+      // The usual cause is not a forgery but a URL Herald rebuilt differently from Twilio's.
+      return refused(
+        401,
+        `X-Twilio-Signature does not match a signature over ${request.publicUrl}: check the auth_token and that PUBLIC_URL is the address Twilio calls`,
+      );
+    }
     return accepted(readTwilioParams(params, request), EMPTY_TWIML);
   },
 };

@@ -360,6 +360,34 @@ describe('POST|GET /callbacks/:connectionId', () => {
     });
   });
 
+  it('Twilio without PUBLIC_URL on the ingress: the URL is rebuilt from the request it got', async () => {
+    const app = createApp({
+      logger: testLogger('ingress'),
+      checks: {},
+      metrics: createMetricsRegistry('callbacks-test'),
+      hooks: { deps: undefined as never, trustedProxies: null, bodyLimitBytes: 1024 * 1024 },
+      callbacks: { db: db(), publicUrl: undefined, bodyLimitBytes: 1024 * 1024 },
+    });
+    const served = await serveApp(app);
+    try {
+      const seeded = await seedSentRun('SMSChannel', 'twilio', { account_sid: 'AC1', auth_token: AUTH_TOKEN }, ['+15558675320'], () => `SMhost${Date.now()}`);
+      const params = { ...fixture<Record<string, string>>('twilio-status-delivered.json'), MessageSid: seeded.deliveries[0]!.providerMessageId };
+      const form = new URLSearchParams(params);
+      const signedOver = (url: string) => ({
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': twilioSignature(AUTH_TOKEN, url, form),
+      });
+      const url = `${served.url}/callbacks/${seeded.connectionId}`;
+      const wrong = await post(seeded.connectionId, form.toString(), signedOver(url.replace('http:', 'https:')), served.url);
+      expect(wrong.status).toBe(401);
+      expect(((await wrong.json()) as { error: { message: string } }).error.message).toContain(`over ${url}`);
+      expect((await post(seeded.connectionId, form.toString(), signedOver(url), served.url)).status).toBe(200);
+      expect((await deliveryRows(seeded.runId))[0]!.delivered_at).not.toBeNull();
+    } finally {
+      await served.close();
+    }
+  });
+
   it('Messenger: deliveries by message id, reads by watermark', async () => {
     const seeded = await seedSentRun(
       'FacebookChannel',
@@ -497,6 +525,13 @@ describe('POST|GET /callbacks/:connectionId', () => {
     expect((await deliveryRows(seeded.runId))[0]).toMatchObject({ delivered_at: new Date(1750263773_000) });
     expect(await runCounts(seeded.runId)).toMatchObject({ sent: 1, delivered: 1 });
     expect(await db().selectFrom('pending_receipts').select('id').where('connection_id', '=', seeded.connectionId).execute()).toEqual([]);
+  });
+
+  it('405 with Allow for a method the provider does not call with, before reading anything', async () => {
+    const seeded = await seedSentRun('SMSChannel', 'twilio', { account_sid: 'AC1', auth_token: AUTH_TOKEN }, ['+15558675399']);
+    const response = await fetch(`${publicUrl}/callbacks/${seeded.connectionId}`);
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST');
   });
 
   it('404 for an unknown connection, a malformed id, and the web channel (nothing calls back)', async () => {

@@ -29,28 +29,23 @@ const CALLBACKS_BY_PROVIDER: Readonly<Record<string, ProviderCallbacks>> = {
 export interface CallbacksRouteOptions {
   db: Db;
   logger: Logger;
-  /** The address providers reach the ingress at: Twilio signs the URL it called. */
-  publicUrl: string;
+  /**
+   * The address providers reach the ingress at (PUBLIC_URL): Twilio signs the URL it called.
+   * Unset, it is rebuilt from each request's Host.
+   */
+  publicUrl: string | undefined;
   bodyLimitBytes: number;
   metrics: Registry;
-  recorder?: CallbackRecorder;
 }
 
 /**
  * `GET|POST /callbacks/:connectionId` (issue 12): providers' receipts, inbound opt-outs and
- * handshakes. Verified per provider before anything is read from the body; a call that fails
- * verification is refused and records nothing. A verified call is answered once what it
- * reports is committed, so a provider that gets no 200 calls again.
+ * handshakes. Each call is verified by its provider's scheme over the raw bytes before any of
+ * it is parsed or trusted; one that fails is refused and records nothing. A verified call is
+ * answered once what it reports is committed, so a provider that gets no 200 calls again.
  */
-export function callbacksHandler({
-  db,
-  logger,
-  publicUrl,
-  bodyLimitBytes,
-  metrics,
-  recorder,
-}: CallbacksRouteOptions): RequestHandler<{ connectionId: string }> {
-  const record = recorder ?? new CallbackRecorder(db, metrics);
+export function callbacksHandler({ db, logger, publicUrl, bodyLimitBytes, metrics }: CallbacksRouteOptions): RequestHandler<{ connectionId: string }> {
+  const recorder = new CallbackRecorder(db, metrics);
   // Brief, so a credential changed by the admin API applies within seconds; bounded, and misses
   // cached, so random ids cost a scanner more than the database.
   const connections = new LoadingCache<CallbackConnection | null>(async (id) => (await findChannelConnection(db, id)) ?? null, 2_000, 10_000);
@@ -60,7 +55,7 @@ export function callbacksHandler({
     labelNames: ['provider', 'outcome'],
     registers: [metrics],
   });
-  const base = publicUrl.replace(/\/+$/, '');
+  const base = publicUrl?.replace(/\/+$/, '');
 
   return async (req, res) => {
     const { connectionId } = req.params;
@@ -68,10 +63,14 @@ export function callbacksHandler({
     const callbacks = connection ? CALLBACKS_BY_PROVIDER[connection.provider] : undefined;
     if (!connection || !callbacks) throw new AppError(404, 'not_found', 'No channel connection that takes callbacks has this id');
 
+    if (!callbacks.methods.includes(req.method)) {
+      res.setHeader('Allow', callbacks.methods.join(', '));
+      throw new AppError(405, 'method_not_allowed', `This provider's callbacks are ${callbacks.methods.join(' or ')}`);
+    }
     const rawBody = await readRawBody(req, bodyLimitBytes);
     const outcome = callbacks.handle(connection, {
       method: req.method,
-      publicUrl: base + req.originalUrl,
+      publicUrl: (base ?? `${req.protocol}://${req.get('host') ?? ''}`) + req.originalUrl,
       query: new URL(req.originalUrl, 'http://callback').searchParams,
       header: (name) => req.get(name),
       rawBody,
@@ -82,14 +81,12 @@ export function callbacksHandler({
       case 'refused':
         // Ids and reasons only: never a header, a signature or the body.
         logger.warn('callback refused', { connectionId, provider: connection.provider, status: outcome.status, reason: outcome.message });
-        if (outcome.status === 405)
-          res.setHeader('Allow', connection.provider.startsWith('whatsapp') || connection.provider === 'messenger' ? 'GET, POST' : 'POST');
         throw new AppError(outcome.status, REFUSAL_CODES[outcome.status], outcome.message);
       case 'answered':
         return answer(res, outcome.answer);
       case 'accepted': {
         const { receipts, optOuts } = outcome.effects;
-        await record.record(
+        await recorder.record(
           receipts.map((receipt) => ({ ...receipt, connectionId })),
           optOuts.map((signal) => ({ ...signal, connectionId })),
         );
@@ -99,11 +96,10 @@ export function callbacksHandler({
   };
 }
 
-const REFUSAL_CODES: Readonly<Record<400 | 401 | 403 | 405, ErrorCode>> = {
+const REFUSAL_CODES: Readonly<Record<400 | 401 | 403, ErrorCode>> = {
   400: 'bad_request',
   401: 'unauthorized',
   403: 'forbidden',
-  405: 'method_not_allowed',
 };
 
 function answer(res: Response, { status, contentType, body }: CallbackAnswer): void {
