@@ -59,7 +59,9 @@ describe('the web console in a browser', () => {
       if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`failed request: ${r.url()} ${r.failure()?.errorText}`));
+    // ERR_ABORTED is the browser dropping a request of the page it is leaving (the favicon of a
+    // page the test navigates away from at once), not a failure of the console.
+    page.on('requestfailed', (r) => r.failure()?.errorText !== 'net::ERR_ABORTED' && problems.push(`failed request: ${r.url()} ${r.failure()?.errorText}`));
     page.on('response', (r) => {
       if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`);
     });
@@ -127,6 +129,9 @@ describe('the web console in a browser', () => {
         sent: count('sent'),
         failed: count('failed'),
         skipped: count('skipped'),
+        // Receipts: as if providers reported every sent one delivered and half of them read.
+        delivered: count('sent'),
+        read: Math.floor(count('sent') / 2),
         created_at: started,
         delivering_at: new Date(started.getTime() + 500),
         finished_at: run.status === 'completed' ? new Date(started.getTime() + (lastAt + 1) * 1_000) : null,
@@ -292,7 +297,10 @@ describe('the web console in a browser', () => {
       const shown = await api(`/v1/runs/${run.id}`);
       const numbers = Object.fromEntries(
         await Promise.all(
-          ['targeted', 'handed_off', 'sent', 'failed', 'skipped', 'pending'].map(async (field) => [field, Number(await cell(page, 'section.run', field))]),
+          ['targeted', 'handed_off', 'sent', 'failed', 'skipped', 'delivered', 'read', 'pending'].map(async (field) => [
+            field,
+            Number(await cell(page, 'section.run', field)),
+          ]),
         ),
       );
       expect(numbers).toEqual({
@@ -301,8 +309,11 @@ describe('the web console in a browser', () => {
         sent: shown.counts.sent,
         failed: shown.counts.failed,
         skipped: shown.counts.skipped,
+        delivered: shown.counts.delivered,
+        read: shown.counts.read,
         pending: shown.counts.pending,
       });
+      expect(shown.counts.delivered).toBeGreaterThan(0);
       expect(await cell(page, 'section.run', 'status')).toBe(shown.status);
       expect(await cell(page, 'section.run', 'rate')).toBe(`${shown.rate_per_second} /s`);
       const utc = (iso: string | null) => (iso ? `${iso.slice(0, 19).replace('T', ' ')} UTC` : '—');

@@ -26,6 +26,8 @@ export function runFields(run: PresentedRun, now = new Date()) {
     sent: String(run.counts.sent),
     failed: String(run.counts.failed),
     skipped: String(run.counts.skipped),
+    delivered: String(run.counts.delivered),
+    read: String(run.counts.read),
     pending: String(run.counts.pending),
     rate: `${run.rate_per_second} /s`,
     created_at: formatTime(run.created_at),

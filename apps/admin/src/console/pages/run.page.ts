@@ -23,6 +23,8 @@ const NUMBERS: readonly { field: keyof RunFields; label: string; small?: boolean
   { field: 'sent', label: 'Sent' },
   { field: 'failed', label: 'Failed' },
   { field: 'skipped', label: 'Skipped' },
+  { field: 'delivered', label: 'Delivered' },
+  { field: 'read', label: 'Read' },
   { field: 'pending', label: 'Pending' },
   { field: 'handed_off', label: 'Handed off' },
   { field: 'rate', label: 'Rate', small: true },
@@ -98,6 +100,7 @@ function deliveriesTable(deliveries: readonly DeliveryRow[]): SafeHtml {
         <th>Channel</th>
         <th>Status</th>
         <th>Reason</th>
+        <th>Receipt</th>
         <th>Error</th>
         <th class="num">Attempts</th>
         <th>Text</th>
@@ -113,6 +116,7 @@ function deliveriesTable(deliveries: readonly DeliveryRow[]): SafeHtml {
             <td>${d.channel}</td>
             <td>${statusPill(d.status)}</td>
             <td>${d.reason ?? '—'}</td>
+            <td>${receipt(d)}</td>
             <td>${d.error_code ? html`<code>${d.error_code}</code> ` : null}${d.last_error}</td>
             <td class="num">${d.attempts}</td>
             <td class="text" title="${d.text ?? ''}">${d.text ?? '—'}</td>
@@ -121,4 +125,12 @@ function deliveriesTable(deliveries: readonly DeliveryRow[]): SafeHtml {
       )}
     </tbody>
   </table>`;
+}
+
+/** What the provider reported after accepting the message, furthest first, with when. */
+function receipt(d: DeliveryRow): string {
+  if (d.read_at) return `read ${formatTime(d.read_at)}`;
+  if (d.delivered_at) return `delivered ${formatTime(d.delivered_at)}`;
+  if (d.failed_at) return `undelivered ${formatTime(d.failed_at)}`;
+  return '—';
 }
