@@ -49,17 +49,26 @@ describe.each(['redis', 'local'] as const)('%s throttle', (kind) => {
   it('holds many takers to the rate over a second', async () => {
     const id = next();
     let granted = 0;
+    // Time the takers spent late: asleep past what they asked for, on a machine busy with the
+    // rest of the suite. The lower bound allows for it; the upper bound (the rate) never moves.
+    let lateMs = 0;
     const until = Date.now() + 1_000;
     await Promise.all(
       Array.from({ length: 3 }, async () => {
+        let late = 0;
         while (Date.now() < until) {
           const take = await throttle.take(id, 50, 10);
           granted += take.granted;
-          if (take.granted === 0) await sleep(Math.min(take.waitMs, Math.max(0, until - Date.now())));
+          if (take.granted > 0) continue;
+          const asked = Math.min(take.waitMs, Math.max(0, until - Date.now()));
+          const before = Date.now();
+          await sleep(asked);
+          late += Math.max(0, Date.now() - before - asked);
         }
+        lateMs = Math.max(lateMs, late);
       }),
     );
-    expect(granted).toBeGreaterThanOrEqual(45);
+    expect(granted).toBeGreaterThanOrEqual(45 - Math.ceil((50 * lateMs) / 1_000));
     expect(granted).toBeLessThanOrEqual(51);
   });
 
