@@ -102,10 +102,12 @@ export interface ChannelAdapter {
    */
   recipient(contact: RecipientContact): string | null;
   /**
-   * True when the provider's message ids are unique only within a chat (Telegram), so they
-   * cannot name a delivery: no receipt callback reports them anyway.
+   * True when the provider's receipts name a message by the id it gave at the send (WhatsApp,
+   * Messenger, Twilio, RBM): that id is then kept per connection (`provider_messages`) for them
+   * to find the delivery. Not for custom endpoints (they report Herald's delivery id) nor
+   * Telegram (no receipts; ids unique only within a chat): the row would cost every send.
    */
-  readonly chatScopedMessageIds?: true;
+  readonly receiptsByProviderId?: true;
   /** Sends one message. Never throws for a provider's answer or a network fault: classifies it. */
   send(connection: ConnectionSettings, message: OutboundMessage, http: OutboundHttp): Promise<SendResult>;
 }

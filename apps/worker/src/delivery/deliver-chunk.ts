@@ -279,11 +279,11 @@ async function sendOne(deps: DeliveryDeps, step: SendStep): Promise<void> {
 
   switch (result.outcome) {
     case 'sent':
-      // The connection is kept with the provider's id: receipts name the message by both.
+      // With the connection, the provider's id is kept for receipts that name the message by it.
       return record({
         ...final('sent', null),
         provider_message_id: result.providerMessageId,
-        connection_id: adapter.chatScopedMessageIds ? null : connection.id,
+        connection_id: adapter.receiptsByProviderId ? connection.id : null,
       });
     case 'failed':
       await record({ ...final('failed', 'provider_rejected'), error_code: result.code, last_error: result.message });

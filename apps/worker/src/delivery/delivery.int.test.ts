@@ -60,8 +60,23 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     expect(rows.find((d) => d.status === 'failed')).toMatchObject({ reason: 'provider_rejected', error_code: '21211', attempts: 1 });
     const sent = rows.filter((d) => d.status === 'sent');
     expect(sent.every((d) => d.sent_at !== null)).toBe(true);
-    // Every provider but the custom receiver (whose answer names no id) gives a message id.
-    expect(sent.filter((d) => d.provider_message_id === null).map((d) => d.channel)).toEqual(['CustomChannel']);
+    // Every provider gives a message id (the custom receiver answers its own `id`). Those whose
+    // receipts name messages by it are kept per connection: not Telegram's (no receipts, ids
+    // unique only within a chat) nor a custom endpoint's (it reports Herald's delivery id).
+    expect(sent.filter((d) => d.provider_message_id === null)).toEqual([]);
+    expect(sent.find((d) => d.channel === 'CustomChannel')!.provider_message_id).toBe(`custom-${sent.find((d) => d.channel === 'CustomChannel')!.id}`);
+    const mapped = await db()
+      .selectFrom('provider_messages')
+      .innerJoin('channel_connections', 'channel_connections.id', 'provider_messages.connection_id')
+      .select(['provider_messages.delivery_id', 'provider_messages.provider_message_id', 'channel_connections.channel'])
+      .where(
+        'provider_messages.delivery_id',
+        'in',
+        sent.map((d) => d.id),
+      )
+      .execute();
+    expect(mapped.map((m) => m.channel).sort()).toEqual(['SMSChannel', 'WhatsAppChannel']);
+    for (const m of mapped) expect(m.provider_message_id).toBe(sent.find((d) => d.id === m.delivery_id)!.provider_message_id);
 
     const telegram = fakes.current.requestsOf('telegram');
     expect(telegram).toHaveLength(1);

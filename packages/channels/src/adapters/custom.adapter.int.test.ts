@@ -51,7 +51,8 @@ describe('Custom adapter', () => {
       },
       text: 'Hello Ada',
     });
-    expect(result).toEqual({ outcome: 'sent', providerMessageId: null });
+    // The fake endpoint answers its own id, as a real one may.
+    expect(result).toEqual({ outcome: 'sent', providerMessageId: `custom-${outbound.deliveryId}` });
   });
 
   it("takes any 2xx as sent, keeping the endpoint's id when it gives one", async () => {

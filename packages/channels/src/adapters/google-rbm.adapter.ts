@@ -46,6 +46,7 @@ const RULES: ReadonlyMap<string, StatusRule> = new Map<string, StatusRule>([
 
 export const googleRbmAdapter: ChannelAdapter = {
   provider: 'google_rbm',
+  receiptsByProviderId: true,
   recipient,
 
   async send(connection, message, http) {

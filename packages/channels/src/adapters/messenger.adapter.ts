@@ -34,6 +34,7 @@ const OPT_OUTS = new Map([[551, 'not available: blocked the page (Messenger 551)
 
 export const messengerAdapter: ChannelAdapter = {
   provider: 'messenger',
+  receiptsByProviderId: true,
 
   recipient,
 

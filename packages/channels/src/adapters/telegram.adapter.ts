@@ -15,7 +15,6 @@ const PUBLIC_ROOT = 'https://api.telegram.org';
 export const telegramAdapter: ChannelAdapter = {
   provider: 'telegram',
   recipient,
-  chatScopedMessageIds: true,
 
   async send(connection, message, http) {
     const required = requireCredentials(connection, ['bot_token']);

@@ -31,6 +31,7 @@ const RULES: ReadonlyMap<number, StatusRule> = new Map<number, StatusRule>([
 
 export const twilioAdapter: ChannelAdapter = {
   provider: 'twilio',
+  receiptsByProviderId: true,
   recipient,
 
   async send(connection, message, http) {

@@ -48,6 +48,7 @@ const OPT_OUTS = new Map([[131050, 'stopped marketing messages (WhatsApp 131050)
 
 export const whatsappCloudAdapter: ChannelAdapter = {
   provider: 'whatsapp_cloud',
+  receiptsByProviderId: true,
 
   recipient,
 

@@ -110,7 +110,7 @@ describe('fake providers', () => {
     const messenger = await sendMessenger();
     expect(messenger.json).toMatchObject({ recipient_id: '2400000001', message_id: expect.stringMatching(/^m_/) });
     const custom = await sendCustom();
-    expect(custom.json).toEqual({ ok: true });
+    expect(custom.json).toEqual({ ok: true, id: 'custom-d-1' });
 
     expect(fake.requests.map((request) => request.provider)).toEqual(['whatsapp_cloud', 'twilio', 'telegram', 'messenger', 'custom']);
     const [twilioRequest] = fake.requestsOf('twilio');

@@ -23,7 +23,8 @@ export const customRoute: ProviderRoute = {
     ) {
       return fakeErrors.custom.badRequest;
     }
-    return jsonResponse(200, { ok: true });
+    // An endpoint's own id for the message, as a real one would answer: Herald keeps it.
+    return jsonResponse(200, { ok: true, id: `custom-${body['delivery_id']}` });
   },
   rateLimited: (seconds) => withHeaders(jsonResponse(429, { error: 'slow down' }), { 'Retry-After': String(seconds) }),
   serverError: (status) => ({
