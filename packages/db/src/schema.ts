@@ -69,6 +69,8 @@ export interface ContactsTable {
   opted_out_at: NullableTimestamp;
   /** Why: `admin` for an admin call, else the signal (a STOP keyword, a provider's block). */
   opt_out_reason: string | null;
+  /** The time of the last opt-out or opt-in applied: an older signal arriving later is ignored. */
+  opt_out_signal_at: NullableTimestamp;
   first_seen_at: Timestamp;
   last_seen_at: Timestamp;
   created_at: Timestamp;
@@ -202,6 +204,7 @@ export interface PendingReceiptsTable {
   failed_at: NullableTimestamp;
   error_code: string | null;
   error_message: string | null;
+  opt_out_reason: string | null;
   received_at: Timestamp;
 }
 

@@ -99,6 +99,10 @@ export const RESPONSE_SCHEMAS: Record<ResponseSchemaName, JsonSchema> = {
     variables: { type: 'object' },
     opted_out_at: { ...nullableInstant, description: 'Set while the contact is opted out: its deliveries are skipped (opted_out)' },
     opt_out_reason: nullableString,
+    opt_out_signal_at: {
+      ...nullableInstant,
+      description: 'The time of the last opt-out or opt-in applied (an admin call, a STOP, a block…); a signal older than it, arriving later, is ignored',
+    },
     first_seen_at: instant,
     last_seen_at: instant,
     created_at: instant,

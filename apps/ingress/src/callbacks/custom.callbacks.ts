@@ -7,10 +7,11 @@
  */
 import { createHmac } from 'node:crypto';
 import { secretsEqual } from '@herald/core';
-import { accepted, isRecord, parseJsonBody, refused, type CallbackEffects, type ProviderCallbacks, credential } from './provider-callbacks';
+import { accepted, credential, isRecord, parseJsonBody, plausibleTime, refused, type CallbackEffects, type ProviderCallbacks } from './provider-callbacks';
 
 const STATUSES = ['delivered', 'read', 'failed'];
 const MAX_REPORTS_PER_CALL = 1_000;
+const INVALID = new Date(NaN);
 
 export const customCallbacks: ProviderCallbacks = {
   methods: ['POST'],
@@ -32,7 +33,7 @@ export const customCallbacks: ProviderCallbacks = {
       const status = report['status'];
       if (typeof status !== 'string' || !STATUSES.includes(status)) return refused(400, `${where}status must be one of ${STATUSES.join(', ')}`);
       const at = report['at'] === undefined ? request.receivedAt : new Date(String(report['at']));
-      if (Number.isNaN(at.getTime())) return refused(400, `${where}at must be an ISO 8601 time`);
+      if (plausibleTime(at, INVALID) === INVALID) return refused(400, `${where}at must be an ISO 8601 time between the years 2000 and 9999`);
       if (status === 'delivered') effects.receipts.push({ deliveryId, deliveredAt: at });
       if (status === 'read') effects.receipts.push({ deliveryId, readAt: at });
       if (status === 'failed') effects.receipts.push({ deliveryId, failure: { at, ...describeError(report['error']) } });

@@ -10,10 +10,12 @@
  */
 import { createHmac } from 'node:crypto';
 import { optOutIntent, secretsEqual } from '@herald/core';
-import { accepted, credential, isRecord, parseJsonBody, refused, type CallbackEffects, type ProviderCallbacks } from './provider-callbacks';
+import { accepted, credential, isRecord, parseJsonBody, plausibleTime, refused, type CallbackEffects, type ProviderCallbacks } from './provider-callbacks';
 
 export const googleRbmCallbacks: ProviderCallbacks = {
   methods: ['POST'],
+  // One partner webhook serves every agent of the partner.
+  shared: { secretName: 'client_token', scopeName: 'agent_id' },
   handle(connection, request) {
     const clientToken = credential(connection, 'client_token');
     if (!clientToken) return refused(403, 'this connection has no client_token credential to verify RBM webhooks with');
@@ -33,23 +35,24 @@ export const googleRbmCallbacks: ProviderCallbacks = {
     const event = parseJsonBody(data);
     const effects: CallbackEffects = { receipts: [], optOuts: [] };
     if (!isRecord(event)) return accepted(effects);
-    const at = typeof event['sendTime'] === 'string' && !Number.isNaN(Date.parse(event['sendTime'])) ? new Date(event['sendTime']) : request.receivedAt;
+    const at = typeof event['sendTime'] === 'string' ? plausibleTime(new Date(event['sendTime']), request.receivedAt) : request.receivedAt;
+    const via = typeof event['agentId'] === 'string' ? { via: event['agentId'] } : {};
     const messageId = event['messageId'];
     if (typeof messageId === 'string') {
-      if (event['eventType'] === 'DELIVERED') effects.receipts.push({ providerMessageId: messageId, deliveredAt: at });
-      if (event['eventType'] === 'READ') effects.receipts.push({ providerMessageId: messageId, readAt: at });
+      if (event['eventType'] === 'DELIVERED') effects.receipts.push({ providerMessageId: messageId, deliveredAt: at, ...via });
+      if (event['eventType'] === 'READ') effects.receipts.push({ providerMessageId: messageId, readAt: at, ...via });
     }
     // UNSUBSCRIBE / SUBSCRIBE: the user turned the agent's messages off or on in their client.
     const sender = event['senderPhoneNumber'];
     if (typeof sender === 'string' && event['eventType'] === 'UNSUBSCRIBE')
-      effects.optOuts.push({ address: sender, optOut: true, reason: 'unsubscribed (RCS)', at });
+      effects.optOuts.push({ address: sender, optOut: true, reason: 'unsubscribed (RCS)', at, ...via });
     if (typeof sender === 'string' && event['eventType'] === 'SUBSCRIBE')
-      effects.optOuts.push({ address: sender, optOut: false, reason: 'subscribed (RCS)', at });
+      effects.optOuts.push({ address: sender, optOut: false, reason: 'subscribed (RCS)', at, ...via });
     // A reply of STOP (or START) on RCS, which is a phone channel like SMS.
     if (typeof event['text'] === 'string' && typeof sender === 'string') {
       const intent = optOutIntent(event['text']);
       const keyword = event['text'].trim().slice(0, 40).toUpperCase();
-      if (intent) effects.optOuts.push({ address: sender, optOut: intent === 'opt_out', reason: `replied ${keyword} (RCS)`, at });
+      if (intent) effects.optOuts.push({ address: sender, optOut: intent === 'opt_out', reason: `replied ${keyword} (RCS)`, at, ...via });
     }
     return accepted(effects);
   },

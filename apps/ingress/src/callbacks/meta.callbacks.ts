@@ -13,6 +13,7 @@ import {
   credential,
   isRecord,
   parseJsonBody,
+  plausibleTime,
   records,
   refused,
   unixSeconds,
@@ -28,6 +29,8 @@ const WHATSAPP_STOPPED_MARKETING = '131050';
 
 export const metaCallbacks: ProviderCallbacks = {
   methods: ['GET', 'POST'],
+  // One Meta app's webhook serves each WhatsApp number of the app (Messenger: see the docs).
+  shared: { secretName: 'app_secret', scopeName: 'phone_number_id' },
   handle(connection, request) {
     if (request.method === 'GET') return handshake(connection, request);
     const appSecret = credential(connection, 'app_secret');
@@ -62,25 +65,28 @@ function handshake(connection: CallbackConnection, request: CallbackRequest): Ca
 function readWhatsAppEntry(entry: Record<string, unknown>, receivedAt: Date, effects: CallbackEffects): void {
   for (const change of records(entry['changes'])) {
     const value = isRecord(change['value']) ? change['value'] : {};
+    const metadata = isRecord(value['metadata']) ? value['metadata'] : {};
+    const via = typeof metadata['phone_number_id'] === 'string' ? { via: metadata['phone_number_id'] } : {};
     for (const status of records(value['statuses'])) {
       const id = status['id'];
       if (typeof id !== 'string') continue;
       const at = unixSeconds(status['timestamp'], receivedAt);
       switch (status['status']) {
         case 'delivered':
-          effects.receipts.push({ providerMessageId: id, deliveredAt: at });
+          effects.receipts.push({ providerMessageId: id, deliveredAt: at, ...via });
           break;
         case 'read':
-          effects.receipts.push({ providerMessageId: id, readAt: at });
+          effects.receipts.push({ providerMessageId: id, readAt: at, ...via });
           break;
         case 'failed': {
           const error = records(status['errors'])[0] ?? {};
           const code = String(error['code'] ?? 'failed');
-          effects.receipts.push({ providerMessageId: id, failure: { at, code, message: describeGraphError(error) } });
-          const recipient = status['recipient_id'];
-          if (code === WHATSAPP_STOPPED_MARKETING && typeof recipient === 'string') {
-            effects.optOuts.push({ address: recipient, optOut: true, reason: 'stopped marketing messages (WhatsApp 131050)', at });
-          }
+          effects.receipts.push({
+            providerMessageId: id,
+            ...via,
+            failure: { at, code, message: describeGraphError(error) },
+            ...(code === WHATSAPP_STOPPED_MARKETING ? { optOutReason: 'stopped marketing messages (WhatsApp 131050)' } : {}),
+          });
           break;
         }
         default: // `sent` (Herald knows) and kinds added later
@@ -90,8 +96,8 @@ function readWhatsAppEntry(entry: Record<string, unknown>, receivedAt: Date, eff
       const address = preference['wa_id'];
       if (typeof address !== 'string' || preference['category'] !== 'marketing_messages') continue;
       const at = unixSeconds(preference['timestamp'], receivedAt);
-      if (preference['value'] === 'stop') effects.optOuts.push({ address, optOut: true, reason: 'stopped marketing messages (WhatsApp)', at });
-      if (preference['value'] === 'resume') effects.optOuts.push({ address, optOut: false, reason: 'resumed marketing messages (WhatsApp)', at });
+      if (preference['value'] === 'stop') effects.optOuts.push({ address, optOut: true, reason: 'stopped marketing messages (WhatsApp)', at, ...via });
+      if (preference['value'] === 'resume') effects.optOuts.push({ address, optOut: false, reason: 'resumed marketing messages (WhatsApp)', at, ...via });
     }
   }
 }
@@ -123,7 +129,7 @@ function readMessengerEntry(entry: Record<string, unknown>, receivedAt: Date, ef
 
 /** Messenger times are Unix milliseconds. */
 function millis(value: unknown, fallback: Date): Date {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? new Date(value) : fallback;
+  return typeof value === 'number' ? plausibleTime(new Date(value), fallback) : fallback;
 }
 
 /** `{code, title, message, error_data: {details}}` as one line, for the delivery's last_error. */

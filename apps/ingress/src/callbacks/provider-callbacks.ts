@@ -34,10 +34,18 @@ export interface CallbackAnswer {
   body: string;
 }
 
+/**
+ * Where a reported fact belongs, when the webhook is shared: the provider's id of the number
+ * or agent it is about (WhatsApp's `phone_number_id`, RBM's `agentId`). Absent: this connection.
+ */
+export interface Via {
+  via?: string;
+}
+
 /** What a verified callback reports, to be recorded; the connection id is filled in by the route. */
 export interface CallbackEffects {
-  receipts: Array<Omit<ReceiptRow, 'connectionId'>>;
-  optOuts: Array<Omit<OptOutSignal, 'connectionId'>>;
+  receipts: Array<Omit<ReceiptRow, 'connectionId'> & Via>;
+  optOuts: Array<Omit<OptOutSignal, 'connectionId'> & Via>;
 }
 
 /**
@@ -55,6 +63,12 @@ export type CallbackOutcome =
 export interface ProviderCallbacks {
   /** The HTTP methods it answers; the route refuses others (405) before reading the body. */
   readonly methods: readonly string[];
+  /**
+   * For a webhook one provider account shares between numbers or agents: the credential that
+   * verifies it and the one that names the number or agent (what `via` is compared with). A
+   * fact `via` another one goes to the connection with the same secret and that name.
+   */
+  readonly shared?: { secretName: string; scopeName: string };
   handle(connection: CallbackConnection, request: CallbackRequest): CallbackOutcome;
 }
 
@@ -91,5 +105,14 @@ export function records(value: unknown): Array<Record<string, unknown>> {
 /** A Unix time in seconds (a number or a numeric string), or the fallback. */
 export function unixSeconds(value: unknown, fallback: Date): Date {
   const seconds = typeof value === 'string' ? Number(value) : value;
-  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? new Date(seconds * 1000) : fallback;
+  return typeof seconds === 'number' ? plausibleTime(new Date(seconds * 1000), fallback) : fallback;
+}
+
+/**
+ * `time` when it is one a provider could mean (years 2000 to 9999), else the fallback: a date
+ * JavaScript accepts but Postgres does not (year -271821) would fail the batch it travels in.
+ */
+export function plausibleTime(time: Date, fallback: Date): Date {
+  const year = time.getUTCFullYear();
+  return Number.isFinite(time.getTime()) && year >= 2000 && year <= 9999 ? time : fallback;
 }

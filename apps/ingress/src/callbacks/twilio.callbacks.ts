@@ -74,9 +74,9 @@ function readTwilioParams(params: URLSearchParams, request: CallbackRequest): Ca
       effects.receipts.push({
         providerMessageId: sid,
         failure: { at, code, message: `Twilio reported the message ${status}${code === status ? '' : ` (error ${code})`}` },
+        // The person the message went to replied STOP: that contact (found by the message) opts out.
+        ...(code === UNSUBSCRIBED_RECIPIENT ? { optOutReason: 'replied STOP (Twilio 21610)' } : {}),
       });
-      const to = params.get('To');
-      if (code === UNSUBSCRIBED_RECIPIENT && to) effects.optOuts.push({ address: to, optOut: true, reason: 'replied STOP (Twilio 21610)', at });
     }
     return effects;
   }

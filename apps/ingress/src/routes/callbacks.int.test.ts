@@ -234,8 +234,92 @@ describe('POST|GET /callbacks/:connectionId', () => {
     });
   });
 
+  it("one Meta app's webhook for two numbers: each fact goes to its own number's connection, never to a contact of the other bot", async () => {
+    const shared = { access_token: 'x', app_secret: APP_SECRET, verify_token: VERIFY_TOKEN };
+    const stamp = Date.now();
+    // Two bots, two numbers of one Meta app, one person in both bots' contacts.
+    const a = await seedSentRun(
+      'WhatsAppChannel',
+      'whatsapp_cloud',
+      { ...shared, phone_number_id: `pn-a-${stamp}` },
+      ['16505551234'],
+      () => `wamid.a-${stamp}`,
+    );
+    const b = await seedSentRun(
+      'WhatsAppChannel',
+      'whatsapp_cloud',
+      { ...shared, phone_number_id: `pn-b-${stamp}` },
+      ['16505551234'],
+      () => `wamid.b-${stamp}`,
+    );
+    const aboutB = (file: string, edit: (value: Record<string, unknown>) => void) => {
+      const body = fixture<{ entry: Array<{ changes: Array<{ value: Record<string, unknown> & { metadata: Record<string, string> } }> }> }>(file);
+      const value = body.entry[0]!.changes[0]!.value;
+      value.metadata.phone_number_id = `pn-b-${stamp}`;
+      edit(value);
+      return JSON.stringify(body);
+    };
+    // All of it arrives at A's URL, the one the app was given.
+    const delivered = aboutB('whatsapp-status-delivered.json', (v) => ((v['statuses'] as Array<Record<string, unknown>>)[0]!['id'] = `wamid.b-${stamp}`));
+    const stop = aboutB('whatsapp-user-preferences-stop.json', () => undefined);
+    const elsewhere = aboutB(
+      'whatsapp-user-preferences-stop.json',
+      (v) => ((v['metadata'] as Record<string, string>)['phone_number_id'] = 'pn-of-no-connection'),
+    );
+    for (const body of [delivered, stop, elsewhere]) expect((await post(a.connectionId, body, metaSigned(body))).status).toBe(200);
+
+    expect((await deliveryRows(b.runId))[0]!.delivered_at).toEqual(new Date(1750263773_000));
+    expect((await deliveryRows(a.runId))[0]!.delivered_at).toBeNull();
+    const optedOut = await db()
+      .selectFrom('contacts')
+      .select('bot_id')
+      .where('bot_id', 'in', [a.botId, b.botId])
+      .where('opted_out_at', 'is not', null)
+      .execute();
+    expect(optedOut).toEqual([{ bot_id: b.botId }]);
+    // Nothing parked for B's message under A's connection.
+    expect(await db().selectFrom('pending_receipts').select('id').where('connection_id', 'in', [a.connectionId, b.connectionId]).execute()).toEqual([]);
+  });
+
+  it('a late, older opt-in does not undo a newer opt-out; numbers match in their other written forms', async () => {
+    const credentials = { account_sid: 'AC1', auth_token: AUTH_TOKEN, from: '+15017122661' };
+    // Stored without the +, and with 00: both are the numbers Twilio writes as +1555867532x.
+    const seeded = await seedSentRun('SMSChannel', 'twilio', credentials, ['15558675321', '0015558675322']);
+    const url = `${publicUrl}/callbacks/${seeded.connectionId}`;
+    const inbound = (from: string, body: string) => {
+      const form = new URLSearchParams({ ...fixture<Record<string, string>>('twilio-inbound-sms.json'), From: from, Body: body });
+      return post(seeded.connectionId, form.toString(), {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': twilioSignature(AUTH_TOKEN, url, form),
+      });
+    };
+    const state = async () =>
+      (await db().selectFrom('contacts').select(['user_id', 'opt_out_reason']).where('bot_id', '=', seeded.botId).orderBy('user_id').execute()).map(
+        (c) => `${c.user_id}: ${c.opt_out_reason ?? 'in'}`,
+      );
+    expect((await inbound('+15558675321', 'STOP')).status).toBe(200);
+    expect((await inbound('+15558675322', 'Stop.')).status).toBe(200);
+    expect(await state()).toEqual(['0015558675322: replied STOP. (SMS)', '15558675321: replied STOP (SMS)']);
+
+    // A START from before the STOP (a provider's retry, hours late) changes nothing…
+    const { applyOptOutSignals } = await import('@herald/db');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    expect(
+      await applyOptOutSignals(db(), [
+        { connectionId: seeded.connectionId, address: '+15558675321', optOut: false, reason: 'replied START (SMS)', at: hourAgo },
+      ]),
+    ).toEqual({
+      optedOut: 0,
+      optedIn: 0,
+    });
+    expect(await state()).toEqual(['0015558675322: replied STOP. (SMS)', '15558675321: replied STOP (SMS)']);
+    // …a newer one opts back in.
+    expect((await inbound('+15558675321', 'START')).status).toBe(200);
+    expect(await state()).toEqual(['0015558675322: replied STOP. (SMS)', '15558675321: in']);
+  });
+
   it('any order of the same statuses, each sent three times in concurrent calls, ends in the same states and exact run counts', async () => {
-    const credentials = { access_token: 'x', phone_number_id: '1', app_secret: APP_SECRET };
+    const credentials = { access_token: 'x', phone_number_id: '106540352242922', app_secret: APP_SECRET };
     const users = Array.from({ length: 40 }, (_, i) => `3933300${String(i).padStart(5, '0')}`);
     const seeded = await seedSentRun('WhatsAppChannel', 'whatsapp_cloud', credentials, users, (i) => `wamid.order-${i}-${Date.now()}`);
     const random = seededRandom(12);
@@ -427,7 +511,7 @@ describe('POST|GET /callbacks/:connectionId', () => {
     const seeded = await seedSentRun(
       'RCSChannel',
       'google_rbm',
-      { service_account_json: '{}', agent_id: 'a', client_token: CLIENT_TOKEN },
+      { service_account_json: '{}', agent_id: 'AGENT_ID', client_token: CLIENT_TOKEN },
       ['+15550001111'],
       () => '6f1c2d7e-0000-5000-8000-000000000001',
     );
@@ -484,6 +568,13 @@ describe('POST|GET /callbacks/:connectionId', () => {
 
     const bad = signed({ delivery_id: 'x', status: 'delivered' });
     expect((await post(seeded.connectionId, bad.body, bad.headers)).status).toBe(400);
+    // A date JavaScript reads but Postgres cannot store is refused alone, not with its batch.
+    const farPast = signed({ delivery_id: seeded.deliveries[0]!.id, status: 'delivered', at: '-271821-04-20T00:00:00Z' });
+    expect((await post(seeded.connectionId, farPast.body, farPast.headers)).status).toBe(400);
+    // Text Postgres cannot store (NUL, a lone surrogate) is cleaned, not a 500 for the batch.
+    const odd = signed({ delivery_id: other.deliveries[0]!.id, status: 'failed', error: { code: 'x\u0000', message: 'bad \ud800 text' } }, 'other-secret');
+    expect((await post(other.connectionId, odd.body, odd.headers)).status).toBe(200);
+    expect((await deliveryRows(other.runId))[0]).toMatchObject({ error_code: 'x', last_error: 'bad \ufffd text' });
     const forged = signed({ delivery_id: seeded.deliveries[0]!.id, status: 'failed' }, 'guess');
     expect((await post(seeded.connectionId, forged.body, forged.headers)).status).toBe(401);
   });
@@ -500,7 +591,7 @@ describe('POST|GET /callbacks/:connectionId', () => {
   });
 
   it('parks a receipt that beats the record of its send, and the reconciler applies it once the send is recorded', async () => {
-    const credentials = { access_token: 'x', phone_number_id: '1', app_secret: APP_SECRET };
+    const credentials = { access_token: 'x', phone_number_id: '106540352242922', app_secret: APP_SECRET };
     const seeded = await seedSentRun('WhatsAppChannel', 'whatsapp_cloud', credentials, ['16505550101'], () => `wamid.early-${Date.now()}`);
     const early = seeded.deliveries[0]!;
     // As if the worker had not recorded the send yet: no mapping, still being sent.

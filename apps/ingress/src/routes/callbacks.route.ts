@@ -8,6 +8,7 @@ import { googleRbmCallbacks } from '../callbacks/google-rbm.callbacks';
 import { metaCallbacks } from '../callbacks/meta.callbacks';
 import type { CallbackAnswer, CallbackConnection, ProviderCallbacks } from '../callbacks/provider-callbacks';
 import { CallbackRecorder } from '../callbacks/record-callbacks';
+import { EffectRouter } from '../callbacks/route-effects';
 import { telegramCallbacks } from '../callbacks/telegram.callbacks';
 import { twilioCallbacks } from '../callbacks/twilio.callbacks';
 import { LoadingCache } from '../loading-cache';
@@ -46,6 +47,7 @@ export interface CallbacksRouteOptions {
  */
 export function callbacksHandler({ db, logger, publicUrl, bodyLimitBytes, metrics }: CallbacksRouteOptions): RequestHandler<{ connectionId: string }> {
   const recorder = new CallbackRecorder(db, metrics);
+  const router = new EffectRouter(db);
   // Brief, so a credential changed by the admin API applies within seconds; bounded, and misses
   // cached, so random ids cost a scanner more than the database.
   const connections = new LoadingCache<CallbackConnection | null>(async (id) => (await findChannelConnection(db, id)) ?? null, 2_000, 10_000);
@@ -85,11 +87,11 @@ export function callbacksHandler({ db, logger, publicUrl, bodyLimitBytes, metric
       case 'answered':
         return answer(res, outcome.answer);
       case 'accepted': {
-        const { receipts, optOuts } = outcome.effects;
-        await recorder.record(
-          receipts.map((receipt) => ({ ...receipt, connectionId })),
-          optOuts.map((signal) => ({ ...signal, connectionId })),
-        );
+        const { receipts, optOuts, unrouted } = await router.route(connection, callbacks, outcome.effects);
+        if (unrouted > 0) {
+          logger.info('callback facts about a number or agent no connection serves: ignored', { connectionId, provider: connection.provider, unrouted });
+        }
+        await recorder.record(receipts, optOuts);
         return answer(res, outcome.answer);
       }
     }

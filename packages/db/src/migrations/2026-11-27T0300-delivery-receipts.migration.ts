@@ -12,7 +12,10 @@ import { sql, type Kysely } from 'kysely';
  *   a delivery sent twice (a worker died after the provider accepted it) has two ids.
  * - `pending_receipts` holds receipts that arrived before the send they report was recorded
  *   (a provider can call back within milliseconds); the worker's reconciler applies them
- *   once the send is recorded, and drops those still unmatched after a day.
+ *   once the send is recorded, and drops those still unmatched after an hour.
+ * - A contact keeps the time of the last opt-out or opt-in applied to it (`opt_out_signal_at`,
+ *   the signal's own time): providers retry for hours, and a late older signal (a START sent
+ *   before the STOP) must not undo a newer one.
  * The new columns have no default: adding them rewrites nothing, however many rows there are.
  */
 export async function up(db: Kysely<any>): Promise<void> {
@@ -25,6 +28,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     ALTER TABLE runs
       ADD COLUMN delivered integer NOT NULL DEFAULT 0 CHECK (delivered >= 0),
       ADD COLUMN read      integer NOT NULL DEFAULT 0 CHECK (read >= 0)`.execute(db);
+  await sql`ALTER TABLE contacts ADD COLUMN opt_out_signal_at timestamptz`.execute(db);
   await sql`
     CREATE TABLE provider_messages (
       connection_id       uuid NOT NULL,
@@ -45,6 +49,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       failed_at     timestamptz,
       error_code    text,
       error_message text,
+      -- The failure also says the person opted out (WhatsApp 131050, Twilio 21610): why.
+      opt_out_reason text,
       received_at   timestamptz NOT NULL DEFAULT now(),
       CHECK ((provider_message_id IS NULL) <> (delivery_id IS NULL))
     )`.execute(db);
@@ -53,6 +59,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP TABLE pending_receipts`.execute(db);
   await sql`DROP TABLE provider_messages`.execute(db);
+  await sql`ALTER TABLE contacts DROP COLUMN opt_out_signal_at`.execute(db);
   await sql`ALTER TABLE runs DROP COLUMN read, DROP COLUMN delivered`.execute(db);
   await sql`ALTER TABLE deliveries DROP COLUMN failed_at, DROP COLUMN read_at, DROP COLUMN delivered_at`.execute(db);
 }

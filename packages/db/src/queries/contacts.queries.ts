@@ -95,8 +95,12 @@ export async function setContactOptOut(db: Db, botId: string, contactId: string,
     .updateTable('contacts')
     .set(
       reason === null
-        ? { opted_out_at: null, opt_out_reason: null }
-        : (eb) => ({ opted_out_at: eb.fn.coalesce('opted_out_at', sql<Date>`now()`), opt_out_reason: eb.fn.coalesce('opt_out_reason', eb.val(reason)) }),
+        ? { opted_out_at: null, opt_out_reason: null, opt_out_signal_at: sql<Date>`now()` }
+        : (eb) => ({
+            opted_out_at: eb.fn.coalesce('opted_out_at', sql<Date>`now()`),
+            opt_out_reason: eb.fn.coalesce('opt_out_reason', eb.val(reason)),
+            opt_out_signal_at: sql<Date>`now()`,
+          }),
     )
     .where('bot_id', '=', botId)
     .where('id', '=', contactId)

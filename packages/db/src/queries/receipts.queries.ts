@@ -28,6 +28,11 @@ export interface ReceiptRow {
   deliveredAt?: Date | null;
   readAt?: Date | null;
   failure?: { at: Date; code: string; message: string } | null;
+  /**
+   * The failure also says the person opted out or blocked the sender (WhatsApp 131050, Twilio
+   * 21610): the contact of the delivery it names is opted out, with this reason.
+   */
+  optOutReason?: string;
 }
 
 export interface AppliedReceipts {
@@ -57,19 +62,20 @@ export async function applyReceipts(db: Db, receipts: readonly ReceiptRow[]): Pr
     delivered_at: r.deliveredAt ?? null,
     read_at: r.readAt ?? null,
     failed_at: r.failure?.at ?? null,
-    error_code: r.failure?.code.slice(0, 100) ?? null,
-    error_message: r.failure?.message.slice(0, 1000) ?? null,
+    error_code: r.failure ? storable(r.failure.code, 100) : null,
+    error_message: r.failure ? storable(r.failure.message, 1000) : null,
+    opt_out_reason: r.optOutReason && r.failure ? storable(r.optOutReason, 200) : null,
   }));
   const { rows } = await withDeadlockRetry(() =>
     sql<AppliedReceipts>`${prepared('apply_receipts')}
       WITH input AS (
         SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS i(
           ord int, connection_id uuid, provider_message_id text, delivery_id bigint, watermark_address text,
-          delivered_at timestamptz, read_at timestamptz, failed_at timestamptz, error_code text, error_message text)
+          delivered_at timestamptz, read_at timestamptz, failed_at timestamptz, error_code text, error_message text, opt_out_reason text)
       ), ${APPLY},
       parked AS (
-        INSERT INTO pending_receipts (connection_id, provider_message_id, delivery_id, delivered_at, read_at, failed_at, error_code, error_message)
-        SELECT i.connection_id, i.provider_message_id, i.delivery_id, i.delivered_at, i.read_at, i.failed_at, i.error_code, i.error_message
+        INSERT INTO pending_receipts (connection_id, provider_message_id, delivery_id, delivered_at, read_at, failed_at, error_code, error_message, opt_out_reason)
+        SELECT i.connection_id, i.provider_message_id, i.delivery_id, i.delivered_at, i.read_at, i.failed_at, i.error_code, i.error_message, i.opt_out_reason
         FROM input i WHERE i.watermark_address IS NULL AND NOT EXISTS (SELECT 1 FROM matched m WHERE m.ord = i.ord)
         RETURNING 1
       )
@@ -83,13 +89,14 @@ export async function applyReceipts(db: Db, receipts: readonly ReceiptRow[]): Pr
 
 /**
  * Applies the parked receipts whose send has been recorded since, deletes them, and drops
- * those parked longer than `maxAgeMs` (a message Herald never sent, or one sent by a
- * connection since deleted): `perStatement` at a time in id order, at most `maxStatements`
+ * those parked longer than `maxAgeMs`, an hour by default (a message Herald never sent: a
+ * Twilio service or Meta number shared with other software reports theirs too; a send can
+ * only beat its record by the outcome writer's delay, or a dead worker's lease): `perStatement` at a time in id order, at most `maxStatements`
  * statements. Returns how many were applied and dropped.
  */
 export async function applyPendingReceipts(
   db: Db,
-  { perStatement = 5_000, maxStatements = 20, maxAgeMs = 86_400_000 } = {},
+  { perStatement = 5_000, maxStatements = 20, maxAgeMs = 3_600_000 } = {},
 ): Promise<{ applied: number; dropped: number }> {
   const total = { applied: 0, dropped: 0 };
   let after = '0';
@@ -112,7 +119,8 @@ async function applyPendingAfter(
   const { rows } = await withDeadlockRetry(() =>
     sql<{ applied: number; dropped: number; read: number; last: string | null }>`
       WITH input AS (
-        SELECT id AS ord, connection_id, provider_message_id, delivery_id, NULL::text AS watermark_address, delivered_at, read_at, failed_at, error_code, error_message
+        SELECT id AS ord, connection_id, provider_message_id, delivery_id, NULL::text AS watermark_address, delivered_at, read_at, failed_at,
+               error_code, error_message, opt_out_reason
         FROM pending_receipts WHERE id > ${after} ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED
       ), ${APPLY},
       applied AS (DELETE FROM pending_receipts p USING matched m WHERE p.id = m.ord RETURNING 1),
@@ -127,6 +135,9 @@ async function applyPendingAfter(
   );
   return rows[0]!;
 }
+
+/** How far past a Messenger watermark a send recorded by Herald still counts as covered by it. */
+const WATERMARK_SLACK = sql.raw(`interval '5 seconds'`);
 
 /**
  * The merge, as CTEs over `input` (ord, connection_id, provider_message_id | delivery_id, the
@@ -172,7 +183,8 @@ const APPLY = sql`
     JOIN runs r ON r.broadcast_id = b.id
      AND r.created_at BETWEEN coalesce(i.read_at, i.delivered_at) - interval '30 days' AND coalesce(i.read_at, i.delivered_at)
     JOIN deliveries d ON d.run_id = r.id AND d.contact_id = c.id AND d.channel = cc.channel
-    WHERE d.sent_at <= coalesce(i.read_at, i.delivered_at) AND d.status IN ('sent', 'failed')
+    -- Herald's sent_at is when it recorded the send, a little after Meta took the message.
+    WHERE d.sent_at <= coalesce(i.read_at, i.delivered_at) + ${WATERMARK_SLACK} AND d.status IN ('sent', 'failed')
   ), folded AS (
     SELECT m.id,
            min(least(i.delivered_at, i.read_at)) AS delivered_at,
@@ -222,7 +234,29 @@ const APPLY = sql`
     FROM (SELECT * FROM moved ORDER BY run_id) x
     WHERE r.id = x.run_id
     RETURNING r.id
+  ), opted_out AS (
+    -- A failure that says the person opted out opts out the contact it was sent to: by the
+    -- delivery, not by an address (WhatsApp's recipient_id may be written otherwise).
+    UPDATE contacts c SET
+      opted_out_at = coalesce(c.opted_out_at, o.at), opt_out_reason = coalesce(c.opt_out_reason, o.reason),
+      opt_out_signal_at = o.at, updated_at = now()
+    FROM (
+      SELECT DISTINCT ON (d.contact_id) d.contact_id, i.failed_at AS at, i.opt_out_reason AS reason
+      FROM matched m JOIN input i ON i.ord = m.ord JOIN deliveries d ON d.id = m.id
+      WHERE i.opt_out_reason IS NOT NULL
+      ORDER BY d.contact_id, i.failed_at DESC
+    ) o
+    WHERE c.id = o.contact_id AND (c.opt_out_signal_at IS NULL OR o.at >= c.opt_out_signal_at)
+    RETURNING 1
   )`;
+
+/** Text as Postgres stores it: no NUL, no lone surrogate (either would fail the whole batch), at most `max` characters. */
+function storable(text: string, max: number): string {
+  return text
+    .replaceAll('\u0000', '')
+    .slice(0, max) // before the surrogates: a cut may split a pair
+    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
 
 /** One opt-out (or opt-in) signal from a provider's callback, naming the contact by its address. */
 export interface OptOutSignal {
@@ -236,48 +270,77 @@ export interface OptOutSignal {
 }
 
 /**
- * Applies opt-out and opt-in signals, one statement for the batch: the contact of the
- * connection's bot and channel whose user id is the address — or, on phone channels, whose
- * number (`user_phone_number`, else `user_id`) is the address once written in E.164 — is
- * opted out (the first time and reason are kept) or back in. Per address, the latest signal
- * of the batch wins. Returns how many contacts were opted out and back in.
+ * Applies opt-out and opt-in signals, one statement for the batch, to the contact of the
+ * connection's bot and channel that the address names: by `user_id`, or on phone channels
+ * (SMS, WhatsApp, RCS) by `user_id` or `user_phone_number` written as the same number with
+ * `+`, without it, or with `00` (each an index look-up: no scan of the bot's contacts). A
+ * signal older than the last one applied to the contact (`opt_out_signal_at`) is ignored,
+ * so a retried START from before a STOP cannot undo it (at the same time, the later arrival
+ * wins); in the batch, the latest per address wins. An opt-out keeps the first time and reason. Returns how many contacts changed state.
  */
 export async function applyOptOutSignals(db: Db, signals: readonly OptOutSignal[]): Promise<{ optedOut: number; optedIn: number }> {
   if (signals.length === 0) return { optedOut: 0, optedIn: 0 };
   const input = signals.map((s, ord) => ({
     ord,
     connection_id: s.connectionId,
-    address: s.address,
+    addresses: addressForms(s.address),
     opt_out: s.optOut,
-    reason: s.reason.slice(0, 200),
+    reason: storable(s.reason, 200),
     at: s.at,
   }));
-  // E.164 as the Twilio adapter writes a contact's number (e164 in channels): separators
-  // dropped, a leading 00 or + read as the international prefix.
-  const e164 = sql`'+' || regexp_replace(regexp_replace(coalesce(c.user_phone_number, c.user_id), '[\\s().\\-/]', '', 'g'), '^(\\+|00)', '')`;
-  const { rows } = await sql<{ optedOut: number; optedIn: number }>`${prepared('apply_opt_out_signals')}
-    WITH input AS (
-      SELECT DISTINCT ON (i.connection_id, i.address) i.*
-      FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS i(ord int, connection_id uuid, address text, opt_out boolean, reason text, at timestamptz)
-      ORDER BY i.connection_id, i.address, i.at DESC, i.ord DESC
-    ), target AS (
-      SELECT DISTINCT ON (c.id) c.id, i.opt_out, i.reason, i.at
-      FROM input i
-      JOIN channel_connections cc ON cc.id = i.connection_id
-      JOIN contacts c ON c.bot_id = cc.bot_id AND c.bot_channel = cc.channel
-       AND (c.user_id = i.address OR (cc.channel IN ('SMSChannel', 'WhatsAppChannel', 'RCSChannel') AND ${e164} = '+' || ltrim(i.address, '+')))
-      ORDER BY c.id, i.at DESC
-    ), changed AS (
-      UPDATE contacts c SET
-        opted_out_at   = CASE WHEN t.opt_out THEN coalesce(c.opted_out_at, t.at) END,
-        opt_out_reason = CASE WHEN t.opt_out THEN coalesce(c.opt_out_reason, t.reason) END,
-        updated_at     = now()
-      FROM target t
-      WHERE c.id = t.id AND (c.opted_out_at IS NULL) = t.opt_out
-      RETURNING t.opt_out
-    )
-    SELECT count(*) FILTER (WHERE opt_out)::int AS "optedOut", count(*) FILTER (WHERE NOT opt_out)::int AS "optedIn" FROM changed`.execute(db);
+  const { rows } = await withDeadlockRetry(() =>
+    sql<{ optedOut: number; optedIn: number }>`${prepared('apply_opt_out_signals')}
+      WITH input AS (
+        SELECT DISTINCT ON (i.connection_id, i.addresses->>0) i.*
+        FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS i(ord int, connection_id uuid, addresses jsonb, opt_out boolean, reason text, at timestamptz)
+        ORDER BY i.connection_id, i.addresses->>0, i.at DESC, i.ord DESC
+      ), target AS (
+        SELECT DISTINCT ON (found.id) found.id, i.opt_out, i.reason, i.at
+        FROM input i
+        JOIN channel_connections cc ON cc.id = i.connection_id
+        CROSS JOIN LATERAL (
+          SELECT ARRAY(SELECT jsonb_array_elements_text(
+            CASE WHEN cc.channel IN ('SMSChannel', 'WhatsAppChannel', 'RCSChannel') THEN i.addresses ELSE jsonb_build_array(i.addresses -> 0) END
+          )) AS forms
+        ) a
+        CROSS JOIN LATERAL (
+          SELECT c.id FROM contacts c WHERE c.bot_id = cc.bot_id AND c.user_id = ANY (a.forms) AND c.bot_channel = cc.channel
+          UNION
+          SELECT c.id FROM contacts c
+          WHERE cc.channel IN ('SMSChannel', 'WhatsAppChannel', 'RCSChannel')
+            AND c.bot_id = cc.bot_id AND c.user_phone_number = ANY (a.forms) AND c.bot_channel = cc.channel
+        ) found
+        ORDER BY found.id, i.at DESC
+      ), locked AS (
+        SELECT c.id, c.opted_out_at IS NOT NULL AS was_out
+        FROM contacts c JOIN target t ON t.id = c.id
+        WHERE c.opt_out_signal_at IS NULL OR t.at >= c.opt_out_signal_at
+        ORDER BY c.id
+        FOR UPDATE OF c
+      ), changed AS (
+        UPDATE contacts c SET
+          opted_out_at      = CASE WHEN t.opt_out THEN coalesce(c.opted_out_at, t.at) END,
+          opt_out_reason    = CASE WHEN t.opt_out THEN coalesce(c.opt_out_reason, t.reason) END,
+          opt_out_signal_at = t.at,
+          updated_at        = now()
+        FROM target t JOIN locked l ON l.id = t.id
+        WHERE c.id = t.id AND (c.opt_out_signal_at IS NULL OR t.at >= c.opt_out_signal_at)
+        RETURNING t.opt_out, l.was_out
+      )
+      SELECT count(*) FILTER (WHERE opt_out AND NOT was_out)::int AS "optedOut",
+             count(*) FILTER (WHERE NOT opt_out AND was_out)::int AS "optedIn"
+      FROM changed`.execute(db),
+  );
   return rows[0]!;
+}
+
+/**
+ * The address as given first, then, when it is a phone number, the other ways a contact's
+ * number may be stored: `+<digits>`, `<digits>`, `00<digits>`.
+ */
+function addressForms(address: string): string[] {
+  const digits = /^(\+|00)?(\d{6,15})$/.exec(address.replace(/[\s().-]/g, ''))?.[2];
+  return digits ? [...new Set([address, `+${digits}`, digits, `00${digits}`])] : [address];
 }
 
 /** Postgres' deadlock_detected: one of the two statements is cancelled and can simply run again. */
