@@ -126,7 +126,15 @@ async function seed(client) {
     rows: [connection],
   } = await client.query(
     `INSERT INTO channel_connections (bot_id, channel, provider, credentials) VALUES ($1, 'WhatsAppChannel', 'whatsapp_cloud', $2) RETURNING id`,
-    [botId, JSON.stringify({ app_secret: APP_SECRET, verify_token: randomBytes(8).toString('hex') })],
+    // The number the fixture's statuses name (metadata.phone_number_id): theirs to record.
+    [
+      botId,
+      JSON.stringify({
+        app_secret: APP_SECRET,
+        verify_token: randomBytes(8).toString('hex'),
+        phone_number_id: FIXTURE.entry[0].changes[0].value.metadata.phone_number_id,
+      }),
+    ],
   );
   const {
     rows: [run],
