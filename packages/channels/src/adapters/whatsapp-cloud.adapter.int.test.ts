@@ -92,6 +92,8 @@ describe('WhatsApp Cloud adapter', () => {
     rateLimitIssues: { outcome: 'retry', code: '80007', throttled: true },
     undeliverable: { outcome: 'failed', code: '131026' },
     reEngagement: { outcome: 'failed', code: '131047' },
+    // The person stopped marketing messages: failed, and the contact opted out.
+    stoppedMarketing: { outcome: 'failed', code: '131050', optOut: 'stopped marketing messages (WhatsApp 131050)' },
     invalidParameter: { outcome: 'failed', code: '100' },
   };
 

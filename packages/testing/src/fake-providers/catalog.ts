@@ -112,6 +112,11 @@ export const fakeErrors = {
       message: '(#131047) Re-engagement message',
       details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.',
     }),
+    stoppedMarketing: graphError(400, {
+      code: 131050,
+      message: '(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business',
+      details: 'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business',
+    }),
     invalidParameter: graphError(400, {
       code: 100,
       message: '(#100) Invalid parameter',
