@@ -18,7 +18,8 @@ export { createHookDeps, type HookDeps } from './record-trigger';
 export interface HookCall {
   token: string;
   method: string;
-  callerAddress: string;
+  /** Null when a trusted proxy forwarded something that is not an address: an unknown caller. */
+  callerAddress: string | null;
   authorization: string | undefined;
   idempotencyKey: string | undefined;
   /** Reads the body; called only once the call has passed the checks that need no body. */
@@ -30,7 +31,7 @@ export type HookOutcome =
   | { outcome: 'scheduled'; body: ScheduledBody }
   | { outcome: 'replayed'; body: unknown }
   | { outcome: 'not_found' }
-  | { outcome: 'forbidden'; callerAddress: string }
+  | { outcome: 'forbidden'; callerAddress: string | null }
   | { outcome: 'method_not_allowed'; allowed: HookMethod[] }
   | { outcome: 'unauthorized' }
   | { outcome: 'invalid_payload'; errors: ErrorDetail[] };
@@ -63,7 +64,8 @@ async function accept(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
   if (!broadcast || !broadcast.enabled) return { outcome: 'not_found' };
 
   // 2. Caller address against allowed_hosts.
-  if (broadcast.allowList && !broadcast.allowList.has(call.callerAddress)) {
+  // An unknown caller is never on the list (it is not the proxy, whose address it would be).
+  if (broadcast.allowList && (call.callerAddress === null || !broadcast.allowList.has(call.callerAddress))) {
     return { outcome: 'forbidden', callerAddress: call.callerAddress };
   }
 

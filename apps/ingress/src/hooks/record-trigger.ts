@@ -102,7 +102,7 @@ export type HookMethod = 'GET' | 'POST';
 
 export interface TriggerToRecord {
   broadcast: CachedBroadcast;
-  callerAddress: string;
+  callerAddress: string | null;
   method: HookMethod;
   parsed: Extract<ReturnType<typeof parseHookPayload>, { ok: true }>;
 }

@@ -325,6 +325,26 @@ describe('GET|POST /hooks/:token', () => {
       const spoofed = { 'x-forwarded-for': '203.0.113.7, 198.51.100.1' };
       expect((await call(behindProxy, b.hook_token, { headers: spoofed })).status).toBe(403);
     });
+
+    it("denies a caller whose forwarded address is malformed instead of taking the proxy's, and reads ip:port", async () => {
+      const behindProxy = await startIngress({ trustedProxies: ['127.0.0.1'] });
+      // The allow-list names the proxy's own network: what a malformed hop used to fall back to.
+      const proxyNetwork = await broadcast({ allowed_hosts: ['127.0.0.0/8'] });
+      for (const hop of ['garbage', 'unknown', '8.8.8.8:5555x', '1.2.3', '203.0.113.7, garbage']) {
+        const error = await expectError(await call(behindProxy, proxyNetwork.hook_token, { headers: { 'x-forwarded-for': hop } }), 403, 'forbidden');
+        expect(error.message).toContain('caller address is unknown');
+      }
+      // A trusted proxy that appends the port: the address is the caller's.
+      const listed = await broadcast({ allowed_hosts: ['8.8.8.8', '2001:db8::1'] });
+      expect((await call(behindProxy, listed.hook_token, { headers: { 'x-forwarded-for': '8.8.8.8:5555' } })).status).toBe(200);
+      expect((await call(behindProxy, listed.hook_token, { headers: { 'x-forwarded-for': '[2001:db8::1]:443' } })).status).toBe(200);
+      expect((await call(behindProxy, proxyNetwork.hook_token, { headers: { 'x-forwarded-for': '8.8.8.8:5555' } })).status).toBe(403);
+      // A broadcast with no allow-list still takes the call, with no caller address recorded.
+      const open = await broadcast();
+      expect((await call(behindProxy, open.hook_token, { headers: { 'x-forwarded-for': 'garbage' } })).status).toBe(200);
+      const [trigger] = await database.current.db.selectFrom('triggers').select('caller_address').where('broadcast_id', '=', open.id).execute();
+      expect(trigger!.caller_address).toBeNull();
+    });
   });
 
   describe('405 and 401', () => {

@@ -71,7 +71,13 @@ function respond(outcome: HookOutcome, res: import('express').Response): void {
     case 'not_found':
       throw new AppError(404, 'not_found', 'No enabled broadcast has this hook');
     case 'forbidden':
-      throw new AppError(403, 'forbidden', `Calls from ${outcome.callerAddress} are not allowed for this broadcast`);
+      throw new AppError(
+        403,
+        'forbidden',
+        outcome.callerAddress === null
+          ? 'The caller address is unknown (the proxy forwarded an X-Forwarded-For entry that is not an address): this broadcast allows listed addresses only'
+          : `Calls from ${outcome.callerAddress} are not allowed for this broadcast`,
+      );
     case 'method_not_allowed':
       res.setHeader('Allow', outcome.allowed.join(', '));
       throw new AppError(405, 'method_not_allowed', `This hook accepts ${outcome.allowed.join(' and ') || 'no method'}`);

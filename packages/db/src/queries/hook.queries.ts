@@ -46,7 +46,7 @@ export interface AcceptedTrigger {
  */
 export async function insertTrigger(
   db: Db,
-  trigger: { broadcastId: string; callerAddress: string; method: 'GET' | 'POST'; request: TriggerRequest; notes: string[] },
+  trigger: { broadcastId: string; callerAddress: string | null; method: 'GET' | 'POST'; request: TriggerRequest; notes: string[] },
   withFirstPending = false,
 ): Promise<AcceptedTrigger> {
   const firstPending: RawBuilder<Date | null> = withFirstPending
@@ -74,7 +74,7 @@ export interface NewTriggerRow {
   /** Made by the caller (randomUUID) so each row of a batch finds its answer by id. */
   id: string;
   broadcastId: string;
-  callerAddress: string;
+  callerAddress: string | null;
   method: 'GET' | 'POST';
   request: TriggerRequest;
   notes: string[];
