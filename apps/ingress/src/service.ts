@@ -26,6 +26,7 @@ export function ingressService(config: DeepReadonly<IngressConfig>, logger: Logg
           deps,
           trustedProxies: config.TRUSTED_PROXIES.length ? new AddressList(config.TRUSTED_PROXIES) : null,
           bodyLimitBytes: config.HOOK_BODY_LIMIT_BYTES,
+          notFoundPerMinute: config.HOOK_NOT_FOUND_PER_MINUTE,
         },
         // Meta sends up to 1,000 statuses in one call: the hook's body limit (1 MiB) holds them.
         callbacks: { db, publicUrl: config.PUBLIC_URL, bodyLimitBytes: config.HOOK_BODY_LIMIT_BYTES },

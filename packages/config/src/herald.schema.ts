@@ -46,6 +46,7 @@ export interface IngressConfig extends CommonConfig {
   TRUSTED_PROXIES: string[];
   HOOK_BODY_LIMIT_BYTES: number;
   MAX_TARGETS_PER_CALL: number;
+  HOOK_NOT_FOUND_PER_MINUTE: number;
   INGRESS_PROCESSES: number;
   PUBLIC_URL: string | undefined;
 }
@@ -170,6 +171,8 @@ export const ingressConfigSchema = Joi.object<IngressConfig>({
     .max(64 * 1024 * 1024)
     .default(1024 * 1024),
   MAX_TARGETS_PER_CALL: Joi.number().integer().min(1).max(1_000_000).default(10_000),
+  // 404s one caller address may get per minute (per ingress process) before it is answered 429.
+  HOOK_NOT_FOUND_PER_MINUTE: Joi.number().integer().min(1).max(1_000_000).default(60),
   // Processes serving the ingress port (node:cluster); one core each. 1 = no cluster.
   INGRESS_PROCESSES: Joi.number().integer().min(1).max(64).default(1),
   // Optional here: Twilio's callback signatures cover the URL Twilio called. Unset, the ingress

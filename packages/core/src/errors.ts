@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'conflict'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'too_many_requests'
   | 'service_unavailable'
   | 'internal_error';
 

@@ -96,11 +96,12 @@ const hookResponses = {
   200: { description: 'The trigger is committed; a run follows when the timer fires', ...json(ref('HookScheduled')) },
   400: error('Invalid payload: details names every bad field'),
   401: error('Not in direct mode and no valid Authorization: Bearer <bot api_token>'),
-  403: error("The caller's address is not in allowed_hosts"),
+  403: error("The caller's address is not in allowed_hosts, or unknown (a trusted proxy forwarded something that is not an address)"),
   404: error('Unknown token, or broadcast disabled (one answer for both)'),
   405: error('Method not allowed for this broadcast (Allow names the allowed ones)'),
   413: error('Body over HOOK_BODY_LIMIT_BYTES'),
   415: error('Body neither JSON nor sent as text/plain or form-urlencoded'),
+  429: error('This address had HOOK_NOT_FOUND_PER_MINUTE calls answered 404 this minute: not looked at; retry after Retry-After seconds'),
   503: error('Postgres unreachable: nothing recorded; retry after Retry-After seconds'),
 };
 

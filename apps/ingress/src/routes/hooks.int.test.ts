@@ -47,6 +47,7 @@ interface IngressOptions {
   trustedProxies?: string[];
   bodyLimitBytes?: number;
   maxTargets?: number;
+  notFoundPerMinute?: number;
 }
 
 describe('GET|POST /hooks/:token', () => {
@@ -79,6 +80,7 @@ describe('GET|POST /hooks/:token', () => {
         deps: createHookDeps({ db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: options.maxTargets ?? 10_000 }),
         trustedProxies: options.trustedProxies ? new AddressList(options.trustedProxies) : null,
         bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
+        ...(options.notFoundPerMinute ? { notFoundPerMinute: options.notFoundPerMinute } : {}),
       },
     });
     const server = await serveApp(app);
@@ -324,6 +326,18 @@ describe('GET|POST /hooks/:token', () => {
       expect((await call(behindProxy, b.hook_token, { headers })).status).toBe(200);
       const spoofed = { 'x-forwarded-for': '203.0.113.7, 198.51.100.1' };
       expect((await call(behindProxy, b.hook_token, { headers: spoofed })).status).toBe(403);
+    });
+
+    it('answers 429 with Retry-After to an address past its 404s for the minute, before any look-up; others are not held', async () => {
+      const limited = await startIngress({ trustedProxies: ['127.0.0.1'], notFoundPerMinute: 3 });
+      const scanner = { 'x-forwarded-for': '198.51.100.66' };
+      for (let i = 0; i < 3; i++) await expectError(await call(limited, generateHookToken(), { headers: scanner }), 404, 'not_found');
+      const held = await call(limited, generateHookToken(), { headers: scanner });
+      await expectError(held, 429, 'too_many_requests');
+      expect(Number(held.headers.get('retry-after'))).toBeGreaterThan(0);
+      // Another address still gets its 404s, and its real hooks.
+      await expectError(await call(limited, generateHookToken(), { headers: { 'x-forwarded-for': '198.51.100.67' } }), 404, 'not_found');
+      expect((await call(limited, (await broadcast()).hook_token, { headers: { 'x-forwarded-for': '198.51.100.67' } })).status).toBe(200);
     });
 
     it("denies a caller whose forwarded address is malformed instead of taking the proxy's, and reads ip:port", async () => {

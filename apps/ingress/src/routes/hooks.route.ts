@@ -3,10 +3,13 @@ import { AppError } from '@herald/core';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { acceptHookCall, type HookDeps, type HookOutcome } from '../hooks/accept-hook-call';
 import { resolveCallerAddress, type AddressList } from '../hooks/caller-address';
+import { NotFoundLimit } from '../hooks/not-found-limit';
 import { readJsonBody } from '../hooks/read-body';
 
 export interface HooksRouteOptions {
   deps: HookDeps;
+  /** 404s a caller address may get per minute before it is answered 429 (HOOK_NOT_FOUND_PER_MINUTE). */
+  notFoundPerMinute?: number;
   trustedProxies: AddressList | null;
   bodyLimitBytes: number;
   metrics: Registry;
@@ -19,7 +22,8 @@ export const HOOK_PATH = '/hooks/:token';
  * `GET|POST /hooks/:token` (SPEC §3): thin — the use case decides, this maps outcomes to HTTP.
  * A handler, not a Router: mounted straight on the app, a call walks one routing layer less.
  */
-export function hookHandler({ deps, trustedProxies, bodyLimitBytes, metrics }: HooksRouteOptions): RequestHandler<{ token: string }> {
+export function hookHandler({ deps, trustedProxies, bodyLimitBytes, metrics, notFoundPerMinute = 60 }: HooksRouteOptions): RequestHandler<{ token: string }> {
+  const notFound = new NotFoundLimit(notFoundPerMinute);
   const calls = new Counter({
     name: 'herald_hook_calls_total',
     help: 'Hook calls by outcome',
@@ -44,15 +48,24 @@ export function hookHandler({ deps, trustedProxies, bodyLimitBytes, metrics }: H
     // 'close' comes for every request, answered or not: a caller that gave up is counted as
     // `aborted` instead of vanishing from the latency and the request counts when it matters.
     res.once('close', () => stopTimer({ status: res.writableFinished ? String(res.statusCode) : 'aborted' }));
+    const callerAddress = resolveCallerAddress(req.socket.remoteAddress, req.get('x-forwarded-for'), trustedProxies);
+    // An unknown caller (a malformed forwarded hop) is counted with the proxy it came through.
+    const limitedAs = callerAddress ?? req.socket.remoteAddress ?? '';
+    const retryAfter = notFound.retryAfterSeconds(limitedAs);
+    if (retryAfter > 0) {
+      calls.inc({ outcome: 'not_found_limited' });
+      throw new AppError(429, 'too_many_requests', 'Too many calls to unknown hooks from this address: wait before trying again', [], retryAfter);
+    }
     const outcome = await acceptHookCall(deps, {
       token: req.params.token,
       method: req.method,
-      callerAddress: resolveCallerAddress(req.socket.remoteAddress, req.get('x-forwarded-for'), trustedProxies),
+      callerAddress,
       authorization: req.get('authorization'),
       idempotencyKey: req.get('idempotency-key'),
       readBody: () => readJsonBody(req, bodyLimitBytes),
     });
     calls.inc({ outcome: outcome.outcome });
+    if (outcome.outcome === 'not_found') notFound.record(limitedAs);
     if (outcome.outcome === 'scheduled') triggersAccepted.inc();
     respond(outcome, res);
   };
