@@ -18,7 +18,7 @@ const onRedisOnly = testBackend() === 'services' ? it : it.skip;
 describe('the reconciler', () => {
   const running = useInProcessWorkers({
     concurrency: 4,
-    ctx: { dispatchStuckAfterMs: 2_000, deliveryChunkSize: 4 },
+    ctx: { dispatchStuckAfterMs: 2_000, dispatchMaxPostponeMs: 3_000, deliveryChunkSize: 4 },
     reconcileEveryMs: RECONCILE_EVERY_MS,
     // No delivery Workers (as WORKER_QUEUES would set): the chunks stay in Redis to be looked at.
     queues: ['dispatch', 'maintenance'],
@@ -54,6 +54,27 @@ describe('the reconciler', () => {
     await waitFor(async () => (await runsOf(broadcast.id))[0]!.status !== 'dispatching', { timeoutMs: 10_000, what: 'the dispatch to end' });
     const { status } = await database.current.db.selectFrom('triggers').select('status').where('id', '=', trigger.id).executeTakeFirstOrThrow();
     expect(status).toBe('dispatched');
+  });
+
+  it('dispatches a broadcast whose calls keep re-arming its timer once its first call is delay + DISPATCH_MAX_POSTPONE_MS old', async () => {
+    const { db } = database.current;
+    const { broadcast, trigger } = await accepted(60_000);
+    // The first call 70 s ago (past 60 s + 3 s), the last one just now: the ingress has just
+    // re-armed the timer for another minute, as it would on every call of a steady stream.
+    await db
+      .updateTable('triggers')
+      .set({ received_at: new Date(Date.now() - 70_000) })
+      .where('id', '=', trigger.id)
+      .execute();
+    await createTriggerRow(db, broadcast.id);
+    await producer.armTimer('broadcast.dispatch', { broadcastId: broadcast.id }, 60_000);
+    await waitFor(async () => (await runsOf(broadcast.id)).length === 1, { timeoutMs: 10_000, what: 'the run, well before the minute' });
+
+    // One without the stream (its first call recent) is left to its timer.
+    const quiet = await accepted(60_000);
+    await producer.armTimer('broadcast.dispatch', { broadcastId: quiet.broadcast.id }, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 3 * RECONCILE_EVERY_MS));
+    expect(await runsOf(quiet.broadcast.id)).toEqual([]);
   });
 
   it('dispatches a call accepted while Redis was down (no timer was ever armed)', async () => {

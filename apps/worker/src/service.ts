@@ -54,6 +54,7 @@ export function workerService(config: DeepReadonly<WorkerConfig>, logger: Logger
           logger,
           producer,
           dispatchStuckAfterMs: config.DISPATCH_STUCK_AFTER_MS,
+          dispatchMaxPostponeMs: config.DISPATCH_MAX_POSTPONE_MS,
           dispatchStatementTimeoutMs: config.DISPATCH_STATEMENT_TIMEOUT_MS,
           dispatchBatchTriggers: config.DISPATCH_BATCH_TRIGGERS,
           deliveryChunkSize: config.DELIVERY_CHUNK_SIZE,

@@ -12,6 +12,8 @@ export interface WorkerContext {
   producer: JobProducer;
   /** A dispatch whose heartbeat stopped this long ago is resumed by the reconciler. */
   dispatchStuckAfterMs: number;
+  /** DISPATCH_MAX_POSTPONE_MS: see broadcastsPostponedTooLong. */
+  dispatchMaxPostponeMs: number;
   /** Each statement applying a trigger is cancelled past this; the trigger is then `failed`. */
   dispatchStatementTimeoutMs: number;
   /** Most triggers a dispatch applies in one transaction. */

@@ -64,6 +64,7 @@ export interface WorkerConfig extends CommonConfig {
   WORKER_CONCURRENCY: number;
   RECONCILE_INTERVAL_MS: number;
   DISPATCH_STUCK_AFTER_MS: number;
+  DISPATCH_MAX_POSTPONE_MS: number;
   DISPATCH_STATEMENT_TIMEOUT_MS: number;
   DISPATCH_BATCH_TRIGGERS: number;
   WORKER_STALLED_INTERVAL_MS: number;
@@ -207,6 +208,9 @@ export const workerConfigSchema = Joi.object<WorkerConfig>({
   RECONCILE_INTERVAL_MS: Joi.number().integer().min(100).max(3_600_000).default(10_000),
   // A dispatch whose heartbeat (every quarter of this) stopped this long ago is resumed elsewhere.
   DISPATCH_STUCK_AFTER_MS: Joi.number().integer().min(1_000).max(86_400_000).default(120_000),
+  // For a broadcast without max_delay_ms: the most a stream of calls may postpone its dispatch
+  // past its delay after the first pending call.
+  DISPATCH_MAX_POSTPONE_MS: Joi.number().integer().min(1_000).max(86_400_000).default(600_000),
   // Each statement applying a trigger is cancelled past this and the trigger marked failed, so
   // no call can hold its broadcast's dispatch for good. Far above what a million-contact
   // audience statement takes (about 10 s on 2 cores).

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { dispatchDelayMs } from '@herald/core';
 import {
+  broadcastsPostponedTooLong,
   broadcastsWithPendingTriggers,
   broadcastsWithStuckDispatch,
   applyPendingReceipts,
@@ -24,7 +25,8 @@ const QUIET_FOR_MS = 2_000;
  *    its data, or Redis was down when the call came) gets its timer back, due when it would
  *    have been: delay_ms after its last call (capped by max_delay_ms).
  * 2. A dispatch whose heartbeat stopped DISPATCH_STUCK_AFTER_MS ago gets a timer due now:
- *    the dispatcher resumes its run.
+ *    the dispatcher resumes its run. So does a broadcast without max_delay_ms whose calls
+ *    kept re-arming its timer for DISPATCH_MAX_POSTPONE_MS past its delay.
  * 3. Idempotency keys past their 24 h are deleted.
  * 4. When Redis lost its data (its marker key is gone), every run whose deliveries wait in the
  *    channel queues is handed off again: chunks Redis lost come back, the others are left alone.
@@ -36,7 +38,7 @@ const QUIET_FOR_MS = 2_000;
  */
 export async function maintenanceReconcileProcessor(
   _job: Job<JobPayload<'maintenance.reconcile'>>,
-  { db, logger, producer, dispatchStuckAfterMs, deliveryChunkSize, deliveryStalledAfterMs }: WorkerContext,
+  { db, logger, producer, dispatchStuckAfterMs, dispatchMaxPostponeMs, deliveryChunkSize, deliveryStalledAfterMs }: WorkerContext,
 ): Promise<void> {
   if (!(await producer.areQueuesIntact())) {
     const runs = await runsAwaitingDelivery(db);
@@ -59,6 +61,11 @@ export async function maintenanceReconcileProcessor(
     if (!(await producer.ensureTimerArmed('broadcast.dispatch', { broadcastId: pending.broadcast_id }, delayMs))) continue;
     rearmed++;
     logger.warn('re-armed a lost dispatch timer', { broadcastId: pending.broadcast_id, delayMs });
+  }
+
+  for (const broadcastId of await broadcastsPostponedTooLong(db, dispatchMaxPostponeMs)) {
+    await producer.armTimer('broadcast.dispatch', { broadcastId }, 0);
+    logger.warn('calls kept postponing a dispatch past DISPATCH_MAX_POSTPONE_MS: dispatching now', { broadcastId });
   }
 
   const stuck = await broadcastsWithStuckDispatch(db, dispatchStuckAfterMs);

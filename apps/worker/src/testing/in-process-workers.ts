@@ -75,6 +75,7 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, q
         logger,
         producer,
         dispatchStuckAfterMs: 60_000,
+        dispatchMaxPostponeMs: 600_000,
         dispatchStatementTimeoutMs: 60_000,
         dispatchBatchTriggers: 500,
         deliveryChunkSize: 1_000,

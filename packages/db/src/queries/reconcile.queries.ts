@@ -32,6 +32,22 @@ export async function broadcastsWithPendingTriggers(db: Db, quietForMs: number):
   return rows;
 }
 
+/**
+ * Broadcasts without `max_delay_ms` whose first pending call (past any dispatch under way) is
+ * older than their delay plus `maxPostponeMs`: a steady stream of calls kept re-arming their
+ * timer. Not while one of their runs is being dispatched: the calls after it wait for it.
+ */
+export async function broadcastsPostponedTooLong(db: Db, maxPostponeMs: number): Promise<string[]> {
+  const { rows } = await sql<{ broadcast_id: string }>`
+    SELECT t.broadcast_id
+    FROM triggers t JOIN broadcasts b ON b.id = t.broadcast_id
+    WHERE t.status = 'pending' AND b.max_delay_ms IS NULL
+      AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.broadcast_id = t.broadcast_id AND r.status = 'dispatching')
+    GROUP BY t.broadcast_id, b.delay_ms
+    HAVING min(t.received_at) < now() - (b.delay_ms + ${maxPostponeMs}) * interval '1 millisecond'`.execute(db);
+  return rows.map((r) => r.broadcast_id);
+}
+
 /** Broadcasts whose dispatch has not beaten for `stuckAfterMs` (its worker died). */
 export async function broadcastsWithStuckDispatch(db: Db, stuckAfterMs: number): Promise<string[]> {
   const { rows } = await sql<{ broadcast_id: string }>`
