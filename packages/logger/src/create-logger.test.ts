@@ -72,6 +72,36 @@ describe('createLogger', () => {
     });
   });
 
+  it("drops a Postgres error's detail, where and internal query, which quote the failing row", () => {
+    const { logger, lines } = capture();
+    const error = Object.assign(new Error('duplicate key value violates unique constraint "contacts_phone_key"'), {
+      code: '23505',
+      severity: 'ERROR',
+      detail: 'Key (phone)=(+15550100) already exists.',
+      where: 'COPY contacts, line 2: "+15550100,Ann"',
+      internalQuery: "insert into contacts values ('+15550100')",
+      table: 'contacts',
+      column: 'phone',
+      constraint: 'contacts_phone_key',
+    });
+    logger.error('import failed', { error, detail: 'not a database error: kept' });
+    logger.error('import failed', error); // winston copies the error's fields onto the entry itself
+    logger.error(error);
+    expect(JSON.stringify(lines)).not.toContain('+15550100');
+    expect(lines[0]).toMatchObject({ detail: 'not a database error: kept' });
+    expect(lines[0]?.['error']).toEqual({
+      name: 'Error',
+      message: error.message,
+      stack: expect.any(String),
+      code: '23505',
+      severity: 'ERROR',
+      table: 'contacts',
+      column: 'phone',
+      constraint: 'contacts_phone_key',
+    });
+    for (const line of lines.slice(1)) expect(line).toMatchObject({ code: '23505', table: 'contacts', column: 'phone', constraint: 'contacts_phone_key' });
+  });
+
   it('logs errors with their stack, redacted too', () => {
     const { logger, lines } = capture();
     logger.error('failed', { error: new Error('connect to redis://:hunter2@cache:6379 failed') });
