@@ -2,7 +2,7 @@ import express, { type Express, type Request, type RequestHandler } from 'expres
 import { AppError, findUnstorableText, isJsonBodyType, notJsonBody } from '@herald/core';
 import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
-import { createServiceApp, type ReadinessChecks } from '@herald/service';
+import { createServiceApp, jsonDepthError, noStore, type ReadinessChecks } from '@herald/service';
 import type { Registry } from 'prom-client';
 import type { JobProducer } from '@herald/queue';
 import { adminConsole, CONSOLE_PATH } from './console/console.router';
@@ -60,6 +60,15 @@ const storable =
 const requireStorableQuery = storable((req) => ({ value: req.query, path: 'query' }));
 const requireStorableBody = storable((req) => (req.body === undefined ? undefined : { value: req.body, path: 'body' }));
 
+/**
+ * JSON.parse takes any nesting, but the code after it recurses (Joi, JSON.stringify of a
+ * variable, Postgres's jsonb input): a body nested thousands deep would overflow a stack there
+ * and answer 500. Refused here, before anything walks it.
+ */
+const requireShallowBody: RequestHandler = (req, _res, next) => {
+  next(jsonDepthError(req.body));
+};
+
 /** The management API (SPEC §5). No `listen`, so tests can mount it. */
 export function createApp({ logger, checks, metrics, backend, db, adminApiKey, publicUrl, producer, outboundAllowedDestinations = [] }: AdminDeps): Express {
   return createServiceApp({
@@ -68,6 +77,8 @@ export function createApp({ logger, checks, metrics, backend, db, adminApiKey, p
     metrics,
     ...(backend ? { backend } : {}),
     routes: (app) => {
+      // Answers from here on carry hook_urls, bot tokens and contacts' data: never cached.
+      app.use(noStore);
       // The API's description is public; everything else under /v1 needs the key.
       app.get('/v1/openapi.json', (_req, res) => {
         res.json(openApiDocument);
@@ -77,7 +88,7 @@ export function createApp({ logger, checks, metrics, backend, db, adminApiKey, p
       app.use(CONSOLE_PATH, adminConsole({ db, adminApiKey, dashboardPath: producer ? DASHBOARD_PATH : undefined }));
       app.use(contactImportRouter(db, logger)); // streams its body: before the JSON parser
       // Every body that reaches the parser passed requireJsonBody: read it as JSON whatever its type.
-      app.use(requireJsonBody, express.json({ limit: JSON_LIMIT, type: () => true }), requireStorableBody);
+      app.use(requireJsonBody, express.json({ limit: JSON_LIMIT, type: () => true }), requireShallowBody, requireStorableBody);
       app.use(botsRouter(db, publicUrl, outboundAllowedDestinations));
       app.use(contactsRouter(db));
       app.use(broadcastsRouter(db, publicUrl));

@@ -11,3 +11,5 @@ export * from './http-service';
 export * from './validate';
 export * from './cluster';
 export * from './migrate-schemas';
+export * from './security-headers';
+export * from './json-depth';

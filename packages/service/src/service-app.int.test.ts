@@ -11,6 +11,10 @@ import { boundPort, closeServer, listen } from './http-server';
 import { createMetricsRegistry } from './metrics';
 import { createServiceApp } from './service-app';
 
+const SECURITY_HEADER_NAMES = ['x-content-type-options', 'x-frame-options', 'content-security-policy', 'referrer-policy', 'x-powered-by'];
+
+const pick = (headers: Headers, names: string[]) => Object.fromEntries(names.map((name) => [name, headers.get(name)]));
+
 const logger = createLogger({ service: 'test', transports: [new winston.transports.Console({ silent: true })] });
 
 /** Serves a service app with the given connections on a free loopback port. */
@@ -185,6 +189,43 @@ describe('service app probes against real Postgres and Redis', () => {
       await other; // the survivor gets both rows once the loser is rolled back
     } finally {
       await unreachable.destroy();
+    }
+  });
+
+  it('sends the security headers on every answer: probes, metrics, routes, 404s and errors', async () => {
+    const url = await start({}, (app) => {
+      app.get('/ok', (_req, res) => {
+        res.type('html').send('<p>hi</p>');
+      });
+      app.get('/refused', () => {
+        throw new AppError(409, 'conflict', 'Already there');
+      });
+      app.get('/boom', () => {
+        throw new Error('unexpected');
+      });
+    });
+    for (const [path, status] of [
+      ['/healthz', 200],
+      ['/readyz', undefined], // 200 or 503 while ioredis connects: either carries them
+      ['/metrics', 200],
+      ['/ok', 200],
+      ['/refused', 409],
+      ['/boom', 500],
+      ['/no-such-route', 404],
+    ] as const) {
+      const response = await fetch(`${url}${path}`);
+      await response.arrayBuffer();
+      if (status !== undefined) expect([path, response.status]).toEqual([path, status]);
+      expect([path, pick(response.headers, SECURITY_HEADER_NAMES)]).toEqual([
+        path,
+        {
+          'x-content-type-options': 'nosniff',
+          'x-frame-options': 'DENY',
+          'content-security-policy': "frame-ancestors 'none'",
+          'referrer-policy': 'no-referrer',
+          'x-powered-by': null,
+        },
+      ]);
     }
   });
 

@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { errorHandler, notFoundHandler } from './error-handler';
 import { createHealthRouter, type ReadinessChecks } from './health.router';
 import { requestContext } from './request-context';
+import { securityHeaders } from './security-headers';
 
 export interface ServiceAppOptions {
   logger: Logger;
@@ -22,9 +23,9 @@ export interface ServiceAppOptions {
 }
 
 /**
- * The Express app every Herald process serves: request ids, the process's hot routes,
- * `/healthz`, `/readyz`, `/metrics`, then its other routes, then JSON 404 and the one error
- * handler.
+ * The Express app every Herald process serves: security headers, request ids, the process's
+ * hot routes, `/healthz`, `/readyz`, `/metrics`, then its other routes, then JSON 404 and the
+ * one error handler.
  */
 export function createServiceApp({ logger, checks, metrics, backend, routes, hotRoutes }: ServiceAppOptions): Express {
   const app = express();
@@ -35,6 +36,8 @@ export function createServiceApp({ logger, checks, metrics, backend, routes, hot
   // from the configured TRUSTED_PROXIES (SPEC §3, check 2).
   app.set('trust proxy', false);
   endJsonWithNewline(app);
+  // First, so that every answer carries them: hot routes, probes, 404s and errors alike.
+  app.use(securityHeaders);
   app.use(requestContext);
   hotRoutes?.(app);
   app.use(createHealthRouter({ checks, metrics, ...(backend ? { backend } : {}) }));

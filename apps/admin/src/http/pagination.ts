@@ -1,4 +1,5 @@
-import { AppError } from '@herald/core';
+import { AppError, isUuid } from '@herald/core';
+import { isBigintId } from './ids';
 
 /**
  * Keyset pagination for the list endpoints: `?limit=` (1–500, default 50) and `?cursor=`, an
@@ -33,18 +34,33 @@ export function pageRequest<C>(query: Record<string, unknown>, isCursor: (value:
   return { limit, cursor };
 }
 
+/*
+ * A cursor is read from the query string, so it is input like any other: each check below
+ * accepts only what Postgres takes for its column. A value it refuses (an id past bigint, a
+ * malformed uuid, a date out of its range) would fail the query, and answer 500 instead of 400.
+ */
+
 /** A cursor `{ [key]: "<digits>" }`: the keyset position of lists ordered by a bigint column. */
 export function bigintCursor<K extends string>(key: K) {
-  return (value: unknown): value is Record<K, string> =>
-    typeof value === 'object' && value !== null && /^\d+$/.test(String((value as Record<string, unknown>)[key]));
+  return (value: unknown): value is Record<K, string> => isRecord(value) && isBigintId(value[key]);
 }
 
 /** A cursor `{created_at, id}`: the keyset position of lists ordered newest first. */
 export const isCreatedAtCursor = (v: unknown): v is { created_at: string; id: string } =>
-  typeof v === 'object' &&
-  v !== null &&
-  !Number.isNaN(Date.parse(String((v as { created_at?: unknown }).created_at))) &&
-  /^[0-9a-f-]{36}$/.test(String((v as { id?: unknown }).id));
+  isRecord(v) && isCursorInstant(v['created_at']) && typeof v['id'] === 'string' && isUuid(v['id']);
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * An instant as createdAtCursorOf writes it (toISOString) and reads back to the same text:
+ * no other format, no 30 February rolled over into March, and a year from 1 to 9999, which
+ * timestamptz can hold (JavaScript's dates reach 271,821 BC).
+ */
+function isCursorInstant(value: unknown): value is string {
+  if (typeof value !== 'string' || !/^(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(value)) return false;
+  const time = Date.parse(value);
+  return !Number.isNaN(time) && new Date(time).toISOString() === value;
+}
 
 /** The keyset of a `{created_at, id}` cursor, as the list queries take it. */
 export const beforeCreatedAt = (cursor: { created_at: string; id: string } | undefined) => cursor && { createdAt: new Date(cursor.created_at), id: cursor.id };

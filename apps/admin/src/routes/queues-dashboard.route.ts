@@ -1,7 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import type { NextFunction, RequestHandler, Response, Router } from 'express';
+import type { Express, NextFunction, RequestHandler, Response } from 'express';
 import { AppError } from '@herald/core';
 import { QUEUE_NAMES, type JobProducer } from '@herald/queue';
 
@@ -13,7 +13,7 @@ export const DASHBOARD_PATH = '/ops/queues';
  * started while Redis is down serves the board as soon as Redis returns.
  */
 export function queuesDashboard(producer: JobProducer): RequestHandler {
-  let board: Router | undefined;
+  let board: Express | undefined;
   return (req, res, next) => {
     if (!board) {
       try {
@@ -44,10 +44,15 @@ function withoutRemoteResources(res: Response, next: NextFunction): void {
     });
 }
 
-function buildBoard(producer: JobProducer): Router {
+function buildBoard(producer: JobProducer): Express {
   const queues = QUEUE_NAMES.map((name) => new BullMQAdapter(producer.queue(name)));
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
   createBullBoard({ queues, serverAdapter, options: { uiConfig: { boardTitle: 'Herald queues' } } });
-  return serverAdapter.getRouter() as Router;
+  // The board is an Express app of its own, with Express's defaults: it would announce
+  // `X-Powered-By: Express` on every answer. The admin app's headers (no framing, nosniff,
+  // no-store) are set before it runs and stay.
+  const board = serverAdapter.getRouter() as Express;
+  board.disable('x-powered-by');
+  return board;
 }

@@ -1,5 +1,6 @@
 import type { ChannelName } from '@herald/core';
 import type { OptOutSignal, ReceiptRow } from '@herald/db';
+import { exceedsJsonDepth } from '@herald/service';
 
 /** The connection a callback URL names, with what verifying its callbacks needs. */
 export interface CallbackConnection {
@@ -84,10 +85,11 @@ export function accepted(effects: CallbackEffects, answer: CallbackAnswer = OK_J
 
 export const OK_JSON: CallbackAnswer = { status: 200, contentType: 'application/json; charset=utf-8', body: '{"received":true}\n' };
 
-/** A JSON body, or undefined when it is not JSON. */
+/** A JSON body, or undefined when it is not JSON (or nests deeper than any provider's). */
 export function parseJsonBody(raw: Buffer): unknown {
   try {
-    return JSON.parse(raw.toString('utf8')) as unknown;
+    const value = JSON.parse(raw.toString('utf8')) as unknown;
+    return exceedsJsonDepth(value) ? undefined : value;
   } catch {
     return undefined;
   }

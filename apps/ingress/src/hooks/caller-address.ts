@@ -42,11 +42,7 @@ export class AddressList {
  * it pass an allow-list that names the proxy's network. `1.2.3.4:5555` and `[2001:db8::1]:443`
  * (proxies that append the port) are read as their address.
  */
-export function resolveCallerAddress(
-  socketAddress: string | undefined,
-  forwardedFor: string | undefined,
-  trustedProxies: AddressList | null,
-): string | null {
+export function resolveCallerAddress(socketAddress: string | undefined, forwardedFor: string | undefined, trustedProxies: AddressList | null): string | null {
   const peer = normaliseAddress(socketAddress ?? '');
   if (!trustedProxies || !forwardedFor || !trustedProxies.has(peer)) return peer;
   const hops = forwardedFor.split(',').map((hop) => normaliseAddress(withoutPort(hop.trim())));

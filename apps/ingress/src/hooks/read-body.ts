@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { AppError, isJsonBodyType, notJsonBody } from '@herald/core';
+import { assertJsonDepth } from '@herald/service';
 
 /**
  * Reads a hook call's body (SPEC §3, check 4): larger than `limitBytes` → 413 (refused before
  * reading when Content-Length says so); empty → undefined (the configured audience); of a
  * type that is not read as JSON (`isJsonBodyType`, the admin API's rule too) → 415; else the
- * parsed value, or 400 saying where the JSON breaks.
+ * parsed value, or 400 saying where the JSON breaks (or that it nests too deep).
  */
 export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
   const text = (await readRawBody(req, limitBytes)).toString('utf8');
@@ -13,11 +14,15 @@ export async function readJsonBody(req: IncomingMessage, limitBytes: number): Pr
 
   const type = req.headers['content-type'];
   if (!isJsonBodyType(type)) throw notJsonBody(type);
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new AppError(400, 'bad_request', 'Request body is not valid JSON', [{ path: 'body', message: (error as Error).message, expected: 'a JSON object' }]);
   }
+  // Before anything recurses over it (the payload parser, JSON.stringify, Postgres's jsonb).
+  assertJsonDepth(value);
+  return value;
 }
 
 /** The body's bytes, as sent (signatures are computed over them); larger than `limitBytes` → 413. */

@@ -407,6 +407,16 @@ describe('GET|POST /hooks/:token', () => {
       expect(error.details).toEqual([{ path: 'content-type', message: 'is application/xml', expected: 'application/json' }]);
     });
 
+    it('refuses JSON nested thousands deep with 400, not a 500, and records nothing', async () => {
+      const b = await broadcast();
+      const before = await triggerCount(b.id);
+      for (const rawBody of ['['.repeat(5_000) + ']'.repeat(5_000), `{"payload":${'{"a":'.repeat(100)}1${'}'.repeat(100)}}`]) {
+        const error = await expectError(await call(ingress, b.hook_token, { rawBody, headers: { 'content-type': 'application/json' } }), 400, 'bad_request');
+        expect(error.message).toContain('levels deep');
+      }
+      expect(await triggerCount(b.id)).toBe(before);
+    });
+
     it('refuses malformed JSON with 400 saying where it breaks, whatever curl -d called it', async () => {
       const b = await broadcast();
       for (const type of ['application/json', 'application/x-www-form-urlencoded', 'text/plain']) {
