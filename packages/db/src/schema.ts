@@ -32,7 +32,8 @@ export type { DeliveryReason, DeliveryStatus, RunStatus, TriggerStatus, Variable
 export interface BotsTable {
   id: Generated<string>;
   name: string;
-  /** SHA-256 of the bot's API token; the token itself is shown once, at creation. */
+  /** SHA-256 of the bot's API token; the token itself is shown once, at creation or rotation.
+   *  A revoked token leaves a 24-byte mark here that no digest can equal (revokeBotToken). */
   api_token_sha256: Buffer;
   created_at: Timestamp;
   updated_at: Timestamp;

@@ -227,6 +227,35 @@ export const openApiDocument = {
         parameters: [uuidPath('id', 'bot')],
         responses: { 200: answer('The bot', 'BotWithChannels'), ...readStandard },
       },
+      delete: {
+        operationId: 'deleteBot',
+        tags: ['bots'],
+        summary: 'Delete it with everything of it: channel connections, contacts, broadcasts, triggers, runs and deliveries',
+        description:
+          'One transaction, whose time grows with what the bot has (about 2 s per 100,000 contacts and deliveries); hook calls to its broadcasts wait for it, then answer 404. ' +
+          'Refused while one of its runs is dispatching or delivering: cancel its broadcasts first.',
+        parameters: [uuidPath('id', 'bot')],
+        responses: {
+          204: { description: 'Deleted' },
+          409: error('A run of the bot is in progress: details names each (cancel its broadcasts first)'),
+          ...readStandard,
+        },
+      },
+    },
+    '/v1/bots/{id}/token': {
+      parameters: [uuidPath('id', 'bot')],
+      post: {
+        operationId: 'rotateBotToken',
+        tags: ['bots'],
+        summary: 'A new api_token (shown once); the old one, or none if revoked, is refused within about a second',
+        responses: { 200: answer('The bot with its new api_token', 'NewBot'), ...readStandard },
+      },
+      delete: {
+        operationId: 'revokeBotToken',
+        tags: ['bots'],
+        summary: 'Revoke the api_token: no token is accepted (hooks not in direct mode answer 401) until the next rotation',
+        responses: { 204: { description: 'Revoked' }, ...readStandard },
+      },
     },
     '/v1/bots/{id}/channels': {
       get: {

@@ -96,6 +96,10 @@ describe('the OpenAPI document against real answers of every admin route', () =>
     expect((await call('get', '/v1/bots/{id}', { id: bot.id })).body.channels).toHaveLength(1);
     expect((await call('get', '/v1/bots/{id}', { id: missing })).status).toBe(404);
     expect((await call('get', '/v1/bots/{id}/channels', { id: bot.id })).body.data).toHaveLength(1);
+    expect((await call('post', '/v1/bots/{id}/token', { id: bot.id })).body.api_token).toMatch(/^hbt_/);
+    expect((await call('post', '/v1/bots/{id}/token', { id: missing })).status).toBe(404);
+    expect((await call('delete', '/v1/bots/{id}/token', { id: bot.id })).status).toBe(204);
+    expect((await call('delete', '/v1/bots/{id}/token', { id: missing })).status).toBe(404);
 
     // Contacts: upsert, import, list; a web chat contact's outbox.
     const contacts = [
@@ -195,9 +199,13 @@ describe('the OpenAPI document against real answers of every admin route', () =>
     expect((await call('get', '/v1/runs/{id}', { id: missing })).status).toBe(404);
     expect((await call('get', '/v1/runs/{id}/deliveries', { id: run.id })).body.data).toHaveLength(2);
     expect((await call('get', '/v1/runs/{id}/deliveries', { id: run.id }, { query: '?reason=provider_rejected' })).body.data).toHaveLength(1);
+    const refused = await call('delete', '/v1/bots/{id}', { id: bot.id }); // its run is delivering
+    expect([refused.status, refused.body.error.code]).toEqual([409, 'conflict']);
     expect((await call('post', '/v1/broadcasts/{id}/cancel', { id: broadcastId })).body.cancelled_runs).toEqual([run.id]);
     expect((await call('delete', '/v1/broadcasts/{id}', { id: broadcastId })).status).toBe(204);
     expect((await call('delete', '/v1/broadcasts/{id}', { id: broadcastId })).status).toBe(404);
+    expect((await call('delete', '/v1/bots/{id}', { id: bot.id })).status).toBe(204);
+    expect((await call('delete', '/v1/bots/{id}', { id: bot.id })).status).toBe(404);
 
     // Every admin operation of the document was called at least once.
     const documented = Object.entries(openApiDocument.paths).flatMap(([path, item]) =>

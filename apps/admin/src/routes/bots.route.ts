@@ -1,7 +1,18 @@
 import { Router } from 'express';
 import { AppError, PROVIDERS_BY_CHANNEL, generateBotToken, resolveChannel, tokenDigest, acceptedChannelSpellings } from '@herald/core';
 import { checkDestinationUrl } from '@herald/channels';
-import { findBot, insertBot, listBots, listChannelConnections, upsertChannelConnection, type ChannelConnection, type Db } from '@herald/db';
+import {
+  deleteBot,
+  findBot,
+  insertBot,
+  listBots,
+  listChannelConnections,
+  revokeBotToken,
+  rotateBotToken,
+  upsertChannelConnection,
+  type ChannelConnection,
+  type Db,
+} from '@herald/db';
 import { validateBody } from '@herald/service';
 import { notFound, resourceId } from '../http/ids';
 import { beforeCreatedAt, createdAtCursorOf, isCreatedAtCursor, page, pageRequest } from '../http/pagination';
@@ -9,10 +20,11 @@ import { presentChannelConnection } from '../presenters';
 import { channelConnectionSchema, createBotSchema } from '../schemas/admin.schemas';
 
 /**
- * Bots and their channel connections, each with the `callback_url` its provider reports
- * receipts and opt-outs to (on the ingress, at `publicUrl`). `allowedDestinations` are the private or loopback
- * destinations a connection's base_url may name (OUTBOUND_ALLOWED_DESTINATIONS); the worker
- * checks every request again after DNS resolution, this is the early, clear refusal.
+ * Bots (create, read, delete; rotate or revoke the API token) and their channel connections,
+ * each with the `callback_url` its provider reports receipts and opt-outs to (on the ingress,
+ * at `publicUrl`). `allowedDestinations` are the private or loopback destinations a
+ * connection's base_url may name (OUTBOUND_ALLOWED_DESTINATIONS); the worker checks every
+ * request again after DNS resolution, this is the early, clear refusal.
  */
 export function botsRouter(db: Db, publicUrl: string, allowedDestinations: readonly string[] = []): Router {
   const router = Router();
@@ -39,6 +51,39 @@ export function botsRouter(db: Db, publicUrl: string, allowedDestinations: reado
     if (!bot) throw notFound('bot');
     const channels = await listChannelConnections(db, bot.id);
     res.json({ id: bot.id, name: bot.name, created_at: bot.created_at, channels: channels.map(present) });
+  });
+
+  // Everything of the bot goes, in one transaction; refused while one of its runs is in progress.
+  router.delete('/v1/bots/:id', async (req, res) => {
+    const deletion = await deleteBot(db, resourceId(req.params['id'], 'bot'));
+    if (deletion.outcome === 'not_found') throw notFound('bot');
+    if (deletion.outcome === 'run_in_progress') {
+      throw new AppError(
+        409,
+        'conflict',
+        'The bot has a run in progress: cancel its broadcasts first (POST /v1/broadcasts/:id/cancel), then delete it',
+        deletion.runs.map((run) => ({
+          path: `broadcasts.${run.broadcast_id}`,
+          message: `run ${run.id} is ${run.status}`,
+          expected: 'no run dispatching or delivering',
+        })),
+      );
+    }
+    res.status(204).end();
+  });
+
+  // A new API token, shown this once; the old one is refused within the ingress cache's lifetime (about a second).
+  router.post('/v1/bots/:id/token', async (req, res) => {
+    const apiToken = generateBotToken();
+    const bot = await rotateBotToken(db, resourceId(req.params['id'], 'bot'), tokenDigest(apiToken));
+    if (!bot) throw notFound('bot');
+    res.json({ id: bot.id, name: bot.name, api_token: apiToken, created_at: bot.created_at });
+  });
+
+  // No token is accepted until the next rotation (hooks not in direct mode answer 401).
+  router.delete('/v1/bots/:id/token', async (req, res) => {
+    if (!(await revokeBotToken(db, resourceId(req.params['id'], 'bot')))) throw notFound('bot');
+    res.status(204).end();
   });
 
   router.get('/v1/bots/:id/channels', async (req, res) => {

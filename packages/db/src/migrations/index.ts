@@ -8,6 +8,7 @@ import * as contactVariablesBound from './2026-11-26T0600-contact-variables-boun
 import * as runTriggerBoundary from './2026-11-27T0100-run-trigger-boundary.migration';
 import * as contactOptOut from './2026-11-27T0200-contact-opt-out.migration';
 import * as deliveryReceipts from './2026-11-27T0300-delivery-receipts.migration';
+import * as botDeletionIndexes from './2026-11-27T0400-bot-deletion-indexes.migration';
 
 /**
  * Every migration, by name. Names are timestamps so they sort in the order they were written;
@@ -24,4 +25,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '2026-11-27T0100-run-trigger-boundary': runTriggerBoundary,
   '2026-11-27T0200-contact-opt-out': contactOptOut,
   '2026-11-27T0300-delivery-receipts': deliveryReceipts,
+  '2026-11-27T0400-bot-deletion-indexes': botDeletionIndexes,
 };
