@@ -163,7 +163,7 @@ describe('pnpm start on the embedded database', () => {
       .output()
       .split('\n')
       .find((line) => line.includes('"message":"herald is running"'));
-    expect(JSON.parse(runningLine ?? '{}')).toMatchObject({ adminKey: 'required: ADMIN_API_KEY from ./.env' });
+    expect(JSON.parse(runningLine ?? '{}')).toMatchObject({ adminAuth: 'required: ADMIN_API_KEY from ./.env' });
     const admin = `http://127.0.0.1:${herald.ports.admin}`;
     const keyless = await post(`${admin}/v1/bots`, { name: 'Shop bot' });
     expect(keyless.status).toBe(401);

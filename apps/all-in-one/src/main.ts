@@ -82,7 +82,8 @@ async function start(logger: Logger, { backend, env }: Settings): Promise<Runnin
       ingress: `http://${ingress.HOST}:${ingress.INGRESS_PORT}`,
       // Where the admin service chose to listen (loopback without a key).
       admin: `http://${adminDefinition.host ?? admin.HOST}:${admin.ADMIN_PORT}`,
-      adminKey: adminKeySource(process.env, env),
+      // Not `adminKey`: the logger redacts fields named like a key, and this says where it comes from.
+      adminAuth: adminKeySource(process.env, env),
     });
     return {
       async stop() {
