@@ -22,6 +22,7 @@ export function ingressService(config: DeepReadonly<IngressConfig>, logger: Logg
         checks,
         backend,
         metrics: createMetricsRegistry('ingress'),
+        probeDetailsFrom: new AddressList(config.INGRESS_PROBE_DETAILS_FROM),
         hooks: {
           deps,
           trustedProxies: config.TRUSTED_PROXIES.length ? new AddressList(config.TRUSTED_PROXIES) : null,

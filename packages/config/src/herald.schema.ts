@@ -47,6 +47,7 @@ export interface IngressConfig extends CommonConfig {
   HOOK_BODY_LIMIT_BYTES: number;
   MAX_TARGETS_PER_CALL: number;
   HOOK_NOT_FOUND_PER_MINUTE: number;
+  INGRESS_PROBE_DETAILS_FROM: string[];
   INGRESS_PROCESSES: number;
   PUBLIC_URL: string | undefined;
 }
@@ -174,6 +175,11 @@ export const ingressConfigSchema = Joi.object<IngressConfig>({
   MAX_TARGETS_PER_CALL: Joi.number().integer().min(1).max(1_000_000).default(10_000),
   // 404s one caller address may get per minute (per ingress process) before it is answered 429.
   HOOK_NOT_FOUND_PER_MINUTE: Joi.number().integer().min(1).max(1_000_000).default(60),
+  // Who may read /metrics and /readyz's details on the public port (calling directly, not
+  // through a proxy): loopback and private networks, where Prometheus and orchestrators are.
+  INGRESS_PROBE_DETAILS_FROM: Joi.commaList()
+    .items(Joi.string().ip({ cidr: 'optional' }))
+    .default(['127.0.0.0/8', '::1', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']),
   // Processes serving the ingress port (node:cluster); one core each. 1 = no cluster.
   INGRESS_PROCESSES: Joi.number().integer().min(1).max(64).default(1),
   // Optional here: Twilio's callback signatures cover the URL Twilio called. Unset, the ingress

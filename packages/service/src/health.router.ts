@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import type { Registry } from 'prom-client';
 import { servedMetrics } from './cluster';
 
@@ -12,6 +12,12 @@ export interface HealthRouterOptions {
   backend?: string;
   /** A probe slower than this counts as down: a hung dependency must not hang the probe. */
   checkTimeoutMs?: number;
+  /**
+   * Who may see the details: `/metrics`, and `/readyz`'s checks and their errors (which name
+   * hosts and ports). Others get `/readyz`'s status alone and a 404 for `/metrics`. Absent:
+   * everyone (a port that is not public).
+   */
+  showDetailsTo?: (req: Request) => boolean;
 }
 
 type CheckResult = { name: string; up: true } | { name: string; up: false; error: string };
@@ -36,18 +42,23 @@ async function runCheck(name: string, check: () => Promise<void>, timeoutMs: num
  * `GET /readyz`: every dependency answers → 200, else 503 naming what is down.
  * `GET /metrics`: Prometheus text.
  */
-export function createHealthRouter({ checks, metrics, backend, checkTimeoutMs = 2_000 }: HealthRouterOptions): Router {
+export function createHealthRouter({ checks, metrics, backend, checkTimeoutMs = 2_000, showDetailsTo = () => true }: HealthRouterOptions): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
 
-  router.get('/readyz', async (_req, res) => {
+  router.get('/readyz', async (req, res) => {
     const results = await Promise.all(Object.entries(checks).map(([name, check]) => runCheck(name, check, checkTimeoutMs)));
     const down = results.filter((r): r is Extract<CheckResult, { up: false }> => !r.up);
+    const status = down.length ? 'unavailable' : 'ready';
+    if (!showDetailsTo(req)) {
+      res.status(down.length ? 503 : 200).json({ status });
+      return;
+    }
     res.status(down.length ? 503 : 200).json({
-      status: down.length ? 'unavailable' : 'ready',
+      status,
       ...(backend ? { backend } : {}),
       checks: Object.fromEntries(results.map((r) => [r.name, r.up ? 'up' : 'down'])),
       ...(down.length ? { errors: Object.fromEntries(down.map((r) => [r.name, r.error])) } : {}),
@@ -55,7 +66,8 @@ export function createHealthRouter({ checks, metrics, backend, checkTimeoutMs = 
   });
 
   const served = servedMetrics(metrics);
-  router.get('/metrics', async (_req, res) => {
+  router.get('/metrics', async (req, res, next) => {
+    if (!showDetailsTo(req)) return next(); // the JSON 404 of any unknown path
     res.type(served.contentType).send(await served.metrics());
   });
 

@@ -1,4 +1,4 @@
-import express, { type Express, type Response } from 'express';
+import express, { type Express, type Request, type Response } from 'express';
 import type { Logger } from '@herald/logger';
 import type { Registry } from 'prom-client';
 import { errorHandler, notFoundHandler } from './error-handler';
@@ -20,6 +20,8 @@ export interface ServiceAppOptions {
    * or `/metrics`, and must not add middleware for everything (auth belongs in `routes`).
    */
   hotRoutes?: (app: Express) => void;
+  /** Who may see `/metrics` and `/readyz`'s details (createHealthRouter); absent: everyone. */
+  showProbeDetailsTo?: (req: Request) => boolean;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface ServiceAppOptions {
  * hot routes, `/healthz`, `/readyz`, `/metrics`, then its other routes, then JSON 404 and the
  * one error handler.
  */
-export function createServiceApp({ logger, checks, metrics, backend, routes, hotRoutes }: ServiceAppOptions): Express {
+export function createServiceApp({ logger, checks, metrics, backend, routes, hotRoutes, showProbeDetailsTo }: ServiceAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   // ETags hash every JSON body; API answers are never revalidated, so that is wasted work.
@@ -40,7 +42,7 @@ export function createServiceApp({ logger, checks, metrics, backend, routes, hot
   app.use(securityHeaders);
   app.use(requestContext);
   hotRoutes?.(app);
-  app.use(createHealthRouter({ checks, metrics, ...(backend ? { backend } : {}) }));
+  app.use(createHealthRouter({ checks, metrics, ...(backend ? { backend } : {}), ...(showProbeDetailsTo ? { showDetailsTo: showProbeDetailsTo } : {}) }));
   routes?.(app);
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
