@@ -70,3 +70,11 @@ function prepareMarkedStatements(client: PoolClient): void {
     return query(text, values, callback);
   }) as PoolClient['query'];
 }
+
+/**
+ * Inside a transaction: ends it (rolled back) if it sits idle longer than `ms` between
+ * statements, freeing its locks, e.g. while a stalled client sends nothing more.
+ */
+export async function setIdleInTransactionTimeout(trx: Db, ms: number): Promise<void> {
+  await sql`SELECT set_config('idle_in_transaction_session_timeout', ${String(ms)}, true)`.execute(trx);
+}

@@ -1,5 +1,5 @@
 import { AppError, type ErrorDetail } from '@herald/core';
-import { upsertContacts, type Db } from '@herald/db';
+import { setIdleInTransactionTimeout, upsertContacts, type Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import type { ContactBody } from '../schemas/admin.schemas';
 import type { ImportRecord } from './import-records';
@@ -10,6 +10,12 @@ const BATCH_SIZE = 1_000;
 /** Problems reported at most; past this the import stops reading. */
 const MAX_ERRORS = 100;
 const PROGRESS_EVERY = 100_000;
+/**
+ * How long the import's transaction may sit idle waiting for the client's next bytes. Past it
+ * Postgres ends the transaction (rolled back: nothing saved) and frees the contacts it locked,
+ * which a stalled or very slow client would otherwise hold until Node's request timeout.
+ */
+export const IMPORT_IDLE_TIMEOUT_MS = 30_000;
 
 export interface ImportResult {
   rows: number;
@@ -22,10 +28,17 @@ export interface ImportResult {
  * anywhere, or a client that goes away, rolls back every batch before it, so a rejected import
  * changes nothing (SPEC §7). Records keep being read after the first problem (nothing more is
  * written) so one answer lists up to MAX_ERRORS of them. Contacts upserted here are locked
- * until the import commits.
+ * until the import commits, or until the client has sent nothing for `idleTimeoutMs`.
  */
-export async function importContacts(db: Db, botId: string, records: AsyncIterable<ImportRecord>, logger: Logger): Promise<ImportResult> {
+export async function importContacts(
+  db: Db,
+  botId: string,
+  records: AsyncIterable<ImportRecord>,
+  logger: Logger,
+  { idleTimeoutMs = IMPORT_IDLE_TIMEOUT_MS } = {},
+): Promise<ImportResult> {
   return db.transaction().execute(async (trx) => {
+    await setIdleInTransactionTimeout(trx, idleTimeoutMs);
     const totals: ImportResult = { rows: 0, created: 0, updated: 0 };
     const errors: ErrorDetail[] = [];
     let batch: ContactBody[] = [];
