@@ -84,7 +84,8 @@ export const PORT_VARIABLE: Readonly<Record<HeraldService, string>> = {
 export async function startReadyProcess(app: HeraldService, env: Record<string, string>): Promise<{ process: StartedProcess; port: number }> {
   const port = await freePort();
   const started = startProcess(app, { HOST: '127.0.0.1', ...env, [PORT_VARIABLE[app]]: String(port) });
-  await waitForHttp(started, port, { path: '/readyz' }).catch(async (error: unknown) => {
+  // A startup wait, not a timing check: generous, for a machine busy with the rest of the suite.
+  await waitForHttp(started, port, { path: '/readyz', timeoutMs: 45_000 }).catch(async (error: unknown) => {
     await started.stop('SIGKILL');
     throw error;
   });
