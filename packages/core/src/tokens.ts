@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Secrets Herald hands out: hook tokens (in the hook URL) and bot API tokens (Bearer, for hooks
@@ -40,4 +40,13 @@ export function tokenMatches(presented: string, storedDigest: Buffer): boolean {
  */
 export function secretsEqual(presented: string, expected: string): boolean {
   return timingSafeEqual(tokenDigest(presented), tokenDigest(expected));
+}
+
+/**
+ * `sha256=<hex HMAC-SHA256 of body>`: how Herald signs what it sends a custom endpoint
+ * (`X-Herald-Signature`), how such an endpoint signs its reports back, and how Meta signs its
+ * webhooks (`X-Hub-Signature-256`). Over the raw bytes, never a re-serialisation.
+ */
+export function sha256Signature(secret: string, body: string | Buffer): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }

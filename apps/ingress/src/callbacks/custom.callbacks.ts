@@ -5,8 +5,7 @@
  * `{code, message}` (or a string); `at` an ISO 8601 time (default: when it arrived). A body
  * may also be an array of such reports.
  */
-import { createHmac } from 'node:crypto';
-import { secretsEqual } from '@herald/core';
+import { secretsEqual, sha256Signature } from '@herald/core';
 import { accepted, credential, isRecord, parseJsonBody, plausibleTime, refused, type CallbackEffects, type ProviderCallbacks } from './provider-callbacks';
 
 const STATUSES = ['delivered', 'read', 'failed'];
@@ -18,7 +17,7 @@ export const customCallbacks: ProviderCallbacks = {
   handle(connection, request) {
     const secret = credential(connection, 'secret');
     if (!secret) return refused(403, 'this connection has no secret credential to verify reports with');
-    const expected = `sha256=${createHmac('sha256', secret).update(request.rawBody).digest('hex')}`;
+    const expected = sha256Signature(secret, request.rawBody);
     if (!secretsEqual(request.header('x-herald-signature') ?? '', expected)) return refused(401, 'X-Herald-Signature does not match the body');
 
     const body = parseJsonBody(request.rawBody);

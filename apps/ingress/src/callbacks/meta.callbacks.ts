@@ -6,8 +6,7 @@
  * - `POST` carries events, signed `X-Hub-Signature-256: sha256=<hex>`: HMAC-SHA256 of the raw
  *   body with the app secret (the connection's `app_secret` credential).
  */
-import { createHmac } from 'node:crypto';
-import { secretsEqual } from '@herald/core';
+import { secretsEqual, sha256Signature } from '@herald/core';
 import {
   accepted,
   credential,
@@ -36,7 +35,7 @@ export const metaCallbacks: ProviderCallbacks = {
     const appSecret = credential(connection, 'app_secret');
     if (!appSecret) return refused(403, 'this connection has no app_secret credential to verify Meta webhooks with');
     const presented = request.header('x-hub-signature-256') ?? '';
-    const expected = `sha256=${createHmac('sha256', appSecret).update(request.rawBody).digest('hex')}`;
+    const expected = sha256Signature(appSecret, request.rawBody);
     if (!secretsEqual(presented, expected)) return refused(401, 'X-Hub-Signature-256 does not match the body');
 
     const body = parseJsonBody(request.rawBody);

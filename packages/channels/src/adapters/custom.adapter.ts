@@ -7,7 +7,7 @@
  *   the endpoint can tell Herald's calls from anyone else's.
  * `Idempotency-Key: <delivery id>` lets the endpoint drop a resend after a lost answer.
  */
-import { createHmac } from 'node:crypto';
+import { sha256Signature } from '@herald/core';
 import type { ChannelAdapter, OutboundResponse, RecipientContact, SendResult } from '../adapter';
 import { requireCredentials } from './connection-settings';
 import { bodyExcerpt, connectionFault, exchange, failed, isRecord, isSuccess, parseJson, retry, retryAfterMs } from './outcomes';
@@ -41,14 +41,13 @@ export const customAdapter: ChannelAdapter = {
       },
       text: message.text,
     });
-    const signature = createHmac('sha256', required.credentials.secret).update(body).digest('hex');
     const sent = await exchange(http, {
       method: 'POST',
       url: endpoint,
       headers: {
         'Content-Type': 'application/json',
         'User-Agent': 'Herald',
-        'X-Herald-Signature': `sha256=${signature}`,
+        'X-Herald-Signature': sha256Signature(required.credentials.secret, body),
         'Idempotency-Key': message.deliveryId,
       },
       body,
