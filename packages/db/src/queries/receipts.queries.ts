@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { prepared, type Db } from '../create-db';
+import { isTransientConflict } from '../db-errors';
 
 /**
  * Receipts and opt-outs reported by providers' callbacks (issue 12), applied set-based: one
@@ -343,13 +344,16 @@ function addressForms(address: string): string[] {
   return digits ? [...new Set([address, `+${digits}`, digits, `00${digits}`])] : [address];
 }
 
-/** Postgres' deadlock_detected: one of the two statements is cancelled and can simply run again. */
+/**
+ * A statement that lost a race (here: a deadlock between two batches on the same runs; it
+ * changed nothing) simply runs again.
+ */
 async function withDeadlockRetry<T>(statement: () => Promise<T>, attempts = 3): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await statement();
     } catch (error) {
-      if (attempt >= attempts || (error as { code?: unknown }).code !== '40P01') throw error;
+      if (attempt >= attempts || !isTransientConflict(error)) throw error;
     }
   }
 }
