@@ -3,9 +3,8 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { DeliveryReason, DeliveryStatus } from '@herald/core';
 import { upsertContacts, type Db } from '@herald/db';
-import { JobProducer, redisQueueBackend } from '@herald/queue';
-import { contactUpsert, createBotRow, createBroadcastRow, useTestDatabase, useTestRedis } from '@herald/testing';
-import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
+import { contactUpsert, createBotRow, createBroadcastRow, useTestDatabase } from '@herald/testing';
+import { ADMIN_TEST_KEY as KEY, useAdminApp, useAdminAppWithDashboard } from '../testing/admin-app';
 
 /**
  * The console in a real headless Chromium against the real admin app on a real database:
@@ -27,14 +26,8 @@ const CHROMIUM_ARGS = [
 const HOSTILE_NAME = 'Spring sale <img src=x onerror="window.__xss=1"> & "friends"';
 
 describe('the web console in a browser', () => {
-  let producer: JobProducer;
-  afterAll(() => producer.close()); // before the Redis clean-up (jest keeps declaration order)
   const database = useTestDatabase();
-  const redis = useTestRedis();
-  beforeAll(() => {
-    producer = new JobProducer(redisQueueBackend(redis.current.redis, redis.current.prefix));
-  });
-  const admin = useAdminApp(database, () => ({ producer }));
+  const admin = useAdminAppWithDashboard(database);
   const withoutDashboard = useAdminApp(database);
 
   let db: Db;

@@ -1,7 +1,6 @@
 import { upsertContacts } from '@herald/db';
-import { JobProducer, redisQueueBackend } from '@herald/queue';
-import { contactUpsert, createBotRow, createBroadcastRow, createTriggerRow, useTestDatabase, useTestRedis } from '@herald/testing';
-import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
+import { contactUpsert, createBotRow, createBroadcastRow, createTriggerRow, useTestDatabase } from '@herald/testing';
+import { ADMIN_TEST_KEY as KEY, useAdminAppWithDashboard } from '../testing/admin-app';
 import { encodeCursor } from './pagination';
 
 /**
@@ -25,14 +24,8 @@ const headersOf = (response: Response) =>
   );
 
 describe('admin app hardening', () => {
-  let producer: JobProducer;
-  afterAll(() => producer.close()); // before the Redis clean-up (jest keeps declaration order)
   const database = useTestDatabase();
-  const redis = useTestRedis();
-  beforeAll(() => {
-    producer = new JobProducer(redisQueueBackend(redis.current.redis, redis.current.prefix));
-  });
-  const admin = useAdminApp(database, () => ({ producer }));
+  const admin = useAdminAppWithDashboard(database);
 
   async function get(path: string, headers: Record<string, string> = bearer) {
     const response = await fetch(`${admin.url}${path}`, { headers });

@@ -1,5 +1,5 @@
 import { useTestDatabase } from '@herald/testing';
-import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
+import { ADMIN_TEST_KEY as KEY, adminApi, useAdminApp } from '../testing/admin-app';
 
 /** The admin API over real HTTP against this file's own database. */
 
@@ -9,15 +9,7 @@ describe('admin API', () => {
   const database = useTestDatabase();
   const admin = useAdminApp(database, () => ({ publicUrl: PUBLIC_URL }));
 
-  async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-    const response = await fetch(`${admin.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as Record<string, any>, headers: response.headers };
-  }
+  const api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => adminApi(admin, method, path, body, headers);
 
   async function newBot(name = 'Shop bot') {
     return (await api('POST', '/v1/bots', { name })).body as { id: string; api_token: string };

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { tokenDigest, tokenMatches } from '@herald/core';
 import { findHookBroadcast, isRevokedTokenDigest, type Db } from '@herald/db';
 import { createTriggerRow, useTestDatabase } from '@herald/testing';
-import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
+import { ADMIN_TEST_KEY as KEY, adminApi, useAdminApp } from '../testing/admin-app';
 
 /**
  * Rotating and revoking a bot's API token, and deleting a bot, over real HTTP against this
@@ -36,15 +36,7 @@ describe('bots: API token rotation and revocation, deletion', () => {
     db = database.current.db;
   });
 
-  async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-    const response = await fetch(`${admin.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as Record<string, any> };
-  }
+  const api = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => adminApi(admin, method, path, body, headers);
 
   /** A bot made through the API, with a broadcast whose hook requires the bot token. */
   async function botWithHook(name = 'Shop bot') {

@@ -1,16 +1,9 @@
-import { JobProducer, redisQueueBackend } from '@herald/queue';
-import { useTestDatabase, useTestRedis } from '@herald/testing';
-import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
+import { useTestDatabase } from '@herald/testing';
+import { ADMIN_TEST_KEY as KEY, useAdminAppWithDashboard } from '../testing/admin-app';
 
 describe('the queue dashboard at /ops/queues', () => {
-  let producer: JobProducer;
-  afterAll(() => producer.close()); // before the Redis clean-up (jest keeps declaration order)
   const database = useTestDatabase();
-  const redis = useTestRedis();
-  beforeAll(() => {
-    producer = new JobProducer(redisQueueBackend(redis.current.redis, redis.current.prefix));
-  });
-  const admin = useAdminApp(database, () => ({ producer }));
+  const admin = useAdminAppWithDashboard(database);
 
   const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
@@ -29,7 +22,7 @@ describe('the queue dashboard at /ops/queues', () => {
     expect(html).toContain('static/css/'); // its own stylesheet stays
     // Works with no internet: nothing loaded from another origin (bull-board links Google Fonts).
     expect(html).not.toMatch(/(href|src)="https?:/);
-    await producer.armTimer('broadcast.dispatch', { broadcastId: '7b0e4d0c-5f57-4b55-9a3c-0d8a3f1e2b11' }, 60_000);
+    await admin.producer.armTimer('broadcast.dispatch', { broadcastId: '7b0e4d0c-5f57-4b55-9a3c-0d8a3f1e2b11' }, 60_000);
     const api = await fetch(`${admin.url}/ops/queues/api/queues`, { headers: { authorization: `Bearer ${KEY}` } });
     const body = (await api.json()) as { queues: Array<{ name: string; counts: Record<string, number> }> };
     expect(body.queues.map((q) => q.name).sort()).toEqual([

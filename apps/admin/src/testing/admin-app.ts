@@ -1,5 +1,6 @@
+import { JobProducer, redisQueueBackend } from '@herald/queue';
 import { createMetricsRegistry } from '@herald/service';
-import { serveApp, testLogger, type ServedApp, type TestDatabase } from '@herald/testing';
+import { serveApp, testLogger, useTestRedis, type ServedApp, type TestDatabase } from '@herald/testing';
 import { createApp, type AdminDeps } from '../app';
 
 /** Test support (excluded from the build): the admin app as the admin tests serve it. */
@@ -33,4 +34,52 @@ export function useAdminApp(database: { readonly current: TestDatabase }, overri
       return served.url;
     },
   };
+}
+
+/**
+ * useAdminApp with the queue dashboard: a producer on the file's own Redis prefix. Its
+ * afterAll is registered before the Redis helper's (jest runs them in that order), so the
+ * producer closes before the prefix is cleaned up.
+ */
+export function useAdminAppWithDashboard(database: { readonly current: TestDatabase }): { readonly url: string; readonly producer: JobProducer } {
+  let producer: JobProducer | undefined;
+  afterAll(() => producer?.close());
+  const redis = useTestRedis();
+  beforeAll(() => {
+    producer = new JobProducer(redisQueueBackend(redis.current.redis, redis.current.prefix));
+  });
+  const admin = useAdminApp(database, () => ({ producer: producer! }));
+  return {
+    get url() {
+      return admin.url;
+    },
+    get producer() {
+      if (!producer) throw new Error('the producer exists only inside tests (beforeAll has not run)');
+      return producer;
+    },
+  };
+}
+
+/** An answer's JSON, read by the tests without a schema (they assert its shape). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests index answers freely, as the inline copies did
+type AnswerBody = Record<string, any>;
+
+/**
+ * A JSON call to the admin API behind ADMIN_TEST_KEY (`headers` may replace the key): its
+ * status, parsed body (undefined when empty) and headers.
+ */
+export async function adminApi(
+  admin: { readonly url: string },
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: AnswerBody; headers: Headers }> {
+  const response = await fetch(`${admin.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TEST_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as AnswerBody, headers: response.headers };
 }
