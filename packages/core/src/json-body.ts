@@ -26,3 +26,8 @@ export function notJsonBody(contentType: string | undefined): AppError {
     { path: 'content-type', message: `is ${mediaType(contentType)}`, expected: 'application/json' },
   ]);
 }
+
+/** A JSON object (not an array, not null): what a parsed body or a provider's answer must be to be read by field. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,4 +1,4 @@
-import { AppError, isUuid } from '@herald/core';
+import { AppError, isRecord, isUuid } from '@herald/core';
 import { isBigintId } from './ids';
 
 /**
@@ -48,8 +48,6 @@ export function bigintCursor<K extends string>(key: K) {
 /** A cursor `{created_at, id}`: the keyset position of lists ordered newest first. */
 export const isCreatedAtCursor = (v: unknown): v is { created_at: string; id: string } =>
   isRecord(v) && isCursorInstant(v['created_at']) && typeof v['id'] === 'string' && isUuid(v['id']);
-
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * An instant as createdAtCursorOf writes it (toISOString) and reads back to the same text:

@@ -1,4 +1,4 @@
-import type { ChannelName } from '@herald/core';
+import { isRecord, type ChannelName } from '@herald/core';
 import type { OptOutSignal, ReceiptRow } from '@herald/db';
 import { exceedsJsonDepth } from '@herald/service';
 
@@ -95,9 +95,8 @@ export function parseJsonBody(raw: Buffer): unknown {
   }
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+// Core's, re-exported for the provider modules, which read every body through this module.
+export { isRecord };
 
 /** An array's records, skipping anything else (providers add fields and kinds over time). */
 export function records(value: unknown): Array<Record<string, unknown>> {

@@ -1,3 +1,4 @@
+import { isRecord } from '@herald/core';
 import type { OutboundHttp, OutboundRequest, OutboundResponse, SendResult } from '../adapter';
 import { classifyOutboundError } from '../http/outbound-error';
 import { redactText } from '../http/redact-url';
@@ -30,9 +31,8 @@ export function parseJson(body: string): unknown {
   }
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+// Core's, re-exported for the adapters, which read every answer through this module.
+export { isRecord };
 
 /** A message fit to keep: no URL with a token in it, at most 500 characters. */
 export function cleanMessage(message: string, maxLength = MAX_MESSAGE_LENGTH): string {
