@@ -22,7 +22,7 @@ export interface CallbackRequest {
   method: string;
   /** The URL the provider called, as it knows it: PUBLIC_URL + path and query. */
   publicUrl: string;
-  query: URLSearchParams;
+  readonly query: URLSearchParams;
   header(name: string): string | undefined;
   rawBody: Buffer;
   /** When it arrived: the time of the facts a provider reports without one (Twilio). */

@@ -73,7 +73,10 @@ export function callbacksHandler({ db, logger, publicUrl, bodyLimitBytes, metric
     const outcome = callbacks.handle(connection, {
       method: req.method,
       publicUrl: (base ?? `${req.protocol}://${req.get('host') ?? ''}`) + req.originalUrl,
-      query: new URL(req.originalUrl, 'http://callback').searchParams,
+      // Parsed only when read: the Meta handshake reads it, the burst of POSTs does not.
+      get query() {
+        return new URL(req.originalUrl, 'http://callback').searchParams;
+      },
       header: (name) => req.get(name),
       rawBody,
       receivedAt: new Date(),
