@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseEnv } from 'node:util';
 import { freePort, startProcess, testQueuePrefix, TEST_REDIS_URL, useTestDatabase, waitFor, type StartedProcess } from '@herald/testing';
 
 /**
@@ -55,7 +56,12 @@ async function json<T>(response: Promise<Response>): Promise<T> {
   return body;
 }
 
-const post = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+/** The admin API's key, as the quick start's commands take it: from ./.env where `pnpm start` ran. */
+let adminKey = '';
+const authorization = (): Record<string, string> => (adminKey ? { authorization: `Bearer ${adminKey}` } : {});
+const post = (url: string, body: unknown) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...authorization() }, body: JSON.stringify(body) });
+const get = (url: string) => fetch(url, { headers: authorization() });
 
 interface Run {
   id: string;
@@ -69,6 +75,7 @@ describe('pnpm start on the embedded database', () => {
   const running: Started[] = [];
   beforeEach(() => {
     dataDir = mkdtempSync(join(tmpdir(), 'herald-embedded-'));
+    adminKey = '';
   });
   afterEach(async () => {
     for (const herald of running.splice(0)) {
@@ -79,11 +86,20 @@ describe('pnpm start on the embedded database', () => {
     rmSync(`${dataDir}.lock`, { force: true });
   });
 
+  /** `pnpm start` in dataDir, where it keeps ./.env; then the key from there, as the README reads it. */
   async function start(ports?: Started['ports']): Promise<Started> {
-    const herald = await startHerald({ HERALD_DATA_DIR: join(dataDir, 'data') }, ports);
+    const herald = await startHerald({ HERALD_DATA_DIR: join(dataDir, 'data') }, ports, dataDir);
     running.push(herald);
     return herald;
   }
+  const keyFromEnvFile = () => parseEnv(readFileSync(join(dataDir, '.env'), 'utf8'))['ADMIN_API_KEY'] ?? '';
+  const runningLine = (herald: Started) =>
+    JSON.parse(
+      herald
+        .output()
+        .split('\n')
+        .find((line) => line.includes('"message":"herald is running"')) ?? '{}',
+    ) as Record<string, unknown>;
 
   it('runs the walk-through, keeps its data over a restart, and makes the run of a call accepted just before a kill -9', async () => {
     let herald = await start();
@@ -91,6 +107,12 @@ describe('pnpm start on the embedded database', () => {
     // No Postgres, no Redis: the one dependency is the embedded database.
     for (const body of ready) expect(body).toEqual({ status: 'ready', backend: 'embedded', checks: { postgres: 'up' } });
     const admin = `http://127.0.0.1:${herald.ports.admin}`;
+    // No key anywhere: the first start generated one into ./.env, and nothing answers without it.
+    expect(runningLine(herald)).toMatchObject({ adminAuth: 'required: ADMIN_API_KEY generated into ./.env' });
+    expect(statSync(join(dataDir, '.env')).mode & 0o777).toBe(0o600);
+    expect((await post(`${admin}/v1/bots`, { name: 'Shop bot' })).status).toBe(401);
+    adminKey = keyFromEnvFile();
+    expect(herald.output()).not.toContain(adminKey);
 
     const bot = await json<{ id: string }>(post(`${admin}/v1/bots`, { name: 'Shop bot' }));
     await json(
@@ -115,17 +137,17 @@ describe('pnpm start on the embedded database', () => {
     const runsUrl = () => `http://127.0.0.1:${herald.ports.admin}/v1/broadcasts/${broadcast.id}/runs`;
     const [run] = await waitFor(
       async () => {
-        const { data } = await json<{ data: Run[] }>(fetch(runsUrl()));
+        const { data } = await json<{ data: Run[] }>(get(runsUrl()));
         return data.length === 1 && data[0]!.status === 'completed' ? data : undefined;
       },
       { timeoutMs: 15_000, what: 'the run to complete' },
     );
     expect(run!.counts.targeted).toBe(1);
     const deliveries = await json<{ data: Array<{ contact_id: string; status: string; reason: string | null }> }>(
-      fetch(`${admin}/v1/runs/${run!.id}/deliveries`),
+      get(`${admin}/v1/runs/${run!.id}/deliveries`),
     );
     expect(deliveries.data).toHaveLength(1);
-    const contacts = await json<{ data: Array<{ id: string; user_id: string | null }> }>(fetch(`${admin}/v1/bots/${bot.id}/contacts?user_id=42`)).catch(
+    const contacts = await json<{ data: Array<{ id: string; user_id: string | null }> }>(get(`${admin}/v1/bots/${bot.id}/contacts?user_id=42`)).catch(
       () => undefined,
     );
     if (contacts) expect(contacts.data.map((c) => c.id)).toContain(deliveries.data[0]!.contact_id);
@@ -135,8 +157,11 @@ describe('pnpm start on the embedded database', () => {
     expect(await herald.exited).toEqual({ code: 0, signal: null });
     herald = await start(herald.ports);
     await untilReady(herald);
-    expect((await fetch(`${admin}/v1/bots/${bot.id}`)).status).toBe(200);
-    expect((await json<{ data: Run[] }>(fetch(runsUrl()))).data.map((r) => r.id)).toEqual([run!.id]);
+    // The same key, found in ./.env this time.
+    expect(runningLine(herald)).toMatchObject({ adminAuth: 'required: ADMIN_API_KEY from ./.env' });
+    expect(keyFromEnvFile()).toBe(adminKey);
+    expect((await get(`${admin}/v1/bots/${bot.id}`)).status).toBe(200);
+    expect((await json<{ data: Run[] }>(get(runsUrl()))).data.map((r) => r.id)).toEqual([run!.id]);
 
     // A call accepted, then the process killed before its timer fires: after a restart the
     // call still makes its run.
@@ -147,7 +172,7 @@ describe('pnpm start on the embedded database', () => {
     await untilReady(herald);
     const runs = await waitFor(
       async () => {
-        const { data } = await json<{ data: Run[] }>(fetch(runsUrl()));
+        const { data } = await json<{ data: Run[] }>(get(runsUrl()));
         return data.length === 2 && data.every((r) => r.status === 'completed') ? data : undefined;
       },
       { timeoutMs: 30_000, what: 'the second run' },
@@ -158,14 +183,9 @@ describe('pnpm start on the embedded database', () => {
   it('says so loudly when a .env file left by another walk-through sets the admin key', async () => {
     // The Docker quick start writes ADMIN_API_KEY into ./.env; `pnpm start` in the same folder reads it.
     writeFileSync(join(dataDir, '.env'), 'ADMIN_API_KEY=key-from-the-docker-walk-through\n');
-    const herald = await startHerald({ HERALD_DATA_DIR: join(dataDir, 'data') }, undefined, dataDir);
-    running.push(herald);
+    const herald = await start();
     await untilReady(herald);
-    const runningLine = herald
-      .output()
-      .split('\n')
-      .find((line) => line.includes('"message":"herald is running"'));
-    expect(JSON.parse(runningLine ?? '{}')).toMatchObject({ adminAuth: 'required: ADMIN_API_KEY from ./.env' });
+    expect(runningLine(herald)).toMatchObject({ adminAuth: 'required: ADMIN_API_KEY from ./.env' });
     const admin = `http://127.0.0.1:${herald.ports.admin}`;
     const keyless = await post(`${admin}/v1/bots`, { name: 'Shop bot' });
     expect(keyless.status).toBe(401);
@@ -181,6 +201,7 @@ describe('pnpm start on the embedded database', () => {
   it('re-arms the timer: 100 concurrent calls make one run, started within 250 ms of the last call + delay', async () => {
     const herald = await start();
     await untilReady(herald);
+    adminKey = keyFromEnvFile();
     const admin = `http://127.0.0.1:${herald.ports.admin}`;
     const bot = await json<{ id: string }>(post(`${admin}/v1/bots`, { name: 'Timer bot' }));
     await json(post(`${admin}/v1/bots/${bot.id}/contacts`, { contacts: [{ user_id: '1', bot_channel: 'telegram' }] }));
@@ -201,13 +222,13 @@ describe('pnpm start on the embedded database', () => {
     expect(statuses).toEqual(Array(100).fill(200));
     const runs = await waitFor(
       async () => {
-        const { data } = await json<{ data: Run[] }>(fetch(`${admin}/v1/broadcasts/${broadcast.id}/runs`));
+        const { data } = await json<{ data: Run[] }>(get(`${admin}/v1/broadcasts/${broadcast.id}/runs`));
         return data.length > 0 && data.every((r) => r.status === 'completed') ? data : undefined;
       },
       { timeoutMs: 20_000, what: 'the run' },
     );
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // a second run would show by now
-    const { data } = await json<{ data: Run[] }>(fetch(`${admin}/v1/broadcasts/${broadcast.id}/runs`));
+    const { data } = await json<{ data: Run[] }>(get(`${admin}/v1/broadcasts/${broadcast.id}/runs`));
     expect(data).toHaveLength(1);
     const lateBy = Date.parse(runs[0]!.created_at) - (lastAccepted + delayMs);
     console.log(`embedded timer: the run started ${lateBy} ms after last call + delay`);
@@ -219,7 +240,12 @@ describe('pnpm start on Postgres and Redis', () => {
   const database = useTestDatabase({ migrated: false });
 
   it('migrates, serves all three ports on the services and stops with exit 0', async () => {
-    const herald = await startHerald({ DATABASE_URL: database.current.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: testQueuePrefix() });
+    const herald = await startHerald({
+      DATABASE_URL: database.current.url,
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: testQueuePrefix(),
+      ADMIN_API_KEY: 'all-in-one-services-key-0123',
+    });
     try {
       const ready = await untilReady(herald);
       for (const body of ready) expect(body).toEqual({ status: 'ready', backend: 'services', checks: { postgres: 'up', redis: 'up' } });

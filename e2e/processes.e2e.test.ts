@@ -140,11 +140,19 @@ describe('Herald processes', () => {
     expect(Number(n)).toBe(3);
   });
 
-  it('serves an admin API without a key on loopback only, whatever HOST says', async () => {
-    const { process, port } = await start('admin', { HOST: '0.0.0.0', ADMIN_API_KEY: '', NODE_ENV: 'development' });
+  it('refuses to start the admin API without a key, in development too, unless ADMIN_AUTH=disabled', async () => {
+    const refused = startProcess('admin', { DATABASE_URL: database.current.url, ADMIN_PORT: String(await freePort()), NODE_ENV: 'development' });
+    started.push(refused);
+    expect((await refused.exited).code).toBe(1);
+    expect(refused.output()).toContain('ADMIN_API_KEY is required');
+    expect(refused.output()).toContain('set ADMIN_AUTH=disabled');
+  });
+
+  it('serves an admin API with ADMIN_AUTH=disabled on loopback only, whatever HOST says', async () => {
+    const { process, port } = await start('admin', { HOST: '0.0.0.0', ADMIN_API_KEY: '', ADMIN_AUTH: 'disabled', NODE_ENV: 'development' });
     await waitForHttp(process, port, { path: '/readyz' });
     expect(process.output()).toMatch(/"host":"127\.0\.0\.1","level":"info","message":"admin listening"/);
-    expect(process.output()).toContain('ADMIN_API_KEY is not set: the admin API is open, so it listens on 127.0.0.1 only');
+    expect(process.output()).toContain('ADMIN_AUTH=disabled: the admin API needs no key, so it listens on 127.0.0.1 only');
     // From another address of this machine, nobody answers.
     const outside = Object.values(networkInterfaces())
       .flat()

@@ -5,17 +5,19 @@ import { createMetricsRegistry, type HttpServiceDefinition } from '@herald/servi
 import { createApp } from './app';
 
 /**
- * The management API and the queue dashboard, on ADMIN_PORT. Without ADMIN_API_KEY (allowed in
- * development only) they answer anyone who can connect, so they listen on loopback only.
+ * The management API and the queue dashboard, on ADMIN_PORT. With ADMIN_AUTH=disabled (the
+ * config requires a key otherwise) they answer anyone who can connect, so they listen on
+ * loopback only, whatever HOST says.
  */
 export function adminService(config: DeepReadonly<AdminConfig>, logger: Logger): HttpServiceDefinition {
-  if (!config.ADMIN_API_KEY) {
-    logger.warn('ADMIN_API_KEY is not set: the admin API is open, so it listens on 127.0.0.1 only (set the key to serve it on HOST)');
+  const open = config.ADMIN_AUTH === 'disabled';
+  if (open) {
+    logger.warn('ADMIN_AUTH=disabled: the admin API needs no key, so it listens on 127.0.0.1 only (set ADMIN_API_KEY to serve it on HOST)');
   }
   return {
     service: 'admin',
     port: config.ADMIN_PORT,
-    ...(config.ADMIN_API_KEY ? {} : { host: '127.0.0.1' }),
+    ...(open ? { host: '127.0.0.1' } : {}),
     redisRole: 'producer',
     build: ({ backend, db, queues, checks }) => {
       const producer = new JobProducer(queues, (error) => logger.warn('queue error', { error }));
@@ -26,7 +28,7 @@ export function adminService(config: DeepReadonly<AdminConfig>, logger: Logger):
           backend,
           metrics: createMetricsRegistry('admin'),
           db,
-          adminApiKey: config.ADMIN_API_KEY,
+          adminApiKey: open ? undefined : config.ADMIN_API_KEY,
           publicUrl: config.PUBLIC_URL,
           producer,
           outboundAllowedDestinations: config.OUTBOUND_ALLOWED_DESTINATIONS,

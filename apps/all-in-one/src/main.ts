@@ -16,6 +16,7 @@ import { ingressService } from '@herald/ingress/service';
 import { createLogger, type Logger } from '@herald/logger';
 import { migrateSchemas, runService, startHttpService, type RunningService } from '@herald/service';
 import { workerService } from '@herald/worker/service';
+import { chooseAdminKey } from './admin-key';
 
 /**
  * `pnpm start`: the whole of Herald in one process — ingress, admin API and worker on their
@@ -32,14 +33,15 @@ const DEFAULT_DATA_DIR = './.herald/data';
 interface Settings {
   backend: HeraldBackend;
   env: Record<string, string | undefined>;
+  adminAuth: string;
 }
 
 function readSettings(): Settings {
-  const env = readEnvironment(process.env);
-  return { backend: chooseBackend(env), env };
+  const { env, source } = chooseAdminKey(process.env, readEnvironment(process.env));
+  return { backend: chooseBackend(env), env, adminAuth: source };
 }
 
-async function start(logger: Logger, { backend, env }: Settings): Promise<RunningService> {
+async function start(logger: Logger, { backend, env, adminAuth }: Settings): Promise<RunningService> {
   let database: EmbeddedDatabase | undefined;
   let serviceEnv = env;
   if (backend === 'embedded') {
@@ -83,7 +85,7 @@ async function start(logger: Logger, { backend, env }: Settings): Promise<Runnin
       // Where the admin service chose to listen (loopback without a key).
       admin: `http://${adminDefinition.host ?? admin.HOST}:${admin.ADMIN_PORT}`,
       // Not `adminKey`: the logger redacts fields named like a key, and this says where it comes from.
-      adminAuth: adminKeySource(process.env, env),
+      adminAuth,
     });
     return {
       async stop() {
@@ -95,16 +97,6 @@ async function start(logger: Logger, { backend, env }: Settings): Promise<Runnin
     await database?.close();
     throw error;
   }
-}
-
-/**
- * Where the admin API's key came from, never the key: a key picked up from a `.env` file
- * written for another setup (the Docker quick start writes one) is otherwise a silent 401.
- */
-function adminKeySource(processEnv: NodeJS.ProcessEnv, env: Readonly<Record<string, string | undefined>>): string {
-  if (processEnv['ADMIN_API_KEY']) return 'required: ADMIN_API_KEY from the environment';
-  if (env['ADMIN_API_KEY']) return 'required: ADMIN_API_KEY from ./.env';
-  return 'none: the admin API is open, on loopback only';
 }
 
 /** Herald's schema, and BullMQ's when the queues live in the database too. */

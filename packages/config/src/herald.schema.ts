@@ -38,6 +38,9 @@ export interface CommonConfig {
   SHUTDOWN_TIMEOUT_MS: number;
 }
 
+/** `key`: every admin route needs ADMIN_API_KEY. `disabled`: none does, so the admin listens on loopback only. */
+export type AdminAuth = 'key' | 'disabled';
+
 /** Where the job queues live: Redis (REDIS_URL), or Postgres beside the data (DATABASE_URL). */
 export type QueueBackendKind = 'redis' | 'postgres';
 
@@ -56,6 +59,7 @@ export interface AdminConfig extends CommonConfig {
   ADMIN_PORT: number;
   INGRESS_PORT: number;
   PUBLIC_URL: string;
+  ADMIN_AUTH: AdminAuth;
   ADMIN_API_KEY: string | undefined;
   OUTBOUND_ALLOWED_DESTINATIONS: string[];
 }
@@ -195,12 +199,20 @@ export const adminConfigSchema = Joi.object<AdminConfig>({
   ADMIN_PORT: port(3001),
   INGRESS_PORT: port(3000),
   PUBLIC_URL: publicUrl,
+  // The key is required in every environment: a development machine's admin API is as open to
+  // its network as a server's. Turning auth off must be said out loud, and binds to loopback.
+  ADMIN_AUTH: Joi.string().valid('key', 'disabled').default('key'),
   ADMIN_API_KEY: Joi.string()
     .min(16)
-    .when('NODE_ENV', {
-      is: 'development',
-      then: Joi.optional(),
-      otherwise: Joi.required().messages({ 'any.required': 'ADMIN_API_KEY is required outside development' }),
+    .when('ADMIN_AUTH', {
+      is: 'disabled',
+      then: Joi.forbidden().messages({
+        'any.unknown': 'ADMIN_API_KEY is set but ADMIN_AUTH=disabled: unset one of them',
+      }),
+      otherwise: Joi.required().messages({
+        'any.required':
+          'ADMIN_API_KEY is required (16 characters or more, e.g. `openssl rand -hex 24`); to serve the admin API without a key, on 127.0.0.1 only, set ADMIN_AUTH=disabled',
+      }),
     }),
   // Checked when a connection is saved, so a refused base_url is a 400 rather than a fault later.
   OUTBOUND_ALLOWED_DESTINATIONS: outboundAllowedDestinations,

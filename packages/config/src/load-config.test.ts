@@ -29,7 +29,8 @@ describe('loadConfig', () => {
       TRUSTED_PROXIES: [],
       INGRESS_PROCESSES: 1,
     });
-    expect(loadConfig(adminConfigSchema, {})).toMatchObject({
+    expect(loadConfig(adminConfigSchema, { ADMIN_API_KEY: '0123456789abcdef' })).toMatchObject({
+      ADMIN_AUTH: 'key',
       ADMIN_PORT: 3001,
       PUBLIC_URL: 'http://localhost:3000',
     });
@@ -37,8 +38,11 @@ describe('loadConfig', () => {
   });
 
   it('derives PUBLIC_URL from INGRESS_PORT unless it is set', () => {
-    expect(loadConfig(adminConfigSchema, { INGRESS_PORT: '8080' }).PUBLIC_URL).toBe('http://localhost:8080');
-    expect(loadConfig(adminConfigSchema, { PUBLIC_URL: 'https://hooks.example.com', INGRESS_PORT: '8080' }).PUBLIC_URL).toBe('https://hooks.example.com');
+    const key = { ADMIN_API_KEY: '0123456789abcdef' };
+    expect(loadConfig(adminConfigSchema, { ...key, INGRESS_PORT: '8080' }).PUBLIC_URL).toBe('http://localhost:8080');
+    expect(loadConfig(adminConfigSchema, { ...key, PUBLIC_URL: 'https://hooks.example.com', INGRESS_PORT: '8080' }).PUBLIC_URL).toBe(
+      'https://hooks.example.com',
+    );
   });
 
   it('requires PUBLIC_URL in production instead of guessing localhost', () => {
@@ -62,12 +66,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig(workerConfigSchema, env)).toThrow(/Invalid configuration:\n {2}- .*\n {2}- .*\n {2}- .*$/);
   });
 
-  it('requires ADMIN_API_KEY outside development only', () => {
-    expect(loadConfig(adminConfigSchema, { NODE_ENV: 'development' }).ADMIN_API_KEY).toBeUndefined();
-    expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV: 'production', PUBLIC_URL: 'https://hooks.example.com' }))).toEqual([
-      'ADMIN_API_KEY is required outside development',
-    ]);
+  it('requires ADMIN_API_KEY in every environment unless ADMIN_AUTH=disabled says otherwise', () => {
+    for (const NODE_ENV of ['development', 'test', 'production']) {
+      expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV, PUBLIC_URL: 'https://hooks.example.com' }))).toEqual([
+        expect.stringMatching(/^ADMIN_API_KEY is required .*set ADMIN_AUTH=disabled$/),
+      ]);
+    }
     expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV: 'test', ADMIN_API_KEY: 'short' }))[0]).toMatch(/ADMIN_API_KEY.*16/);
+    // An empty value is "not set" (a compose file's `ADMIN_API_KEY=`), not a way around the key.
+    expect(problemsOf(() => loadConfig(adminConfigSchema, { ADMIN_API_KEY: '' }))[0]).toMatch(/^ADMIN_API_KEY is required/);
+
+    const open = loadConfig(adminConfigSchema, { ADMIN_AUTH: 'disabled' });
+    expect(open).toMatchObject({ ADMIN_AUTH: 'disabled' });
+    expect(open.ADMIN_API_KEY).toBeUndefined();
+    expect(problemsOf(() => loadConfig(adminConfigSchema, { ADMIN_AUTH: 'disabled', ADMIN_API_KEY: '0123456789abcdef' }))).toEqual([
+      'ADMIN_API_KEY is set but ADMIN_AUTH=disabled: unset one of them',
+    ]);
+    expect(problemsOf(() => loadConfig(adminConfigSchema, { ADMIN_AUTH: 'off' }))[0]).toMatch(/ADMIN_AUTH/);
   });
 
   it('does not ask the ingress for the admin key', () => {
