@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * The per-connection send rate, shared by every worker process (SPEC §4): a provider's limit is
@@ -90,7 +90,7 @@ export class RedisThrottle implements ConnectionThrottle {
   private readonly command: ThrottleCommand;
 
   constructor(
-    redis: Redis,
+    redis: Redis | Cluster,
     private readonly prefix: string,
   ) {
     const name = 'heraldThrottle';
@@ -112,6 +112,10 @@ export class RedisThrottle implements ConnectionThrottle {
     await this.command(this.key(connectionId), 'pause', '0', String(Math.max(1, Math.round(ms)) * 1000), '1');
   }
 
+  /**
+   * The script's only key, passed as KEYS[1] (never built inside it), so a Redis Cluster routes
+   * each call to the master of that key's slot; under a hash-tagged prefix that is the queues'.
+   */
   private key(connectionId: string): string {
     return `${this.prefix}:herald:throttle:${connectionId}`;
   }

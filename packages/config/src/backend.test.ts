@@ -10,6 +10,7 @@ describe('chooseBackend', () => {
   it('runs on the services once a service URL is set', () => {
     expect(chooseBackend({ DATABASE_URL: 'postgres://db/herald' })).toBe('services');
     expect(chooseBackend({ REDIS_URL: 'redis://cache' })).toBe('services');
+    expect(chooseBackend({ REDIS_CLUSTER_NODES: 'cache-1:6379,cache-2:6379' })).toBe('services');
     expect(chooseBackend({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/herald', REDIS_URL: 'redis://cache' })).toBe('services');
   });
 

@@ -10,6 +10,7 @@ const BACKEND_SETTINGS_HELP =
  * Which backend the settings ask for. `HERALD_BACKEND` decides when it is set; otherwise a
  * `DATABASE_URL` or `REDIS_URL` means the services; otherwise the embedded database — except
  * in production, where nothing is picked silently: no setting is a start-up error naming them.
+ * `REDIS_CLUSTER_NODES` counts as a `REDIS_URL`: it names where the queues are just the same.
  */
 export function chooseBackend(env: Readonly<Record<string, string | undefined>>): HeraldBackend {
   const explicit = env['HERALD_BACKEND']?.trim();
@@ -17,7 +18,7 @@ export function chooseBackend(env: Readonly<Record<string, string | undefined>>)
     if (explicit === 'embedded' || explicit === 'services') return explicit;
     throw new ConfigError([`HERALD_BACKEND is "${explicit}": it must be embedded or services`]);
   }
-  if (env['DATABASE_URL'] || env['REDIS_URL']) return 'services';
+  if (env['DATABASE_URL'] || env['REDIS_URL'] || env['REDIS_CLUSTER_NODES']) return 'services';
   if (env['NODE_ENV'] === 'production') {
     throw new ConfigError([`no backend is set, and production never picks one silently: ${BACKEND_SETTINGS_HELP}`]);
   }

@@ -31,11 +31,16 @@ export interface CommonConfig {
   DATABASE_URL: string;
   DATABASE_POOL_SIZE: number;
   REDIS_URL: string;
+  /** REDIS_URL is a node of a Redis Cluster; REDIS_CLUSTER_NODES are more seeds (`host:port`). */
+  REDIS_CLUSTER: boolean;
+  REDIS_CLUSTER_NODES: readonly string[];
   QUEUE_BACKEND: QueueBackendKind;
   HERALD_BACKEND: 'embedded' | 'services';
   QUEUE_PREFIX: string;
   HOST: string;
   SHUTDOWN_TIMEOUT_MS: number;
+  HERALD_SECRET_KEY: string | undefined;
+  HERALD_PREVIOUS_SECRET_KEYS: string[];
 }
 
 /** `key`: every admin route needs ADMIN_API_KEY. `disabled`: none does, so the admin listens on loopback only. */
@@ -127,6 +132,46 @@ const outboundAllowedDestinations = Joi.commaList()
   .items(Joi.alternatives(Joi.string().ip({ cidr: 'optional' }), Joi.string().hostname()))
   .default([]);
 
+/** `host:port` of a Redis Cluster node (an IPv6 address in brackets). */
+const clusterNode = Joi.string()
+  .pattern(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,4})$/)
+  .custom((value: string, helpers) => (Number(value.slice(value.lastIndexOf(':') + 1)) > 65535 ? helpers.error('string.pattern.base') : value))
+  .messages({ 'string.pattern.base': '{#label} must be host:port, e.g. 10.0.0.5:6379' });
+
+/**
+ * A Redis Cluster hash tag: a non-empty part between the first `{` and the next `}`. Only that
+ * part of a key is hashed, so every key under such a prefix lands in one slot.
+ */
+const HASH_TAG = /^[^{]*\{[^}]+\}/;
+
+/** 32 bytes as 64 hex digits or base64 (decodeSecretKey); messages name the variable, never the value. */
+const secretKey = Joi.string()
+  .custom((value: string, helpers) => (decodeSecretKey(value) ? value : helpers.error('secretKey.invalid')))
+  .messages({ 'secretKey.invalid': '{{#label}} must be 32 random bytes written as 64 hex digits or in base64 (e.g. `openssl rand -base64 32`)' });
+
+/**
+ * The keys that seal channel credentials in Postgres (AES-256-GCM, issue 13). The current one
+ * seals and opens; the previous ones only open, so a key can be replaced without downtime (see
+ * docs/operations.md, Secrets at rest). Required in production. Elsewhere a process without it
+ * stores credentials in plain text and says so at start (`pnpm start` generates one into .env).
+ */
+const secretKeys = {
+  HERALD_SECRET_KEY: secretKey.when('NODE_ENV', {
+    is: 'production',
+    then: Joi.required().messages({
+      'any.required':
+        'HERALD_SECRET_KEY is required in production: it encrypts channel credentials in the database (32 random bytes, e.g. `openssl rand -base64 32`)',
+    }),
+  }),
+  HERALD_PREVIOUS_SECRET_KEYS: Joi.commaList()
+    .items(secretKey)
+    .default([])
+    .when('HERALD_SECRET_KEY', {
+      not: Joi.exist(),
+      then: Joi.commaList().max(0).messages({ 'array.max': 'HERALD_PREVIOUS_SECRET_KEYS needs HERALD_SECRET_KEY: the previous keys only decrypt' }),
+    }),
+};
+
 const common = {
   NODE_ENV: nodeEnv,
   LOG_LEVEL: logLevel,
@@ -135,19 +180,36 @@ const common = {
   REDIS_URL: Joi.string()
     .uri({ scheme: ['redis', 'rediss'] })
     .default('redis://127.0.0.1:6379'),
+  // More seeds of a Redis Cluster besides REDIS_URL's node; setting them means a cluster.
+  REDIS_CLUSTER_NODES: Joi.commaList().items(clusterNode).default([]),
+  // REDIS_URL is one node of a Redis Cluster (or a managed service's configuration endpoint).
+  REDIS_CLUSTER: Joi.boolean()
+    .default((parent: { REDIS_CLUSTER_NODES: string[] }) => parent.REDIS_CLUSTER_NODES.length > 0)
+    .when('REDIS_CLUSTER_NODES', {
+      is: Joi.array().min(1),
+      then: Joi.valid(true).messages({ 'any.only': 'REDIS_CLUSTER is false, but REDIS_CLUSTER_NODES names the nodes of a cluster' }),
+    }),
   // The embedded mode sets postgres; Redis is the production path.
   QUEUE_BACKEND: Joi.string().valid('redis', 'postgres').default('redis'),
   // Which of the two modes this is (see backend.ts); `/readyz` and the logs report it.
   HERALD_BACKEND: Joi.string().valid('embedded', 'services').default('services'),
   // BullMQ key prefix. Braces allowed so a Redis Cluster deployment can hash-tag it ({herald}).
+  // On a cluster it must carry a hash tag: unset, it is {herald}; one set without a tag is
+  // refused rather than rewritten, since the keys it names would not be the ones asked for.
   QUEUE_PREFIX: Joi.string()
     .pattern(/^[A-Za-z0-9_.{}-]+$/)
     .max(64)
-    .default('herald')
-    .messages({ 'string.pattern.base': 'QUEUE_PREFIX may hold only letters, digits, underscores, dots, dashes and braces' }),
+    .default((parent: { REDIS_CLUSTER: boolean }) => (parent.REDIS_CLUSTER ? '{herald}' : 'herald'))
+    .when('REDIS_CLUSTER', { is: true, then: Joi.string().pattern(HASH_TAG, 'hash tag') })
+    .messages({
+      'string.pattern.base': 'QUEUE_PREFIX may hold only letters, digits, underscores, dots, dashes and braces',
+      'string.pattern.name':
+        'QUEUE_PREFIX "{#value}" has no hash tag, which a Redis Cluster needs (all of a queue\'s keys in one slot): put it in braces, e.g. QUEUE_PREFIX=\\{herald}',
+    }),
   HOST: Joi.string().ip().default('0.0.0.0'),
   // Below the 10 s that orchestrators usually wait between SIGTERM and SIGKILL.
   SHUTDOWN_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(8_000),
+  ...secretKeys,
 };
 
 // The base of every hook_url and callback_url the admin hands out. Guessed only outside

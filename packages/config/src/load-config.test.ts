@@ -95,6 +95,32 @@ describe('loadConfig', () => {
     expect(problemsOf(() => loadConfig(ingressConfigSchema, { TRUSTED_PROXIES: '10.0.0.0/8,proxy.local' }))[0]).toMatch(/TRUSTED_PROXIES\[1\]/);
   });
 
+  it('reads a Redis Cluster from REDIS_CLUSTER or its seed nodes, and hash-tags the default prefix', () => {
+    expect(loadConfig(workerConfigSchema, {})).toMatchObject({ REDIS_CLUSTER: false, REDIS_CLUSTER_NODES: [], QUEUE_PREFIX: 'herald' });
+    expect(loadConfig(workerConfigSchema, { REDIS_CLUSTER: 'true' })).toMatchObject({ REDIS_CLUSTER: true, QUEUE_PREFIX: '{herald}' });
+    expect(loadConfig(ingressConfigSchema, { REDIS_CLUSTER_NODES: '10.0.0.2:6379, [fd00::3]:7000' })).toMatchObject({
+      REDIS_CLUSTER: true,
+      REDIS_CLUSTER_NODES: ['10.0.0.2:6379', '[fd00::3]:7000'],
+      QUEUE_PREFIX: '{herald}',
+    });
+    expect(loadConfig(ingressConfigSchema, { REDIS_CLUSTER: 'true', QUEUE_PREFIX: 'shop-{herald}' }).QUEUE_PREFIX).toBe('shop-{herald}');
+  });
+
+  it('refuses, rather than rewrites, a prefix without a hash tag on a cluster', () => {
+    for (const prefix of ['herald', '{}herald', 'herald}{']) {
+      expect(problemsOf(() => loadConfig(workerConfigSchema, { REDIS_CLUSTER: 'true', QUEUE_PREFIX: prefix }))).toEqual([
+        `QUEUE_PREFIX "${prefix}" has no hash tag, which a Redis Cluster needs (all of a queue's keys in one slot): put it in braces, e.g. QUEUE_PREFIX={herald}`,
+      ]);
+    }
+    expect(problemsOf(() => loadConfig(workerConfigSchema, { REDIS_CLUSTER: 'false', REDIS_CLUSTER_NODES: '10.0.0.2:6379' }))).toEqual([
+      'REDIS_CLUSTER is false, but REDIS_CLUSTER_NODES names the nodes of a cluster',
+    ]);
+    expect(problemsOf(() => loadConfig(workerConfigSchema, { REDIS_CLUSTER_NODES: '10.0.0.2:6379,10.0.0.3,10.0.0.4:70000' }))).toEqual([
+      'REDIS_CLUSTER_NODES[1] must be host:port, e.g. 10.0.0.5:6379',
+      'REDIS_CLUSTER_NODES[2] must be host:port, e.g. 10.0.0.5:6379',
+    ]);
+  });
+
   it('treats an empty value as unset', () => {
     expect(loadConfig(migrateConfigSchema, { DATABASE_URL: '' }).DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/herald');
   });

@@ -10,7 +10,7 @@ import {
   type WorkerOptions,
 } from 'bullmq';
 import { Client } from 'pg';
-import type { Redis } from 'ioredis';
+import { hasHashTag, type RedisConnection } from './connection';
 
 /**
  * Where the queues live (SPEC §6), chosen in one place (`openQueueBackend` in the service
@@ -24,7 +24,7 @@ export type QueueBackend = RedisQueueBackend | PostgresQueueBackend;
 
 export interface RedisQueueBackend {
   kind: 'redis';
-  connection: Redis;
+  connection: RedisConnection;
   prefix: string;
 }
 
@@ -34,7 +34,15 @@ export interface PostgresQueueBackend {
   schema: string;
 }
 
-export function redisQueueBackend(connection: Redis, prefix: string): RedisQueueBackend {
+/**
+ * On a Redis Cluster the prefix must carry a hash tag (`{herald}`): BullMQ's scripts touch
+ * several keys of a queue at once, which a cluster allows only within one slot. The config
+ * refuses such a prefix already; this stops a caller that built its own.
+ */
+export function redisQueueBackend(connection: RedisConnection, prefix: string): RedisQueueBackend {
+  if (connection.isCluster && !hasHashTag(prefix)) {
+    throw new Error(`queue prefix "${prefix}" has no hash tag, which a Redis Cluster needs: use {${prefix}}`);
+  }
   return { kind: 'redis', connection, prefix };
 }
 
@@ -69,7 +77,7 @@ export function createWorker(backend: QueueBackend, name: string, processor: Pro
 
 /** What a BullMQ Queue or Worker constructor takes on this backend: options, and a factory. */
 function bullmqOptions(backend: QueueBackend): {
-  options: { connection: Redis; prefix: string } | { connection: PostgresPoolConfig };
+  options: { connection: RedisConnection; prefix: string } | { connection: PostgresPoolConfig };
   factory: BackendFactory | undefined;
 } {
   if (backend.kind === 'redis') return { options: { connection: backend.connection, prefix: backend.prefix }, factory: undefined };

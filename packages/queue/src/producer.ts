@@ -159,6 +159,11 @@ export class JobProducer {
   }
 }
 
+/**
+ * Under the prefix, so on a Redis Cluster it shares the queues' hash slot, hence their master:
+ * a master that comes back without its data has lost the marker along with the jobs, never
+ * one without the other.
+ */
 function markerKey(prefix: string): string {
   return `${prefix}:herald:intact`;
 }

@@ -22,7 +22,7 @@ export interface Connections {
  */
 export function openConnections(
   config: Pick<CommonConfig, 'DATABASE_URL' | 'DATABASE_POOL_SIZE' | 'REDIS_URL' | 'QUEUE_BACKEND' | 'QUEUE_PREFIX'> &
-    Partial<Pick<CommonConfig, 'HERALD_BACKEND'>>,
+    Partial<Pick<CommonConfig, 'HERALD_BACKEND' | 'REDIS_CLUSTER' | 'REDIS_CLUSTER_NODES'>>,
   logger: Logger,
   service: string,
   redisRole: RedisRole,
@@ -40,18 +40,24 @@ export function openConnections(
       db,
       queues: postgresQueueBackend(config.DATABASE_URL),
       checks: { postgres: () => pingDb(db) },
+      reportQueueError: (message, error, context = {}) => logger.error(message, { ...context, error }),
       close: () => db.destroy(),
     };
   }
+  const redisOutage = new OutageLog(logger, 'redis');
   const redis = createRedis(config.REDIS_URL, redisRole, {
     connectionName: `herald-${service}`,
-    onError: (error) => logger.warn('redis connection error', { error }),
+    onError: (error) => redisOutage.report('redis connection error', error),
+    ...(config.REDIS_CLUSTER ? { cluster: { nodes: config.REDIS_CLUSTER_NODES ?? [] } } : {}),
   });
+  redis.on('ready', () => redisOutage.recovered());
   return {
     backend,
     db,
     queues: redisQueueBackend(redis, config.QUEUE_PREFIX),
-    checks: { postgres: () => pingDb(db), redis: () => pingRedis(redis) },
+    // On a cluster, ready means the master of the queues' slot answers (see pingRedis).
+    checks: { postgres: () => pingDb(db), redis: () => pingRedis(redis, 1_000, `${config.QUEUE_PREFIX}:herald:probe`) },
+    reportQueueError: (message, error, context) => redisOutage.report(message, error, context),
     async close() {
       await db.destroy();
       // quit() waits for Redis to answer; when Redis is down it would wait forever.

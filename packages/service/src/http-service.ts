@@ -12,7 +12,7 @@ export type HttpServiceConfig = Pick<
   CommonConfig,
   'DATABASE_URL' | 'DATABASE_POOL_SIZE' | 'REDIS_URL' | 'QUEUE_BACKEND' | 'QUEUE_PREFIX' | 'HOST' | 'SHUTDOWN_TIMEOUT_MS'
 > &
-  Partial<Pick<CommonConfig, 'HERALD_BACKEND'>>;
+  Partial<Pick<CommonConfig, 'HERALD_BACKEND' | 'REDIS_CLUSTER' | 'REDIS_CLUSTER_NODES'>>;
 
 /** One Herald HTTP service (ingress, admin, worker): what it is and how to build it. */
 export interface HttpServiceDefinition {
