@@ -19,8 +19,8 @@ export function adminService(config: DeepReadonly<AdminConfig>, logger: Logger):
     port: config.ADMIN_PORT,
     ...(open ? { host: '127.0.0.1' } : {}),
     redisRole: 'producer',
-    build: ({ backend, db, queues, checks }) => {
-      const producer = new JobProducer(queues, (error) => logger.warn('queue error', { error }));
+    build: ({ backend, db, queues, checks, reportQueueError }) => {
+      const producer = new JobProducer(queues, (error) => reportQueueError('queue error', error));
       return {
         app: createApp({
           logger,

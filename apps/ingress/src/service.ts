@@ -14,9 +14,16 @@ export function ingressService(config: DeepReadonly<IngressConfig>, logger: Logg
     port: config.INGRESS_PORT,
     // Fail fast when Redis is down: an accepted trigger is already safe in Postgres.
     redisRole: 'producer',
-    build: ({ backend, db, queues, checks }) => {
-      const producer = new JobProducer(queues, (error) => logger.warn('queue error', { error }));
-      const deps = createHookDeps({ db, producer, logger, broadcasts: new HookBroadcastCache(db), maxTargetsPerCall: config.MAX_TARGETS_PER_CALL });
+    build: ({ backend, db, queues, checks, reportQueueError }) => {
+      const producer = new JobProducer(queues, (error) => reportQueueError('queue error', error));
+      const deps = createHookDeps({
+        db,
+        producer,
+        logger,
+        broadcasts: new HookBroadcastCache(db),
+        maxTargetsPerCall: config.MAX_TARGETS_PER_CALL,
+        rateLimits: hookRateLimits(config, queues, logger),
+      });
       const app = createApp({
         logger,
         checks,

@@ -3,6 +3,7 @@ import { createDb, pingDb, type Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import { createRedis, pingRedis, postgresQueueBackend, redisQueueBackend, type QueueBackend, type RedisRole } from '@herald/queue';
 import type { ReadinessChecks } from './health.router';
+import { OutageLog } from './outage-log';
 
 export interface Connections {
   /** `embedded` or `services` (HERALD_BACKEND), for `/readyz` and the logs. */
@@ -12,6 +13,12 @@ export interface Connections {
   queues: QueueBackend;
   /** Probes for `/readyz`: Postgres, and Redis when the queues are there. */
   checks: ReadinessChecks;
+  /**
+   * For the error events of what uses the queues (BullMQ queues and workers): a connection
+   * error is part of an outage, logged once when it starts and once when it ends; anything
+   * else is logged in full.
+   */
+  reportQueueError(message: string, error: Error, context?: Record<string, unknown>): void;
   close(): Promise<void>;
 }
 

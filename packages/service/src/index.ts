@@ -11,5 +11,7 @@ export * from './http-service';
 export * from './validate';
 export * from './cluster';
 export * from './migrate-schemas';
+export * from './secret-keyring';
 export * from './security-headers';
 export * from './json-depth';
+export * from './outage-log';

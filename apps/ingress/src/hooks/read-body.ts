@@ -33,10 +33,20 @@ export async function readRawBody(req: IncomingMessage, limitBytes: number): Pro
   return Buffer.concat(chunks, size);
 }
 
-/** The body's chunks, refusing (413) as soon as they pass the limit. Plain events rather than
- *  `for await`: the async iterator costs more than the small bodies hooks carry. */
+/**
+ * The body's chunks, refusing (413) as soon as they pass the limit. Plain events rather than
+ * `for await`: the async iterator costs more than the small bodies hooks carry.
+ * A caller that hangs up before its body is read ends the request with 'close' and no 'end' or
+ * 'error' — possibly before this is called, while the call waited for its checks (the rate
+ * limits ask Redis). Without a rejection then, the call would wait forever, and a stopping
+ * ingress with it (it waits for every call in flight): so that, too, ends the read.
+ */
 function collect(req: IncomingMessage, limitBytes: number): Promise<{ chunks: Buffer[]; size: number }> {
   return new Promise((resolve, reject) => {
+    if (req.destroyed && !req.readableEnded) {
+      reject(cutOff());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer) => {
@@ -52,7 +62,12 @@ function collect(req: IncomingMessage, limitBytes: number): Promise<{ chunks: Bu
     req.on('data', onData);
     req.once('end', () => resolve({ chunks, size }));
     req.once('error', reject);
+    req.once('close', () => reject(cutOff())); // after 'end' a rejection changes nothing
   });
+}
+
+function cutOff(): AppError {
+  return new AppError(400, 'bad_request', 'The request body was cut off: the caller closed the connection before sending all of it');
 }
 
 function tooLarge(limitBytes: number): AppError {

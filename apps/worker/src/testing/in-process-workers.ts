@@ -1,13 +1,14 @@
 import type { Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { JobProducer } from '@herald/queue';
-import { testLogger, testQueueBackend, useTestDatabase, useTestRedis } from '@herald/testing';
+import { testLogger, testQueueBackend, TEST_SECRETS, useTestDatabase, useTestRedis } from '@herald/testing';
 import { createDeliveryStage, type DeliveryStageOptions } from '../delivery/delivery-stage';
 import { processors } from '../processors';
 import { keepReconcilerScheduled } from '../reconciler-schedule';
 import type { WorkerContext } from '../worker-context';
-import { startWorkers, stopWorkers } from '../workers';
+import { startWorkers, type WorkerGroup } from '../workers';
 import { createDispatchMetrics } from '../worker-metrics';
+import { createRetentionMetrics } from '../retention/retention-metrics';
 
 /** Test support (excluded from the build): the worker's BullMQ Workers inside the test process. */
 
@@ -40,14 +41,14 @@ export const TEST_DELIVERY_OPTIONS: Omit<DeliveryStageOptions, 'db' | 'logger' |
  * Workers and producer stop before the database and Redis are cleaned up.
  */
 export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, queues, delivery: deliveryOptions }: InProcessWorkersOptions) {
-  let workers: Worker[] = [];
+  let workers: WorkerGroup | undefined;
   let producer: JobProducer | undefined;
   let schedule: { stop(): void } | undefined;
   let delivery: ReturnType<typeof createDeliveryStage> | undefined;
   afterAll(async () => {
     schedule?.stop();
     delivery?.stop();
-    await stopWorkers(workers);
+    await workers?.stop();
     await producer?.close();
     await delivery?.close();
   });
@@ -95,7 +96,7 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, q
       return producer;
     },
     get workers(): readonly Worker[] {
-      return workers;
+      return workers?.workers ?? [];
     },
   };
 }
