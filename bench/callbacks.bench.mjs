@@ -34,6 +34,7 @@ import {
   REDIS_URL,
   ROOT,
   runAutocannon,
+  sealedCredentials,
   startProcess,
   summarise,
 } from './support.mjs';
@@ -129,7 +130,7 @@ async function seed(client) {
     // The number the fixture's statuses name (metadata.phone_number_id): theirs to record.
     [
       botId,
-      JSON.stringify({
+      sealedCredentials(botId, 'WhatsAppChannel', {
         app_secret: APP_SECRET,
         verify_token: randomBytes(8).toString('hex'),
         phone_number_id: FIXTURE.entry[0].changes[0].value.metadata.phone_number_id,

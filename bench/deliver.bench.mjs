@@ -32,8 +32,10 @@ import {
   peakRssMb,
   REDIS_URL,
   runAutocannon,
+  sealedCredentials,
   startProcess,
   summarise,
+  UNREACHED_HOOK_LIMITS,
 } from './support.mjs';
 
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 100_000);
@@ -65,7 +67,7 @@ async function seed(url, connection) {
     await client.query(
       `INSERT INTO channel_connections (bot_id, channel, provider, credentials, base_url, rate_limit_per_second)
        VALUES ($1, 'CustomChannel', 'custom', $2, $3, NULL)`,
-      [botId, JSON.stringify(connection.credentials), connection.baseUrl],
+      [botId, sealedCredentials(botId, 'CustomChannel', connection.credentials), connection.baseUrl],
     );
     const started = Date.now();
     await client.query(

@@ -10,12 +10,31 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import testing from '../packages/testing/dist/index.js';
+import herald from '../packages/db/dist/index.js';
 
 export const { freePort } = testing;
+
+/**
+ * HERALD_SECRET_KEY of every process a bench starts (production requires one), and what seeds
+ * a connection's credentials as the admin API stores them: sealed under it, so the worker and
+ * the ingress pay for opening them as they do in production.
+ */
+const SECRET_KEY = randomBytes(32);
+const SECRETS = herald.SecretKeyring.of(SECRET_KEY);
+export function sealedCredentials(botId, channel, credentials) {
+  return JSON.stringify(herald.sealCredentials(SECRETS, credentials, { botId, channel }));
+}
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * The benches load one broadcast from one address as fast as it goes: what the hook's abuse
+ * limits exist to stop. Out of reach here, so the counters still run (their cost is in the
+ * figures) but never refuse a call. `pnpm bench:flood` measures the limits themselves.
+ */
+export const UNREACHED_HOOK_LIMITS = { HOOK_RATE_LIMIT_PER_ADDRESS: '100000000', HOOK_RATE_LIMIT_PER_BROADCAST: '100000000' };
 
 export function databaseUrl(name) {
   const url = new URL(ADMIN_URL);
@@ -39,6 +58,7 @@ export async function adminQuery(sql) {
  */
 export async function insertBroadcast(client, { message = { text: 'hi' }, delayMs = 10_000, audience = { filters: [], join: [] } } = {}) {
   const sha = (s) => createHash('sha256').update(s).digest();
+  // Only the token's digest and hint are stored (migration 2026-11-27T0500).
   const token = randomBytes(32).toString('base64url');
   const {
     rows: [bot],
@@ -46,9 +66,9 @@ export async function insertBroadcast(client, { message = { text: 'hi' }, delayM
   const {
     rows: [broadcast],
   } = await client.query(
-    `INSERT INTO broadcasts (bot_id, name, message, delay_ms, audience, hook_token, hook_token_sha256)
+    `INSERT INTO broadcasts (bot_id, name, message, delay_ms, audience, hook_token_sha256, hook_token_hint)
      VALUES ($1, 'bench', $2, $3, $4, $5, $6) RETURNING id`,
-    [bot.id, JSON.stringify(message), delayMs, JSON.stringify(audience), token, sha(token)],
+    [bot.id, JSON.stringify(message), delayMs, JSON.stringify(audience), sha(token), token.slice(-4)],
   );
   return { botId: bot.id, broadcastId: broadcast.id, token };
 }
@@ -65,7 +85,7 @@ export function migrate(url) {
 /** Starts `node <script>` with env; resolves once GET <readyPath> on port answers 200. */
 export async function startProcess(script, env, port, readyPath = '/readyz') {
   const child = spawn(process.execPath, [join(ROOT, script)], {
-    env: { PATH: process.env.PATH, NODE_ENV: 'production', LOG_LEVEL: 'warn', ...env },
+    env: { PATH: process.env.PATH, NODE_ENV: 'production', LOG_LEVEL: 'warn', HERALD_SECRET_KEY: SECRET_KEY.toString('base64'), ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const deadline = Date.now() + 20_000;

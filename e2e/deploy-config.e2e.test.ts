@@ -393,7 +393,7 @@ const describeCompose = compose ? describe : describe.skip;
 describeCompose(`docker-compose.yml${compose ? '' : ' (skipped: neither docker-compose nor docker compose is installed)'}`, () => {
   // The variables compose requires, and none of the caller's COMPOSE_* that would change what it reads.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('COMPOSE_')));
-  Object.assign(env, { ADMIN_API_KEY: '0123456789abcdef0123', PUBLIC_URL: 'http://localhost:3000' });
+  Object.assign(env, { ADMIN_API_KEY: '0123456789abcdef0123', HERALD_SECRET_KEY: '0123456789abcdef'.repeat(4), PUBLIC_URL: 'http://localhost:3000' });
   const composeRun = (...args: string[]) => run(compose![0]!, [...compose!.slice(1), ...args], { env });
 
   it('resolves without the profile and with it', () => {

@@ -206,6 +206,6 @@ describe('the migrate command', () => {
   it('rejects an unknown command', async () => {
     const bad = startProcess('migrate', { DATABASE_URL: database.current.url }, ['sideways']);
     expect((await bad.exited).code).toBe(2);
-    expect(bad.output()).toContain('usage: migrate [up|down|status]');
+    expect(bad.output()).toContain('usage: migrate [up|down|status|secrets rotate|secrets status]');
   });
 });

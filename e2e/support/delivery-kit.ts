@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { findRun, upsertChannelConnection, upsertContacts, type ContactUpsert, type Run } from '@herald/db';
+import { findRun, upsertChannelConnection, upsertContacts, type ContactUpsert, type Run, type SecretKeyring } from '@herald/db';
 import { JobProducer, redisQueueBackend } from '@herald/queue';
 import {
   contactUpsert,
@@ -10,6 +10,7 @@ import {
   useFakeProviders,
   startReadyProcess,
   TEST_REDIS_URL,
+  TEST_SECRETS,
   useTestDatabase,
   waitFor,
   type FakeProviders,
@@ -52,13 +53,16 @@ export function useDeliveryKit() {
       return process;
     },
 
-    /** A bot with `contacts` Telegram or custom contacts, connected to the fake at `rate`. */
-    async audience(provider: 'telegram' | 'custom', contacts: number, rate: number | null) {
+    /**
+     * A bot with `contacts` Telegram or custom contacts, connected to the fake at `rate`, its
+     * credentials sealed with `secrets` (the key startProcess gives the workers, by default).
+     */
+    async audience(provider: 'telegram' | 'custom', contacts: number, rate: number | null, secrets: SecretKeyring = TEST_SECRETS) {
       const { db } = database.current;
       const channel = provider === 'telegram' ? 'TelegramChannel' : 'CustomChannel';
       const bot = await createBotRow(db);
       const target = kit.fake.connectionFor(provider);
-      await upsertChannelConnection(db, {
+      await upsertChannelConnection(db, secrets, {
         botId: bot.id,
         channel,
         provider,

@@ -1,6 +1,6 @@
 import express, { type Express, type Request, type RequestHandler } from 'express';
 import { AppError, findUnstorableText, isJsonBodyType, notJsonBody } from '@herald/core';
-import type { Db } from '@herald/db';
+import type { Db, SecretKeyring } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import { createServiceApp, jsonDepthError, noStore, type ReadinessChecks } from '@herald/service';
 import type { Registry } from 'prom-client';
@@ -23,7 +23,11 @@ export interface AdminDeps {
   /** `embedded` or `services`, shown by `/readyz`. */
   backend?: string;
   db: Db;
+  /** Seals channel credentials when saved, opens them to name them (HERALD_SECRET_KEY). */
+  secrets: SecretKeyring;
   adminApiKey: string | undefined;
+  /** Keys that may use the console and the GET routes only. */
+  readOnlyApiKeys?: readonly string[];
   /** Base of every hook_url the API hands out. */
   publicUrl: string;
   /** The queues the dashboard shows; no dashboard without it. */
@@ -70,7 +74,20 @@ const requireShallowBody: RequestHandler = (req, _res, next) => {
 };
 
 /** The management API (SPEC §5). No `listen`, so tests can mount it. */
-export function createApp({ logger, checks, metrics, backend, db, adminApiKey, publicUrl, producer, outboundAllowedDestinations = [] }: AdminDeps): Express {
+export function createApp({
+  logger,
+  checks,
+  metrics,
+  backend,
+  db,
+  secrets,
+  adminApiKey,
+  readOnlyApiKeys = [],
+  publicUrl,
+  producer,
+  outboundAllowedDestinations = [],
+}: AdminDeps): Express {
+  const keys = { readOnlyKeys: readOnlyApiKeys };
   return createServiceApp({
     logger,
     checks,
@@ -83,13 +100,13 @@ export function createApp({ logger, checks, metrics, backend, db, adminApiKey, p
       app.get('/v1/openapi.json', (_req, res) => {
         res.json(openApiDocument);
       });
-      app.use('/v1', requireAdminKey(adminApiKey), requireStorableQuery);
-      if (producer) app.use(DASHBOARD_PATH, requireAdminKey(adminApiKey, { allowBasic: true }), queuesDashboard(producer));
-      app.use(CONSOLE_PATH, adminConsole({ db, adminApiKey, dashboardPath: producer ? DASHBOARD_PATH : undefined }));
+      app.use('/v1', requireAdminKey(adminApiKey, keys), requireStorableQuery);
+      if (producer) app.use(DASHBOARD_PATH, requireAdminKey(adminApiKey, { ...keys, allowBasic: true }), queuesDashboard(producer));
+      app.use(CONSOLE_PATH, adminConsole({ db, adminApiKey, readOnlyApiKeys, dashboardPath: producer ? DASHBOARD_PATH : undefined }));
       app.use(contactImportRouter(db, logger)); // streams its body: before the JSON parser
       // Every body that reaches the parser passed requireJsonBody: read it as JSON whatever its type.
       app.use(requireJsonBody, express.json({ limit: JSON_LIMIT, type: () => true }), requireShallowBody, requireStorableBody);
-      app.use(botsRouter(db, publicUrl, outboundAllowedDestinations));
+      app.use(botsRouter(db, secrets, publicUrl, outboundAllowedDestinations));
       app.use(contactsRouter(db));
       app.use(broadcastsRouter(db, publicUrl));
       app.use(runsRouter(db));

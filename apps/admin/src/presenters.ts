@@ -7,6 +7,12 @@ export function hookUrl(publicUrl: string, token: string): string {
   return `${publicUrl.replace(/\/+$/, '')}/hooks/${token}`;
 }
 
+/**
+ * A broadcast as every answer shows it. No `hook_url`: only the token's digest is stored, so
+ * the URL is shown once, by create and rotate-hook (`presentBroadcastWithHook`); this shows
+ * `hook_url_hint`, the URL with all but the token's last 4 characters left out, to tell which
+ * URL is current.
+ */
 export function presentBroadcast(b: Broadcast, publicUrl: string) {
   return {
     id: b.id,
@@ -22,11 +28,16 @@ export function presentBroadcast(b: Broadcast, publicUrl: string) {
     require_valid_filter: b.require_valid_filter,
     delay_ms: b.delay_ms,
     max_delay_ms: b.max_delay_ms,
-    hook_url: hookUrl(publicUrl, b.hook_token),
+    hook_url_hint: hookUrl(publicUrl, `…${b.hook_token_hint}`),
     hook_rotated_at: b.hook_rotated_at,
     created_at: b.created_at,
     updated_at: b.updated_at,
   };
+}
+
+/** The answer of create and rotate-hook: the broadcast with its new `hook_url`, shown this once. */
+export function presentBroadcastWithHook(b: Broadcast, publicUrl: string, token: string) {
+  return { ...presentBroadcast(b, publicUrl), hook_url: hookUrl(publicUrl, token) };
 }
 
 /**

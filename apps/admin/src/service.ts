@@ -1,7 +1,7 @@
 import type { AdminConfig, DeepReadonly } from '@herald/config';
 import type { Logger } from '@herald/logger';
 import { JobProducer } from '@herald/queue';
-import { createMetricsRegistry, type HttpServiceDefinition } from '@herald/service';
+import { createMetricsRegistry, secretKeyringOf, type HttpServiceDefinition } from '@herald/service';
 import { createApp } from './app';
 
 /**
@@ -28,7 +28,9 @@ export function adminService(config: DeepReadonly<AdminConfig>, logger: Logger):
           backend,
           metrics: createMetricsRegistry('admin'),
           db,
+          secrets: secretKeyringOf(config, logger),
           adminApiKey: open ? undefined : config.ADMIN_API_KEY,
+          readOnlyApiKeys: config.ADMIN_READ_ONLY_API_KEYS,
           publicUrl: config.PUBLIC_URL,
           producer,
           outboundAllowedDestinations: config.OUTBOUND_ALLOWED_DESTINATIONS,

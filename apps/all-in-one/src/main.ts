@@ -11,12 +11,13 @@ import {
   workerConfigSchema,
   type HeraldBackend,
 } from '@herald/config';
-import { createDb, ensureDatabaseExists, startEmbeddedDatabase, type EmbeddedDatabase } from '@herald/db';
+import { createDb, ensureDatabaseExists, startEmbeddedDatabase, type EmbeddedDatabase, type SecretKeyring } from '@herald/db';
 import { ingressService } from '@herald/ingress/service';
 import { createLogger, type Logger } from '@herald/logger';
-import { migrateSchemas, runService, startHttpService, type RunningService } from '@herald/service';
+import { migrateSchemas, runService, secretKeyringOf, startHttpService, type RunningService } from '@herald/service';
 import { workerService } from '@herald/worker/service';
 import { chooseAdminKey } from './admin-key';
+import { chooseSecretKey } from './secret-key';
 
 /**
  * `pnpm start`: the whole of Herald in one process — ingress, admin API and worker on their
@@ -34,14 +35,16 @@ interface Settings {
   backend: HeraldBackend;
   env: Record<string, string | undefined>;
   adminAuth: string;
+  credentialsEncryption: string;
 }
 
 function readSettings(): Settings {
-  const { env, source } = chooseAdminKey(process.env, readEnvironment(process.env));
-  return { backend: chooseBackend(env), env, adminAuth: source };
+  const admin = chooseAdminKey(process.env, readEnvironment(process.env));
+  const { env, source } = chooseSecretKey(process.env, admin.env);
+  return { backend: chooseBackend(env), env, adminAuth: admin.source, credentialsEncryption: source };
 }
 
-async function start(logger: Logger, { backend, env, adminAuth }: Settings): Promise<RunningService> {
+async function start(logger: Logger, { backend, env, adminAuth, credentialsEncryption }: Settings): Promise<RunningService> {
   let database: EmbeddedDatabase | undefined;
   let serviceEnv = env;
   if (backend === 'embedded') {
@@ -61,7 +64,8 @@ async function start(logger: Logger, { backend, env, adminAuth }: Settings): Pro
     const ingress = loadConfig(ingressConfigSchema, serviceEnv);
     const admin = loadConfig(adminConfigSchema, serviceEnv);
     const worker = loadConfig(workerConfigSchema, serviceEnv);
-    await migrate(logger, ingress.DATABASE_URL, ingress.QUEUE_BACKEND === 'postgres');
+    // With a key, the migrate step also seals credentials saved before it (or under an older key).
+    await migrate(logger, ingress.DATABASE_URL, ingress.QUEUE_BACKEND === 'postgres', admin.HERALD_SECRET_KEY ? secretKeyringOf(admin, logger) : undefined);
 
     // Each service logs as it would in a process of its own.
     const loggers = {
@@ -86,6 +90,8 @@ async function start(logger: Logger, { backend, env, adminAuth }: Settings): Pro
       admin: `http://${adminDefinition.host ?? admin.HOST}:${admin.ADMIN_PORT}`,
       // Not `adminKey`: the logger redacts fields named like a key, and this says where it comes from.
       adminAuth,
+      // Not `secretKey` (redacted like any key): where HERALD_SECRET_KEY came from, never the key.
+      credentialsEncryption,
     });
     return {
       async stop() {
@@ -100,11 +106,11 @@ async function start(logger: Logger, { backend, env, adminAuth }: Settings): Pro
 }
 
 /** Herald's schema, and BullMQ's when the queues live in the database too. */
-async function migrate(logger: Logger, url: string, queuesInDatabase: boolean): Promise<void> {
+async function migrate(logger: Logger, url: string, queuesInDatabase: boolean, secrets: SecretKeyring | undefined): Promise<void> {
   if (await ensureDatabaseExists(url)) logger.info('database created');
   const db = createDb({ url, poolSize: 1, applicationName: 'herald-migrate' });
   try {
-    await migrateSchemas(db, url, queuesInDatabase, logger);
+    await migrateSchemas(db, url, queuesInDatabase, logger, secrets);
   } finally {
     await db.destroy();
   }

@@ -207,13 +207,15 @@ describe('herald CLI against the admin API', () => {
 
       const all = await runCli(['broadcasts', 'list', '--bot', bot.id, '--limit', '1', '--all', '--json'], env());
       expect(all.code).toBe(0);
-      const listed = JSON.parse(all.stdout) as { data: { id: string; hook_url: string }[]; next_cursor: null };
+      const listed = JSON.parse(all.stdout) as { data: { id: string; hook_url?: string; hook_url_hint: string }[]; next_cursor: null };
       expect(listed.data.map((b) => b.id)).toEqual([third, second, first]);
       expect(listed.next_cursor).toBeNull();
-      expect(listed.data[0]!.hook_url).toMatch(/^http:\/\/localhost:3000\/hooks\/\S+$/);
+      // The URL is a secret shown once, by create and rotate: lists show how it ends.
+      expect(listed.data[0]!.hook_url).toBeUndefined();
+      expect(listed.data[0]!.hook_url_hint).toBe(`http://localhost:3000/hooks/…${made[2]!.hook_token.slice(-4)}`);
     });
 
-    it('shows one broadcast with its hook URL; an unknown one is exit 1', async () => {
+    it('shows one broadcast with the end of its hook URL, never the URL; an unknown one is exit 1', async () => {
       const bot = await createBotRow(db);
       const broadcast = await createBroadcastRow(db, bot.id, { name: 'Order update', text: 'Hi {{first_name}}', delay_ms: 2_000, direct_mode: false });
       const shown = await runCli(['broadcasts', 'show', broadcast.id], env());
@@ -222,7 +224,8 @@ describe('herald CLI against the admin API', () => {
       expect(shown.stdout).toContain('message               "Hi {{first_name}}"\n');
       expect(shown.stdout).toContain('audience              every contact of the bot\n');
       expect(shown.stdout).toContain("direct_mode           no (calls need the bot's API token)\n");
-      expect(shown.stdout).toContain(`hook_url              http://localhost:3000/hooks/${broadcast.hook_token}\n`);
+      expect(shown.stdout).toContain(`hook_url_hint         http://localhost:3000/hooks/…${broadcast.hook_token.slice(-4)} (the URL is shown whole once`);
+      expect(shown.stdout).not.toContain(broadcast.hook_token);
       const json = await runCli(['broadcasts', 'show', broadcast.id, '--json'], env());
       expect(JSON.parse(json.stdout)).toMatchObject({ id: broadcast.id, bot_id: bot.id, delay_ms: 2_000, message: { text: 'Hi {{first_name}}' } });
 

@@ -1,10 +1,11 @@
 import type { DeepReadonly, IngressConfig } from '@herald/config';
 import type { Logger } from '@herald/logger';
-import { JobProducer } from '@herald/queue';
-import { createMetricsRegistry, type HttpServiceDefinition } from '@herald/service';
+import { JobProducer, type QueueBackend } from '@herald/queue';
+import { createMetricsRegistry, secretKeyringOf, type HttpServiceDefinition } from '@herald/service';
 import { createApp } from './app';
 import { createHookDeps } from './hooks/accept-hook-call';
 import { HookBroadcastCache } from './hooks/broadcast-cache';
+import { LocalRateLimiter, RedisRateLimiter, type CallRateLimiter, type HookRateLimits } from './hooks/call-rate-limit';
 import { AddressList } from './hooks/caller-address';
 
 /** The public ingress: the launch web hook (SPEC §3), providers' callbacks and the probes, on INGRESS_PORT. */
@@ -37,7 +38,7 @@ export function ingressService(config: DeepReadonly<IngressConfig>, logger: Logg
           notFoundPerMinute: config.HOOK_NOT_FOUND_PER_MINUTE,
         },
         // Meta sends up to 1,000 statuses in one call: the hook's body limit (1 MiB) holds them.
-        callbacks: { db, publicUrl: config.PUBLIC_URL, bodyLimitBytes: config.HOOK_BODY_LIMIT_BYTES },
+        callbacks: { db, secrets: secretKeyringOf(config, logger), publicUrl: config.PUBLIC_URL, bodyLimitBytes: config.HOOK_BODY_LIMIT_BYTES },
       });
       return {
         app,

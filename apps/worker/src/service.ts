@@ -1,13 +1,17 @@
 import type { DeepReadonly, WorkerConfig } from '@herald/config';
 import type { Logger } from '@herald/logger';
 import { DELIVERY_QUEUES, JobProducer, type QueueName } from '@herald/queue';
-import { createMetricsRegistry, createServiceApp, type HttpServiceDefinition } from '@herald/service';
+import { createMetricsRegistry, createServiceApp, secretKeyringOf, type HttpServiceDefinition } from '@herald/service';
 import { createDeliveryStage } from './delivery/delivery-stage';
 import { processors } from './processors';
 import { registerQueueMetrics } from './queue-metrics';
 import { createDispatchMetrics, registerRunMetrics } from './worker-metrics';
-import { keepReconcilerScheduled } from './reconciler-schedule';
-import { startWorkers, stopWorkers } from './workers';
+import { keepReconcilerScheduled, keepRetentionScheduled } from './reconciler-schedule';
+import { createRetentionMetrics } from './retention/retention-metrics';
+import { startWorkers } from './workers';
+
+/** A batch's delete is cancelled past this: far above what a batch of RETENTION_BATCH_SIZE takes. */
+const RETENTION_STATEMENT_TIMEOUT_MS = 60_000;
 
 const deliveryQueues: ReadonlySet<QueueName> = new Set(Object.values(DELIVERY_QUEUES));
 

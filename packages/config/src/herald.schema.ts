@@ -1,4 +1,5 @@
 import BaseJoi from 'joi';
+import { decodeSecretKey } from './secret-key';
 
 /** Adds `Joi.commaList()`: an array that also accepts "a, b, c" (how lists arrive in env vars). */
 const Joi = BaseJoi.extend((joi) => ({
@@ -99,6 +100,9 @@ export interface MigrateConfig {
   DATABASE_URL: string;
   /** postgres: BullMQ's schema is migrated too. */
   QUEUE_BACKEND: QueueBackendKind;
+  /** With a key, `migrate up` and `secrets rotate` seal channel credentials under it. */
+  HERALD_SECRET_KEY: string | undefined;
+  HERALD_PREVIOUS_SECRET_KEYS: string[];
 }
 
 /** Queue names as the catalog of @herald/queue spells them (config depends on no package). */
@@ -334,4 +338,5 @@ export const migrateConfigSchema = Joi.object<MigrateConfig>({
   LOG_LEVEL: logLevel,
   DATABASE_URL: databaseUrl,
   QUEUE_BACKEND: common.QUEUE_BACKEND,
+  ...secretKeys,
 });

@@ -5,6 +5,9 @@ import { adminConfigSchema, ingressConfigSchema, migrateConfigSchema, workerConf
 import { readEnvironment } from './env-file';
 import { ConfigError, loadConfig } from './load-config';
 
+/** HERALD_SECRET_KEY, which production requires (secret-key.test.ts tests it). */
+const SECRET_KEY = '0'.repeat(64);
+
 function problemsOf(fn: () => unknown): readonly string[] {
   try {
     fn();
@@ -46,7 +49,7 @@ describe('loadConfig', () => {
   });
 
   it('requires PUBLIC_URL in production instead of guessing localhost', () => {
-    const production = { NODE_ENV: 'production', ADMIN_API_KEY: '0123456789abcdef' };
+    const production = { NODE_ENV: 'production', ADMIN_API_KEY: '0123456789abcdef', HERALD_SECRET_KEY: SECRET_KEY };
     expect(problemsOf(() => loadConfig(adminConfigSchema, production))).toEqual([
       expect.stringMatching(/^PUBLIC_URL is required in production: the address callers reach the ingress at/),
     ]);
@@ -68,7 +71,7 @@ describe('loadConfig', () => {
 
   it('requires ADMIN_API_KEY in every environment unless ADMIN_AUTH=disabled says otherwise', () => {
     for (const NODE_ENV of ['development', 'test', 'production']) {
-      expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV, PUBLIC_URL: 'https://hooks.example.com' }))).toEqual([
+      expect(problemsOf(() => loadConfig(adminConfigSchema, { NODE_ENV, PUBLIC_URL: 'https://hooks.example.com', HERALD_SECRET_KEY: SECRET_KEY }))).toEqual([
         expect.stringMatching(/^ADMIN_API_KEY is required .*set ADMIN_AUTH=disabled$/),
       ]);
     }
@@ -86,7 +89,7 @@ describe('loadConfig', () => {
   });
 
   it('does not ask the ingress for the admin key', () => {
-    expect(() => loadConfig(ingressConfigSchema, { NODE_ENV: 'production' })).not.toThrow();
+    expect(() => loadConfig(ingressConfigSchema, { NODE_ENV: 'production', HERALD_SECRET_KEY: SECRET_KEY })).not.toThrow();
   });
 
   it('parses comma-separated trusted proxies and rejects entries that are not IPs or CIDRs', () => {

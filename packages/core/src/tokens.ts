@@ -28,6 +28,14 @@ export function tokenDigest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
 
+/**
+ * What may be shown of a hook token once it is not shown any more: its last 4 characters (24
+ * of 256 bits), enough for a person to tell two URLs apart, nothing to guess the rest with.
+ */
+export function hookTokenHint(token: string): string {
+  return token.slice(-4);
+}
+
 /** Constant-time comparison of a presented token with a stored digest. */
 export function tokenMatches(presented: string, storedDigest: Buffer): boolean {
   const digest = tokenDigest(presented);

@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
-import { createBotRow, createBroadcastRow, createTriggerRow, databaseUrl, dropDatabase, runDatabasePrefix, useTestDatabase } from '@herald/testing';
+import { tokenDigest } from '@herald/core';
+import { createBotRow, createTriggerRow, databaseUrl, dropDatabase, runDatabasePrefix, useTestDatabase } from '@herald/testing';
+import { findHookBroadcast } from './queries/hook.queries';
 import { ensureDatabaseExists } from './ensure-database';
 import { migrateDown, migrateToEmpty, migrateToLatest, migrationStatus } from './migrate';
 import { migrations } from './migrations';
@@ -68,7 +70,7 @@ describe('migrations on an empty database', () => {
     await downToBeforeBoundary();
     // The previous version's state: a claimed run, its triggers marked with it, one applied.
     const bot = await createBotRow(db);
-    const broadcast = await createBroadcastRow(db, bot.id);
+    const broadcast = await oldBroadcastRow(db, bot.id, 'boundary-token');
     const [applied, claimed, later] = [
       await createTriggerRow(db, broadcast.id),
       await createTriggerRow(db, broadcast.id),
@@ -99,7 +101,39 @@ describe('migrations on an empty database', () => {
     ]);
     await migrateToLatest(db);
   });
+
+  it('hook token hash only: keeps the digest and a 4-character hint, drops the token; down brings an empty column back', async () => {
+    const { db } = database.current;
+    const names = Object.keys(migrations);
+    const target = '2026-11-27T0500-hook-token-hash-only';
+    for (const name of names.slice(names.indexOf(target)).reverse()) expect(await migrateDown(db)).toEqual({ direction: 'down', applied: [name] });
+    const bot = await createBotRow(db);
+    const token = 'old-version-token-0123456789abcdefghijkWXYZ';
+    const broadcast = await oldBroadcastRow(db, bot.id, token);
+
+    await migrateToLatest(db);
+    const row = await findHookBroadcast(db, tokenDigest(token));
+    expect(row?.id).toBe(broadcast.id); // the hook keeps working: looked up by digest
+    const { rows } = await sql<{ row: Record<string, unknown> }>`SELECT to_jsonb(b) AS row FROM broadcasts b WHERE id = ${broadcast.id}`.execute(db);
+    expect(rows[0]!.row).toMatchObject({ hook_token_hint: 'WXYZ' });
+    expect(rows[0]!.row).not.toHaveProperty('hook_token');
+    expect(JSON.stringify(rows[0]!.row)).not.toContain(token);
+
+    for (let down = names.length - names.indexOf(target); down > 0; down--) await migrateDown(db);
+    const { rows: after } = await sql<{ hook_token: string }>`SELECT hook_token FROM broadcasts WHERE id = ${broadcast.id}`.execute(db);
+    expect(after).toEqual([{ hook_token: '' }]);
+    await migrateToLatest(db);
+  });
 });
+
+/** A broadcast as versions before the hook-token-hash-only migration stored it, token and all. */
+async function oldBroadcastRow(db: Db, botId: string, token: string): Promise<{ id: string }> {
+  const { rows } = await sql<{ id: string }>`
+    INSERT INTO broadcasts (bot_id, name, message, hook_token, hook_token_sha256)
+    VALUES (${botId}, 'old', ${toJson({ text: 'hi' })}, ${token}, ${tokenDigest(token)})
+    RETURNING id`.execute(db);
+  return rows[0]!;
+}
 
 describe('ensureDatabaseExists', () => {
   it('creates a missing database once, and leaves an existing one alone', async () => {
@@ -134,7 +168,7 @@ describe('schema constraints (SPEC §2)', () => {
         bot_id: botId,
         name: 'b',
         message: toJson({ text: 'hi' }),
-        hook_token: 'tok-1',
+        hook_token_hint: 'ok-1',
         hook_token_sha256: Buffer.alloc(32, 2),
       })
       .returning('id')
@@ -186,7 +220,7 @@ describe('schema constraints (SPEC §2)', () => {
             bot_id: botId,
             name: 'other',
             message: toJson({ text: 'x' }),
-            hook_token: 'tok-1',
+            hook_token_hint: 'ok-1',
             hook_token_sha256: Buffer.alloc(32, 2),
           })
           .execute(),

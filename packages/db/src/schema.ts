@@ -10,6 +10,7 @@ import type {
   TriggerStatus,
   VariableValue,
 } from '@herald/core';
+import type { StoredCredentials } from './secrets/stored-credentials';
 
 /**
  * The Kysely view of Herald's tables (SPEC §2). Written by hand next to the migrations:
@@ -44,7 +45,8 @@ export interface ChannelConnectionsTable {
   bot_id: string;
   channel: ChannelName;
   provider: string;
-  credentials: JsonWithDefault<Record<string, unknown>>;
+  /** Sealed with HERALD_SECRET_KEY (plain only where no key was set): read through openCredentials. */
+  credentials: JsonWithDefault<StoredCredentials>;
   base_url: string | null;
   rate_limit_per_second: number | null;
   /** Set when the provider refused the connection itself (bad credentials); cleared by a PUT. */
@@ -92,9 +94,13 @@ export interface BroadcastsTable {
   require_valid_filter: Generated<boolean>;
   delay_ms: Generated<number>;
   max_delay_ms: number | null;
-  hook_token: string;
-  /** Lookups go by the token's hash so the index comparison never touches the secret itself. */
+  /**
+   * Only the token's SHA-256 is kept (migration 2026-11-27T0500): the hook URL is shown once,
+   * when it is made (create, rotate), and looked up by this digest.
+   */
   hook_token_sha256: Buffer;
+  /** The token's last 4 characters, so a person can tell which URL is current (24 of its 256 bits). */
+  hook_token_hint: string;
   hook_rotated_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
@@ -246,7 +252,10 @@ export type TableName = keyof Database;
 
 export type Bot = Selectable<BotsTable>;
 export type NewBot = Insertable<BotsTable>;
-export type ChannelConnection = Selectable<ChannelConnectionsTable>;
+/** A connection as stored, its credentials still sealed. */
+export type ChannelConnectionRow = Selectable<ChannelConnectionsTable>;
+/** A connection as the query functions return it: credentials opened. */
+export type ChannelConnection = Omit<ChannelConnectionRow, 'credentials'> & { credentials: Record<string, string> };
 export type Contact = Selectable<ContactsTable>;
 export type NewContact = Insertable<ContactsTable>;
 export type Broadcast = Selectable<BroadcastsTable>;

@@ -1,4 +1,4 @@
-import { generateBotToken, generateHookToken, tokenDigest } from '@herald/core';
+import { generateBotToken, generateHookToken, hookTokenHint, tokenDigest } from '@herald/core';
 import { toJson, type Broadcast, type Bot, type ContactUpsert, type Db, type NewBroadcast, type Trigger, type TriggerStatus } from '@herald/db';
 
 /**
@@ -20,21 +20,23 @@ export type BroadcastOverrides = Partial<
   Pick<NewBroadcast, 'name' | 'enabled' | 'allowed_hosts' | 'allow_get' | 'allow_post' | 'direct_mode' | 'require_valid_filter' | 'delay_ms' | 'max_delay_ms'>
 > & { text?: string };
 
-export async function createBroadcastRow(db: Db, botId: string, overrides: BroadcastOverrides = {}): Promise<Broadcast> {
+/** A broadcast with its hook token, which the database does not keep (only its digest). */
+export async function createBroadcastRow(db: Db, botId: string, overrides: BroadcastOverrides = {}): Promise<Broadcast & { hook_token: string }> {
   const { text, ...columns } = overrides;
   const token = generateHookToken();
-  return db
+  const broadcast = await db
     .insertInto('broadcasts')
     .values({
       bot_id: botId,
       name: 'Test broadcast',
       message: toJson({ text: text ?? 'Hello {{first_name}}' }),
-      hook_token: token,
       hook_token_sha256: tokenDigest(token),
+      hook_token_hint: hookTokenHint(token),
       ...columns,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
+  return { ...broadcast, hook_token: token };
 }
 
 export async function createTriggerRow(

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { TEST_SECRET_KEY } from './secrets';
 import { freePort, waitFor } from './wait';
 
 /** The repository root, from this file's place in packages/testing/src (or dist). */
@@ -27,14 +28,16 @@ export interface StartedProcess {
 
 /**
  * Starts a built Herald process (`apps/<app>/dist/main.js`, so `pnpm build` must have run —
- * `pnpm test` does) with `env` on top of a minimal environment. It runs in a temporary
+ * `pnpm test` does) with `env` on top of a minimal environment (HERALD_SECRET_KEY included:
+ * `HERALD_SECRET_KEY: ''` unsets it). It runs in a temporary
  * directory so a developer's `.env` file never leaks into a test (`cwd` names another, for a
  * test of the `.env` file itself).
  */
 export function startProcess(app: HeraldApp, env: Record<string, string>, args: string[] = [], { cwd = tmpdir() } = {}): StartedProcess {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'apps', app, 'dist', 'main.js'), ...args], {
     cwd,
-    env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', LOG_LEVEL: 'debug', ...env },
+    // The tests' secret key, so credentials the test writes (TEST_SECRETS) open in the process.
+    env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', LOG_LEVEL: 'debug', HERALD_SECRET_KEY: TEST_SECRET_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

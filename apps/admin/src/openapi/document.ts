@@ -101,18 +101,35 @@ const hookResponses = {
   405: error('Method not allowed for this broadcast (Allow names the allowed ones)'),
   413: error('Body over HOOK_BODY_LIMIT_BYTES'),
   415: error('Body neither JSON nor sent as text/plain or form-urlencoded'),
-  429: error('This address had HOOK_NOT_FOUND_PER_MINUTE calls answered 404 this minute: not looked at; retry after Retry-After seconds'),
+  429: error(
+    'A rate limit: this address made HOOK_RATE_LIMIT_PER_ADDRESS calls this window, or the broadcast took HOOK_RATE_LIMIT_PER_BROADCAST, or this address had HOOK_NOT_FOUND_PER_MINUTE calls answered 404 this minute. Nothing was recorded; retry after Retry-After seconds',
+  ),
   503: error('Postgres unreachable: nothing recorded; retry after Retry-After seconds'),
 };
 
-/** A broadcast as answered: its settings (the create schema's fields) and what Herald adds. */
-function broadcastResponseSchema(): JsonSchema {
+/**
+ * A broadcast as answered: its settings (the create schema's fields) and what Herald adds.
+ * `withHookUrl`: the answers of create and rotate-hook, the only ones that show the URL.
+ */
+function broadcastResponseSchema(withHookUrl: boolean): JsonSchema {
   const settings = jsonSchemaOf(createBroadcastSchema) as { properties: Record<string, JsonSchema> };
   const properties: Record<string, JsonSchema> = {
     id: { type: 'string', format: 'uuid' },
     bot_id: { type: 'string', format: 'uuid' },
     ...Object.fromEntries(Object.entries(settings.properties).map(([key, schema]) => [key, withoutDefault(schema)])),
-    hook_url: { type: 'string', format: 'uri', description: 'Secret: whoever has it can launch the broadcast' },
+    ...(withHookUrl
+      ? {
+          hook_url: {
+            type: 'string',
+            format: 'uri',
+            description: 'Secret: whoever has it can launch the broadcast. Shown in this answer only (only its digest is stored); rotate-hook makes a new one',
+          },
+        }
+      : {}),
+    hook_url_hint: {
+      type: 'string',
+      description: "The hook URL with all but the token's last 4 characters left out (`…/hooks/…AbC9`): which URL is current, not the URL",
+    },
     hook_rotated_at: { type: ['string', 'null'], format: 'date-time' },
     created_at: { type: 'string', format: 'date-time' },
     updated_at: { type: 'string', format: 'date-time' },
@@ -391,10 +408,10 @@ export const openApiDocument = {
       post: {
         operationId: 'createBroadcast',
         tags: ['broadcasts'],
-        summary: 'Create a broadcast; its hook_url is the secret to call',
+        summary: 'Create a broadcast; its hook_url, the secret to call, is shown in this answer only',
         parameters: [uuidPath('id', 'bot')],
         requestBody: body(jsonSchemaOf(createBroadcastSchema)),
-        responses: { 201: answer('Created', 'Broadcast'), ...standard },
+        responses: { 201: answer('Created, with its hook_url (shown this once)', 'BroadcastWithHookUrl'), ...standard },
       },
     },
     '/v1/broadcasts/{id}': {
@@ -423,9 +440,9 @@ export const openApiDocument = {
       post: {
         operationId: 'rotateHook',
         tags: ['broadcasts'],
-        summary: 'A new hook token; the old URL answers 404 within about a second',
+        summary: 'A new hook token; the old URL answers 404 within about a second. Also the way to a lost hook URL',
         parameters: [uuidPath('id', 'broadcast')],
-        responses: { 200: answer('The broadcast with its new hook_url', 'Broadcast'), ...readStandard },
+        responses: { 200: answer('The broadcast with its new hook_url (shown this once)', 'BroadcastWithHookUrl'), ...readStandard },
       },
     },
     '/v1/broadcasts/{id}/cancel': {

@@ -33,6 +33,7 @@ export type ResponseSchemaName =
   | 'ContactsUpserted'
   | 'ContactsImported'
   | 'Broadcast'
+  | 'BroadcastWithHookUrl'
   | 'Trigger'
   | 'Run'
   | 'Delivery'
@@ -111,6 +112,7 @@ export const RESPONSE_SCHEMAS: Record<ResponseSchemaName, JsonSchema> = {
   ContactsUpserted: strict({ received: integer, created: integer, updated: integer }),
   ContactsImported: strict({ rows: integer, created: integer, updated: integer }),
   Broadcast: { type: 'object' }, // filled in by the document, from the request schema (document.ts)
+  BroadcastWithHookUrl: { type: 'object' }, // the same, with hook_url
   Trigger: strict({
     id: uuid,
     seq: { ...bigintId, description: 'Arrival order' },

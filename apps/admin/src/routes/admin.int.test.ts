@@ -1,4 +1,5 @@
-import { useTestDatabase } from '@herald/testing';
+import { sql } from 'kysely';
+import { TEST_SECRETS, useTestDatabase } from '@herald/testing';
 import { ADMIN_TEST_KEY as KEY, adminApi, useAdminApp } from '../testing/admin-app';
 
 /** The admin API over real HTTP against this file's own database. */
@@ -51,7 +52,8 @@ describe('admin API', () => {
       for (const name of ['one', 'two']) await api('POST', `/v1/bots/${botId}/broadcasts`, { name, message: { text: 'hi' } });
       const broadcasts = await api('GET', `/v1/bots/${botId}/broadcasts`);
       expect(broadcasts.body['data'].map((b: { name: string }) => b.name)).toEqual(['two', 'one']);
-      expect(broadcasts.body['data'][0]['hook_url']).toMatch(/\/hooks\//);
+      expect(broadcasts.body['data'][0]).not.toHaveProperty('hook_url');
+      expect(broadcasts.body['data'][0]['hook_url_hint']).toMatch(/\/hooks\/…[A-Za-z0-9_-]{4}$/);
       expect(broadcasts.body['next_cursor']).toBeNull();
       expect((await api('GET', '/v1/bots/00000000-0000-0000-0000-000000000000/broadcasts')).status).toBe(404);
       expect((await api('GET', '/v1/bots?cursor=garbage')).status).toBe(400);
@@ -131,6 +133,19 @@ describe('admin API', () => {
       const read = await api('GET', `/v1/bots/${bot.id}`);
       expect(read.body['channels']).toHaveLength(1);
       expect(JSON.stringify(read.body)).not.toContain('s3cr3t-value');
+    });
+
+    it('stores credentials sealed under the current secret key, never in clear', async () => {
+      const bot = await newBot();
+      const credentials = { account_sid: 'AC0123456789', auth_token: 'twilio-auth-token-at-rest', from: '+15005550006' };
+      const put = await api('PUT', `/v1/bots/${bot.id}/channels/sms`, { provider: 'twilio', credentials });
+      expect(put.body['credential_names']).toEqual(['account_sid', 'auth_token', 'from']);
+      const { rows } = await sql<{ credentials: unknown; text: string }>`
+        SELECT credentials, credentials::text AS text FROM channel_connections WHERE bot_id = ${bot.id}`.execute(database.current.db);
+      expect(rows[0]!.credentials).toEqual({ v: 1, kid: TEST_SECRETS.currentKeyId, iv: expect.any(String), tag: expect.any(String), ct: expect.any(String) });
+      for (const value of Object.values(credentials)) expect(rows[0]!.text).not.toContain(value);
+      // The names come back from the sealed value: the admin opens it.
+      expect((await api('GET', `/v1/bots/${bot.id}/channels`)).body['data'][0]['credential_names']).toEqual(['account_sid', 'auth_token', 'from']);
     });
 
     it('refuses an unknown channel, a provider of another channel, and a bad URL', async () => {
@@ -271,7 +286,7 @@ describe('admin API', () => {
   });
 
   describe('broadcasts', () => {
-    it('creates a broadcast with the SPEC defaults and a hook URL under PUBLIC_URL', async () => {
+    it('creates a broadcast with the SPEC defaults and a hook URL under PUBLIC_URL, shown this once', async () => {
       const bot = await newBot();
       const created = await api('POST', `/v1/bots/${bot.id}/broadcasts`, { name: 'Order update', message: { text: 'Hi {{first_name}}' } });
       expect(created.status).toBe(201);
@@ -290,7 +305,35 @@ describe('admin API', () => {
         max_delay_ms: null,
         hook_url: expect.stringMatching(/^https:\/\/hooks\.example\.com\/hooks\/[A-Za-z0-9_-]{43}$/),
       });
-      expect((await api('GET', `/v1/broadcasts/${created.body['id']}`)).body).toEqual(created.body);
+      const token = (created.body['hook_url'] as string).split('/').pop()!;
+      const { hook_url: _url, ...withoutUrl } = created.body;
+      expect(withoutUrl['hook_url_hint']).toBe(`https://hooks.example.com/hooks/…${token.slice(-4)}`);
+      expect((await api('GET', `/v1/broadcasts/${created.body['id']}`)).body).toEqual(withoutUrl);
+    });
+
+    it("keeps only the hook token's digest: no read, list or update shows the URL again, and the row does not hold it", async () => {
+      const bot = await newBot();
+      const created = (await api('POST', `/v1/bots/${bot.id}/broadcasts`, { name: 'Secret', message: { text: 'x' } })).body;
+      const token = (created['hook_url'] as string).split('/').pop()!;
+      const reads = [
+        await api('GET', `/v1/broadcasts/${created['id']}`),
+        await api('GET', `/v1/bots/${bot.id}/broadcasts`),
+        await api('PATCH', `/v1/broadcasts/${created['id']}`, { name: 'Secret too' }),
+      ];
+      for (const read of reads) {
+        expect(read.status).toBe(200);
+        expect(JSON.stringify(read.body)).not.toContain(token);
+      }
+      const { rows } = await sql<{ row: string }>`SELECT to_jsonb(b)::text AS row FROM broadcasts b WHERE id = ${created['id']}`.execute(database.current.db);
+      expect(rows[0]!.row).not.toContain(token);
+
+      // Rotation shows the new URL once, and the hint follows it.
+      const rotated = (await api('POST', `/v1/broadcasts/${created['id']}/rotate-hook`)).body;
+      const newToken = (rotated['hook_url'] as string).split('/').pop()!;
+      expect(newToken).not.toBe(token);
+      const after = (await api('GET', `/v1/broadcasts/${created['id']}`)).body;
+      expect(after['hook_url_hint']).toBe(`https://hooks.example.com/hooks/…${newToken.slice(-4)}`);
+      expect(JSON.stringify(after)).not.toContain(newToken);
     });
 
     it('normalises the audience and the per-channel message keys', async () => {
@@ -498,7 +541,8 @@ describe('admin API', () => {
       const bot = await newBot();
       const created = (await api('POST', `/v1/bots/${bot.id}/broadcasts`, { name: 'B', message: { text: 'x' } })).body;
       const patched = await api('PATCH', `/v1/broadcasts/${created['id']}`, { enabled: false, delay_ms: 500 });
-      expect(patched.body).toMatchObject({ enabled: false, delay_ms: 500, name: 'B', hook_url: created['hook_url'] });
+      expect(patched.body).toMatchObject({ enabled: false, delay_ms: 500, name: 'B', hook_url_hint: created['hook_url_hint'] });
+      expect(patched.body).not.toHaveProperty('hook_url');
       expect((await api('PATCH', `/v1/broadcasts/${created['id']}`, {})).status).toBe(400);
 
       const rotated = await api('POST', `/v1/broadcasts/${created['id']}/rotate-hook`);

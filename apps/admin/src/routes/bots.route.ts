@@ -12,6 +12,7 @@ import {
   upsertChannelConnection,
   type ChannelConnection,
   type Db,
+  type SecretKeyring,
 } from '@herald/db';
 import { validateBody } from '@herald/service';
 import { notFound, resourceId } from '../http/ids';
@@ -24,9 +25,10 @@ import { channelConnectionSchema, createBotSchema } from '../schemas/admin.schem
  * each with the `callback_url` its provider reports receipts and opt-outs to (on the ingress,
  * at `publicUrl`). `allowedDestinations` are the private or loopback destinations a
  * connection's base_url may name (OUTBOUND_ALLOWED_DESTINATIONS); the worker checks every
- * request again after DNS resolution, this is the early, clear refusal.
+ * request again after DNS resolution, this is the early, clear refusal. Credentials are sealed
+ * with `secrets` when saved and never shown again (only their names).
  */
-export function botsRouter(db: Db, publicUrl: string, allowedDestinations: readonly string[] = []): Router {
+export function botsRouter(db: Db, secrets: SecretKeyring, publicUrl: string, allowedDestinations: readonly string[] = []): Router {
   const router = Router();
   const present = (connection: ChannelConnection) => presentChannelConnection(connection, publicUrl);
 
@@ -49,7 +51,7 @@ export function botsRouter(db: Db, publicUrl: string, allowedDestinations: reado
   router.get('/v1/bots/:id', async (req, res) => {
     const bot = await findBot(db, resourceId(req.params['id'], 'bot'));
     if (!bot) throw notFound('bot');
-    const channels = await listChannelConnections(db, bot.id);
+    const channels = await listChannelConnections(db, secrets, bot.id);
     res.json({ id: bot.id, name: bot.name, created_at: bot.created_at, channels: channels.map(present) });
   });
 
@@ -89,7 +91,7 @@ export function botsRouter(db: Db, publicUrl: string, allowedDestinations: reado
   router.get('/v1/bots/:id/channels', async (req, res) => {
     const bot = await findBot(db, resourceId(req.params['id'], 'bot'));
     if (!bot) throw notFound('bot');
-    res.json({ data: (await listChannelConnections(db, bot.id)).map(present) });
+    res.json({ data: (await listChannelConnections(db, secrets, bot.id)).map(present) });
   });
 
   router.put('/v1/bots/:id/channels/:channel', async (req, res) => {
@@ -116,7 +118,7 @@ export function botsRouter(db: Db, publicUrl: string, allowedDestinations: reado
     }
     if (problems.length) throw new AppError(400, 'validation_failed', 'The request is invalid', problems);
     if (!(await findBot(db, botId))) throw notFound('bot');
-    const connection = await upsertChannelConnection(db, {
+    const connection = await upsertChannelConnection(db, secrets, {
       botId,
       channel,
       provider: body.provider,

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import {
   AppError,
   generateHookToken,
+  hookTokenHint,
   normaliseAudience,
   resolveChannel,
   tokenDigest,
@@ -23,7 +24,7 @@ import {
 import { validateBody } from '@herald/service';
 import { notFound, resourceId } from '../http/ids';
 import { beforeCreatedAt, createdAtCursorOf, isCreatedAtCursor, page, pageRequest } from '../http/pagination';
-import { presentBroadcast } from '../presenters';
+import { presentBroadcast, presentBroadcastWithHook } from '../presenters';
 import { createBroadcastSchema, updateBroadcastSchema } from '../schemas/admin.schemas';
 
 interface MessageInput {
@@ -31,7 +32,10 @@ interface MessageInput {
   channels?: Record<string, unknown>;
 }
 
-/** Broadcasts: create under a bot, read, update, delete, rotate the hook token. */
+/**
+ * Broadcasts: create under a bot, read, update, delete, rotate the hook token. The hook URL is
+ * in the answers of create and rotate only: the token is not stored, just its digest and hint.
+ */
 export function broadcastsRouter(db: Db, publicUrl: string): Router {
   const router = Router();
 
@@ -49,8 +53,8 @@ export function broadcastsRouter(db: Db, publicUrl: string): Router {
     const settings = normaliseSettings(validateBody(createBroadcastSchema, req.body)) as BroadcastSettings;
     if (!(await findBot(db, botId))) throw notFound('bot');
     const token = generateHookToken();
-    const broadcast = await insertBroadcast(db, botId, settings, { token, sha256: tokenDigest(token) });
-    res.status(201).json(presentBroadcast(broadcast, publicUrl));
+    const broadcast = await insertBroadcast(db, botId, settings, { sha256: tokenDigest(token), hint: hookTokenHint(token) });
+    res.status(201).json(presentBroadcastWithHook(broadcast, publicUrl, token));
   });
 
   router.get('/v1/broadcasts/:id', async (req, res) => {
@@ -72,12 +76,13 @@ export function broadcastsRouter(db: Db, publicUrl: string): Router {
     res.status(204).end();
   });
 
-  // The old URL answers 404 within the ingress cache's lifetime (about a second).
+  // The old URL answers 404 within the ingress cache's lifetime (about a second). Also the way
+  // to a lost URL: a new one, shown this once.
   router.post('/v1/broadcasts/:id/rotate-hook', async (req, res) => {
     const token = generateHookToken();
-    const broadcast = await rotateHookToken(db, resourceId(req.params['id'], 'broadcast'), { token, sha256: tokenDigest(token) });
+    const broadcast = await rotateHookToken(db, resourceId(req.params['id'], 'broadcast'), { sha256: tokenDigest(token), hint: hookTokenHint(token) });
     if (!broadcast) throw notFound('broadcast');
-    res.json(presentBroadcast(broadcast, publicUrl));
+    res.json(presentBroadcastWithHook(broadcast, publicUrl, token));
   });
 
   return router;

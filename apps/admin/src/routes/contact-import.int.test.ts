@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { sql } from 'kysely';
 import { createMetricsRegistry } from '@herald/service';
 import { createDb } from '@herald/db';
-import { createBotRow, proxyInFrontOf, serveApp, testLogger, useTestDatabase, waitFor } from '@herald/testing';
+import { createBotRow, proxyInFrontOf, serveApp, testLogger, TEST_SECRETS, useTestDatabase, waitFor } from '@herald/testing';
 import { createApp } from '../app';
 import { ADMIN_TEST_KEY as KEY, useAdminApp } from '../testing/admin-app';
 
@@ -173,6 +173,7 @@ describe('contact import', () => {
         checks: {},
         metrics: createMetricsRegistry('import-cut-test'),
         db: viaProxy,
+        secrets: TEST_SECRETS,
         adminApiKey: KEY,
         publicUrl: 'https://hooks.example.com/',
       }),

@@ -1,6 +1,6 @@
 import { JobProducer, redisQueueBackend } from '@herald/queue';
 import { createMetricsRegistry } from '@herald/service';
-import { serveApp, testLogger, useTestRedis, type ServedApp, type TestDatabase } from '@herald/testing';
+import { serveApp, testLogger, TEST_SECRETS, useTestRedis, type ServedApp, type TestDatabase } from '@herald/testing';
 import { createApp, type AdminDeps } from '../app';
 
 /** Test support (excluded from the build): the admin app as the admin tests serve it. */
@@ -21,6 +21,7 @@ export function useAdminApp(database: { readonly current: TestDatabase }, overri
         checks: {},
         metrics: createMetricsRegistry('admin-test'),
         db: database.current.db,
+        secrets: TEST_SECRETS,
         adminApiKey: ADMIN_TEST_KEY,
         publicUrl: 'http://localhost:3000',
         ...overrides(),

@@ -18,7 +18,9 @@ export interface BroadcastView {
   require_valid_filter: boolean;
   delay_ms: number;
   max_delay_ms: number | null;
-  hook_url: string;
+  /** The hook URL ending in the token's last 4 characters: the URL itself is shown only by create and rotate-hook. */
+  hook_url_hint: string;
+  hook_rotated_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -67,7 +69,8 @@ export function broadcastDetails(b: BroadcastView): string {
     ['direct_mode', `${yesNo(b.direct_mode)}${b.direct_mode ? '' : " (calls need the bot's API token)"}`],
     ['require_valid_filter', yesNo(b.require_valid_filter)],
     ['allowed_hosts', b.allowed_hosts?.length ? b.allowed_hosts.join(', ') : 'any'],
-    ['hook_url', b.hook_url],
+    ['hook_url_hint', `${b.hook_url_hint} (the URL is shown whole once, when the broadcast is created or its hook rotated)`],
+    ['hook_rotated_at', b.hook_rotated_at ?? 'never'],
     ['created_at', b.created_at],
     ['updated_at', b.updated_at],
   ];
@@ -88,8 +91,8 @@ Options:
   --cursor CURSOR    start at this page (the next_cursor a previous page gave)
 
 With --json: {"data": [...], "next_cursor": ...} as the API answers (with --all, every
-page's data in one list and next_cursor null). Each broadcast carries its hook_url, which is
-its secret: the table leaves it out, herald broadcasts show ID prints it.
+page's data in one list and next_cursor null). The hook URL is not in it: the API shows it once,
+when the broadcast is created or its hook rotated; hook_url_hint shows how it ends.
 
 Example:
   herald broadcasts list --bot 0b6c9f5e-8d1a-4c3e-9f2b-5a7d1e0c4b21 --all`,
@@ -130,9 +133,10 @@ Example:
 export const broadcastsShow: CommandSpec = {
   words: ['broadcasts', 'show'],
   synopsis: 'ID',
-  summary: 'show one broadcast, its hook URL included',
+  summary: 'show one broadcast',
   help: `Shows a broadcast (GET /v1/broadcasts/:id): message, audience, timing, who may call it,
-and its hook_url — the secret URL that launches it; keep it out of shared logs.
+and how its hook URL ends (hook_url_hint). The URL itself is a secret the API shows only once,
+when the broadcast is created or its hook rotated (POST /v1/broadcasts/:id/rotate-hook).
 
 With --json: the broadcast as the API answers.
 

@@ -30,7 +30,10 @@ export function hookUrl(raw: string | undefined): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new UsageError(`the hook URL given (${raw.length} characters) is not a URL`, "pass the broadcast's hook_url (herald broadcasts show ID prints it)");
+    throw new UsageError(
+      `the hook URL given (${raw.length} characters) is not a URL`,
+      "pass the broadcast's hook_url, as the admin API showed it when the broadcast was created or its hook rotated",
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`the hook URL given is not http(s) (${url.protocol})`);
   return url;
@@ -65,8 +68,9 @@ export const hookCall: CommandSpec = {
 the body. The hook is public: no admin key is sent.
 
 Arguments:
-  URL                       the broadcast's hook_url (herald broadcasts show ID prints it);
-                            default: HERALD_HOOK_URL, which keeps the secret out of ps
+  URL                       the broadcast's hook_url (shown once, by the answer to its
+                            creation or to rotate-hook); default: HERALD_HOOK_URL, which
+                            keeps the secret out of ps
 Options:
   --data JSON|@FILE|-       the payload (audience filters, set_variables, targets…); @FILE
                             reads a file, - reads stdin. Without it the broadcast's own

@@ -1,4 +1,4 @@
-import { findSiblingConnectionId, type Db, type OptOutSignal, type ReceiptRow } from '@herald/db';
+import { findSiblingConnectionId, type Db, type OptOutSignal, type ReceiptRow, type SecretKeyring } from '@herald/db';
 import { LoadingCache } from '../loading-cache';
 import { credential, type CallbackConnection, type CallbackEffects, type ProviderCallbacks } from './provider-callbacks';
 
@@ -19,11 +19,11 @@ export interface RoutedEffects {
 export class EffectRouter {
   private readonly siblings: LoadingCache<string | null>;
 
-  constructor(db: Db) {
+  constructor(db: Db, secrets: SecretKeyring) {
     this.siblings = new LoadingCache(
       (key) => {
         const { connectionId, secretName, scopeName, scopeValue } = JSON.parse(key) as Record<string, string>;
-        return findSiblingConnectionId(db, connectionId!, { secretName: secretName!, scopeName: scopeName!, scopeValue: scopeValue! });
+        return findSiblingConnectionId(db, secrets, connectionId!, { secretName: secretName!, scopeName: scopeName!, scopeValue: scopeValue! });
       },
       2_000,
       10_000,

@@ -5,7 +5,17 @@ import { sql } from 'kysely';
 import { applyReceipt, NO_RECEIPTS, receiptStatus, type ChannelName, type ReceiptEvent, type ReceiptState } from '@herald/core';
 import { applyPendingReceipts, upsertChannelConnection, upsertContacts, type Db } from '@herald/db';
 import { createMetricsRegistry } from '@herald/service';
-import { contactUpsert, createBotRow, createBroadcastRow, seededRandom, serveApp, testLogger, useTestDatabase, type ServedApp } from '@herald/testing';
+import {
+  contactUpsert,
+  createBotRow,
+  createBroadcastRow,
+  seededRandom,
+  serveApp,
+  testLogger,
+  TEST_SECRETS,
+  useTestDatabase,
+  type ServedApp,
+} from '@herald/testing';
 import { createApp } from '../app';
 import { twilioSignature } from '../callbacks/twilio.callbacks';
 
@@ -44,7 +54,7 @@ describe('POST|GET /callbacks/:connectionId', () => {
       metrics: createMetricsRegistry('callbacks-test'),
       // The hook is not called here (routes/hooks.int.test.ts covers it): no queue to give it.
       hooks: { deps: undefined as never, trustedProxies: null, bodyLimitBytes: 1024 * 1024 },
-      callbacks: { db: db(), publicUrl, bodyLimitBytes: 1024 * 1024 },
+      callbacks: { db: db(), secrets: TEST_SECRETS, publicUrl, bodyLimitBytes: 1024 * 1024 },
     });
   });
   afterAll(() => ingress.close());
@@ -68,7 +78,14 @@ describe('POST|GET /callbacks/:connectionId', () => {
     idOf = (i: number) => `msg-${i}`,
   ): Promise<Seeded> {
     const bot = await createBotRow(db());
-    const connection = await upsertChannelConnection(db(), { botId: bot.id, channel, provider, credentials, baseUrl: null, rateLimitPerSecond: null });
+    const connection = await upsertChannelConnection(db(), TEST_SECRETS, {
+      botId: bot.id,
+      channel,
+      provider,
+      credentials,
+      baseUrl: null,
+      rateLimitPerSecond: null,
+    });
     await upsertContacts(
       db(),
       bot.id,
@@ -450,7 +467,7 @@ describe('POST|GET /callbacks/:connectionId', () => {
       checks: {},
       metrics: createMetricsRegistry('callbacks-test'),
       hooks: { deps: undefined as never, trustedProxies: null, bodyLimitBytes: 1024 * 1024 },
-      callbacks: { db: db(), publicUrl: undefined, bodyLimitBytes: 1024 * 1024 },
+      callbacks: { db: db(), secrets: TEST_SECRETS, publicUrl: undefined, bodyLimitBytes: 1024 * 1024 },
     });
     const served = await serveApp(app);
     try {
@@ -627,7 +644,7 @@ describe('POST|GET /callbacks/:connectionId', () => {
 
   it('404 for an unknown connection, a malformed id, and the web channel (nothing calls back)', async () => {
     const bot = await createBotRow(db());
-    const web = await upsertChannelConnection(db(), {
+    const web = await upsertChannelConnection(db(), TEST_SECRETS, {
       botId: bot.id,
       channel: 'WebChannel',
       provider: 'web',

@@ -1,6 +1,6 @@
 import type { RequestHandler, Response } from 'express';
 import { AppError, isUuid, type ErrorCode } from '@herald/core';
-import { findChannelConnection, type Db } from '@herald/db';
+import { findChannelConnection, type Db, type SecretKeyring } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import { Counter, type Registry } from 'prom-client';
 import { customCallbacks } from '../callbacks/custom.callbacks';
@@ -29,6 +29,8 @@ const CALLBACKS_BY_PROVIDER: Readonly<Record<string, ProviderCallbacks>> = {
 
 export interface CallbacksRouteOptions {
   db: Db;
+  /** Opens the connections' credentials, which verify the callbacks (HERALD_SECRET_KEY). */
+  secrets: SecretKeyring;
   logger: Logger;
   /**
    * The address providers reach the ingress at (PUBLIC_URL): Twilio signs the URL it called.
@@ -45,12 +47,12 @@ export interface CallbacksRouteOptions {
  * it is parsed or trusted; one that fails is refused and records nothing. A verified call is
  * answered once what it reports is committed, so a provider that gets no 200 calls again.
  */
-export function callbacksHandler({ db, logger, publicUrl, bodyLimitBytes, metrics }: CallbacksRouteOptions): RequestHandler<{ connectionId: string }> {
+export function callbacksHandler({ db, secrets, logger, publicUrl, bodyLimitBytes, metrics }: CallbacksRouteOptions): RequestHandler<{ connectionId: string }> {
   const recorder = new CallbackRecorder(db, metrics);
-  const router = new EffectRouter(db);
+  const router = new EffectRouter(db, secrets);
   // Brief, so a credential changed by the admin API applies within seconds; bounded, and misses
   // cached, so random ids cost a scanner more than the database.
-  const connections = new LoadingCache<CallbackConnection | null>(async (id) => (await findChannelConnection(db, id)) ?? null, 2_000, 10_000);
+  const connections = new LoadingCache<CallbackConnection | null>(async (id) => (await findChannelConnection(db, secrets, id)) ?? null, 2_000, 10_000);
   const calls = new Counter({
     name: 'herald_callbacks_total',
     help: 'Provider callbacks by provider and outcome (accepted, answered: a handshake, refused)',

@@ -237,10 +237,10 @@ describe('GET|POST /hooks/:token', () => {
       const b = await broadcast();
       expect((await call(ingress, b.hook_token)).status).toBe(200);
       const rotated = generateHookToken();
-      const { tokenDigest } = await import('@herald/core');
+      const { hookTokenHint, tokenDigest } = await import('@herald/core');
       await database.current.db
         .updateTable('broadcasts')
-        .set({ hook_token: rotated, hook_token_sha256: tokenDigest(rotated), hook_rotated_at: new Date() })
+        .set({ hook_token_sha256: tokenDigest(rotated), hook_token_hint: hookTokenHint(rotated), hook_rotated_at: new Date() })
         .where('id', '=', b.id)
         .execute();
       const started = Date.now();

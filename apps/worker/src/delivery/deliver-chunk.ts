@@ -13,6 +13,7 @@ import {
   type ClaimedDelivery,
   type Db,
   type DeliveryOutcome,
+  type SecretKeyring,
 } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import type { JobPayload, JobProducer } from '@herald/queue';
@@ -29,6 +30,8 @@ export interface DeliveryDeps {
   /** Adds the chunk again when some of it must wait (a retry, a paused connection, a shutdown). */
   producer: Pick<JobProducer, 'add'>;
   http: OutboundHttp;
+  /** Opens the connections' credentials (sealed at rest with HERALD_SECRET_KEY). */
+  secrets: SecretKeyring;
   throttle: ConnectionThrottle;
   inFlight: InFlightLimit;
   retryPolicy: RetryPolicy;
@@ -79,7 +82,9 @@ const MAX_CACHED_PLANS = 500;
  */
 export async function deliverChunk(deps: DeliveryDeps, chunk: JobPayload<'delivery.chunk'>): Promise<ChunkOutcome> {
   const log = deps.logger.child({ runId: chunk.runId, channel: chunk.channel });
-  const context = await loadChunkContext(deps.db, chunk.runId, chunk.channel);
+  // A connection sealed under a key this worker lacks throws here: the job is retried, and the
+  // reconciler brings the chunk back once the worker has the key (nothing is sent or lost).
+  const context = await loadChunkContext(deps.db, deps.secrets, chunk.runId, chunk.channel);
   if (!context || !ACTIVE_RUN.has(context.run_status)) return { outcome: 'run_not_active', runStatus: context?.run_status ?? null };
 
   if (!context.connection_id || !context.provider) {

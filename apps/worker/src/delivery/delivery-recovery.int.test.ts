@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { findRun, upsertChannelConnection, upsertContacts, type Db } from '@herald/db';
-import { contactUpsert, createBotRow, createBroadcastRow, useFakeProviders, waitFor } from '@herald/testing';
+import { contactUpsert, createBotRow, createBroadcastRow, TEST_SECRETS, useFakeProviders, waitFor } from '@herald/testing';
 import { useInProcessWorkers } from '../testing/in-process-workers';
 
 /**
@@ -22,7 +22,7 @@ describe('the reconciler and delivery', () => {
   async function leftBehind(states: { status: 'queued' | 'sending'; leaseExpired?: boolean }[], runStatus: 'delivering' | 'cancelled' = 'delivering') {
     const bot = await createBotRow(db());
     const target = fakes.current.connectionFor('custom');
-    await upsertChannelConnection(db(), {
+    await upsertChannelConnection(db(), TEST_SECRETS, {
       botId: bot.id,
       channel: 'CustomChannel',
       provider: 'custom',

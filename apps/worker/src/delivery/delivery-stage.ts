@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { RetryPolicy } from '@herald/core';
-import type { Db } from '@herald/db';
+import type { Db, SecretKeyring } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import { LocalThrottle, RedisThrottle, createOutboundClient, type ConnectionThrottle } from '@herald/channels';
 import type { QueueBackend } from '@herald/queue';
@@ -15,6 +15,8 @@ export interface DeliveryStageOptions {
   /** Where the queues are: the throttle is shared through Redis, or kept in this one process. */
   queues: QueueBackend;
   metrics: Registry;
+  /** Opens the connections' credentials (HERALD_SECRET_KEY and the previous keys). */
+  secrets: SecretKeyring;
   /** Provider requests in flight per process (DELIVERY_CONCURRENCY). */
   concurrency: number;
   claimBatch: number;
@@ -42,6 +44,7 @@ export function createDeliveryStage(options: DeliveryStageOptions): DeliveryStag
   const stopping = new AbortController();
   return {
     http,
+    secrets: options.secrets,
     throttle: throttleFor(options.queues),
     inFlight: new InFlightLimit(options.concurrency),
     retryPolicy: options.retryPolicy,

@@ -9,6 +9,7 @@ import {
   createTriggerRow,
   fakeAnswers,
   fakeErrors,
+  TEST_SECRETS,
   useFakeProviders,
   waitFor,
 } from '@herald/testing';
@@ -332,7 +333,7 @@ describe('delivery (real Postgres, Redis, workers; fake providers over HTTP)', (
     baseUrl?: string,
   ) {
     const target = provider === 'web' ? { baseUrl: null, credentials: {} } : fakes.current.connectionFor(provider as 'custom');
-    return upsertChannelConnection(db(), {
+    return upsertChannelConnection(db(), TEST_SECRETS, {
       botId,
       channel,
       provider,

@@ -33,6 +33,7 @@ export const TEST_DELIVERY_OPTIONS: Omit<DeliveryStageOptions, 'db' | 'logger' |
   connectTimeoutMs: 2_000,
   responseTimeoutMs: 2_000,
   allowedDestinations: ['127.0.0.0/8'],
+  secrets: TEST_SECRETS,
 };
 
 /**

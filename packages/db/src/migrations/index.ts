@@ -9,6 +9,8 @@ import * as runTriggerBoundary from './2026-11-27T0100-run-trigger-boundary.migr
 import * as contactOptOut from './2026-11-27T0200-contact-opt-out.migration';
 import * as deliveryReceipts from './2026-11-27T0300-delivery-receipts.migration';
 import * as botDeletionIndexes from './2026-11-27T0400-bot-deletion-indexes.migration';
+import * as hookTokenHashOnly from './2026-11-27T0500-hook-token-hash-only.migration';
+import * as retentionIndexes from './2026-11-27T0600-retention-indexes.migration';
 
 /**
  * Every migration, by name. Names are timestamps so they sort in the order they were written;
@@ -26,4 +28,6 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '2026-11-27T0200-contact-opt-out': contactOptOut,
   '2026-11-27T0300-delivery-receipts': deliveryReceipts,
   '2026-11-27T0400-bot-deletion-indexes': botDeletionIndexes,
+  '2026-11-27T0500-hook-token-hash-only': hookTokenHashOnly,
+  '2026-11-27T0600-retention-indexes': retentionIndexes,
 };

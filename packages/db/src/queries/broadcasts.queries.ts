@@ -26,7 +26,14 @@ function columns(settings: Partial<BroadcastSettings>) {
   };
 }
 
-export async function insertBroadcast(db: Db, botId: string, settings: BroadcastSettings, hookToken: { token: string; sha256: Buffer }): Promise<Broadcast> {
+/** What is kept of a hook token: its digest (looked up by the ingress) and a hint; never the token. */
+export interface StoredHookToken {
+  sha256: Buffer;
+  /** The token's last 4 characters (core's hookTokenHint). */
+  hint: string;
+}
+
+export async function insertBroadcast(db: Db, botId: string, settings: BroadcastSettings, hookToken: StoredHookToken): Promise<Broadcast> {
   return db
     .insertInto('broadcasts')
     .values({
@@ -34,8 +41,8 @@ export async function insertBroadcast(db: Db, botId: string, settings: Broadcast
       ...settings,
       audience: toJson(settings.audience),
       message: toJson(settings.message),
-      hook_token: hookToken.token,
       hook_token_sha256: hookToken.sha256,
+      hook_token_hint: hookToken.hint,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -61,11 +68,11 @@ export async function updateBroadcast(db: Db, id: string, settings: Partial<Broa
     .executeTakeFirst();
 }
 
-export async function rotateHookToken(db: Db, id: string, hookToken: { token: string; sha256: Buffer }): Promise<Broadcast | undefined> {
+export async function rotateHookToken(db: Db, id: string, hookToken: StoredHookToken): Promise<Broadcast | undefined> {
   const now = new Date();
   return db
     .updateTable('broadcasts')
-    .set({ hook_token: hookToken.token, hook_token_sha256: hookToken.sha256, hook_rotated_at: now, updated_at: now })
+    .set({ hook_token_sha256: hookToken.sha256, hook_token_hint: hookToken.hint, hook_rotated_at: now, updated_at: now })
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirst();

@@ -3,6 +3,8 @@ import { sql, type RawBuilder } from 'kysely';
 import { prepared, type Db } from '../create-db';
 import type { BroadcastMessage, ChannelName } from '@herald/core';
 import type { DeliveryReason, VariableValue } from '../schema';
+import type { SecretKeyring } from '../secrets/secret-keyring';
+import { openCredentials } from '../secrets/stored-credentials';
 
 /**
  * The delivery stage's statements (SPEC §4). Invariants:
@@ -40,15 +42,19 @@ export interface ChunkContext {
   fault_code: string | null;
 }
 
-export async function loadChunkContext(db: Db, runId: string, channel: ChannelName): Promise<ChunkContext | undefined> {
-  const { rows } = await sql<ChunkContext>`
+/** The chunk's context with the connection's credentials opened (`secrets` holds the keys they are sealed with). */
+export async function loadChunkContext(db: Db, secrets: SecretKeyring, runId: string, channel: ChannelName): Promise<ChunkContext | undefined> {
+  const { rows } = await sql<Omit<ChunkContext, 'credentials'> & { credentials: unknown }>`
     SELECT r.status AS run_status, b.id AS broadcast_id, b.bot_id, b.message, r.payload,
            cc.id AS connection_id, cc.provider, cc.credentials, cc.base_url, cc.rate_limit_per_second, cc.fault_code
     FROM runs r
     JOIN broadcasts b ON b.id = r.broadcast_id
     LEFT JOIN channel_connections cc ON cc.bot_id = b.bot_id AND cc.channel = ${channel}
     WHERE r.id = ${runId}`.execute(db);
-  return rows[0];
+  const row = rows[0];
+  if (!row) return undefined;
+  const credentials = row.connection_id === null ? null : openCredentials(secrets, row.credentials, { botId: row.bot_id, channel });
+  return { ...row, credentials };
 }
 
 /** A claimed delivery with what rendering and addressing need of its contact. */

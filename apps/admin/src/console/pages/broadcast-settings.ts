@@ -4,8 +4,9 @@ import { formatTime, html, type SafeHtml } from '../html';
 import { statusPill } from '../layout';
 
 /**
- * A broadcast's settings as a person reads them. The hook token is not shown: a console page
- * ends up in screenshots and screen shares, and the token is the hook's only secret.
+ * A broadcast's settings as a person reads them. No hook URL: Herald keeps only its token's
+ * digest (the API shows the URL once, in the answers of create and rotate-hook), and a console
+ * page ends up in screenshots and screen shares anyway.
  */
 export function broadcastSettings(broadcast: Broadcast, bot: BotRecord | undefined): SafeHtml {
   const { message } = broadcast;
