@@ -8,10 +8,25 @@ import type { JobProducer } from '@herald/queue';
  * many workers keep it alive.
  */
 export function keepReconcilerScheduled(producer: JobProducer, intervalMs: number, logger: Logger): { stop(): void } {
+  return keepScheduled(producer, 'maintenance.reconcile', 'reconciler', intervalMs, logger);
+}
+
+/** The same for the retention pass (RETENTION_DAYS set): a lost scheduler comes back. */
+export function keepRetentionScheduled(producer: JobProducer, intervalMs: number, logger: Logger): { stop(): void } {
+  return keepScheduled(producer, 'maintenance.retention', 'retention pass', intervalMs, logger);
+}
+
+function keepScheduled(
+  producer: JobProducer,
+  name: 'maintenance.reconcile' | 'maintenance.retention',
+  what: string,
+  intervalMs: number,
+  logger: Logger,
+): { stop(): void } {
   const ensure = () =>
-    producer.ensureScheduler('maintenance.reconcile', {}, intervalMs).then(
-      (created) => created && logger.info('reconciler scheduled', { intervalMs }),
-      (error: unknown) => logger.warn('could not schedule the reconciler; retrying', { error }),
+    producer.ensureScheduler(name, {}, intervalMs).then(
+      (created) => created && logger.info(`${what} scheduled`, { intervalMs }),
+      (error: unknown) => logger.warn(`could not schedule the ${what}; retrying`, { error }),
     );
   void ensure();
   const timer = setInterval(() => void ensure(), intervalMs);

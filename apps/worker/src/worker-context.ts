@@ -2,6 +2,8 @@ import type { Db } from '@herald/db';
 import type { Logger } from '@herald/logger';
 import type { JobProducer } from '@herald/queue';
 import type { DeliveryDeps } from './delivery/deliver-chunk';
+import type { RetentionSettings } from './retention/purge-expired';
+import type { RetentionMetrics } from './retention/retention-metrics';
 import type { DispatchMetrics } from './worker-metrics';
 
 /** What every processor receives besides its job. Kept small on purpose (STYLE §11). */
@@ -26,6 +28,11 @@ export interface WorkerContext {
   delivery: DeliveryStage;
   /** A delivering run with due deliveries and no progress for this long gets its chunks again. */
   deliveryStalledAfterMs: number;
+  /** RETENTION_*: what the retention pass deletes and how it paces itself, its series, and the
+   *  signal that ends a pass early when the worker shuts down. */
+  retention: RetentionStage;
 }
+
+export type RetentionStage = RetentionSettings & { metrics: RetentionMetrics; stopping: AbortSignal };
 
 export type DeliveryStage = Omit<DeliveryDeps, 'db' | 'logger' | 'producer'>;

@@ -40,6 +40,17 @@ describe('loadConfig', () => {
     expect(loadConfig(workerConfigSchema, {}).WORKER_PORT).toBe(3002);
   });
 
+  it('keeps everything unless RETENTION_DAYS is set: an upgrade deletes nothing by itself', () => {
+    expect(loadConfig(workerConfigSchema, {})).toMatchObject({
+      RETENTION_DAYS: 0,
+      RETENTION_INTERVAL_MS: 3_600_000,
+      RETENTION_BATCH_SIZE: 1_000,
+      RETENTION_BATCH_PAUSE_MS: 100,
+    });
+    expect(loadConfig(workerConfigSchema, { RETENTION_DAYS: '90' }).RETENTION_DAYS).toBe(90);
+    expect(problemsOf(() => loadConfig(workerConfigSchema, { RETENTION_DAYS: '-1', RETENTION_BATCH_SIZE: '0' }))).toHaveLength(2);
+  });
+
   it('derives PUBLIC_URL from INGRESS_PORT unless it is set', () => {
     const key = { ADMIN_API_KEY: '0123456789abcdef' };
     expect(loadConfig(adminConfigSchema, { ...key, INGRESS_PORT: '8080' }).PUBLIC_URL).toBe('http://localhost:8080');

@@ -15,6 +15,8 @@ export interface JobPayloads {
   'broadcast.dispatch': { broadcastId: string };
   /** Repairs what Redis lost or a crash left behind, from Postgres (run by a job scheduler). */
   'maintenance.reconcile': Record<string, never>;
+  /** Deletes finished runs, their deliveries and triggers past RETENTION_DAYS (run by a job scheduler). */
+  'maintenance.retention': Record<string, never>;
   /**
    * A chunk of a run's deliveries on one channel: those with ids in [firstId, lastId]. Ids are
    * decimal strings (bigint). Added by the dispatch once the run's delivery rows are written;
@@ -107,6 +109,12 @@ export const jobCatalog: { readonly [K in JobName]: JobDefinition<JobPayloads[K]
     queue: 'maintenance',
     schema: Joi.object<Record<string, never>>({}),
     // The next scheduled run is the retry: a failed reconcile is simply done again.
+    options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+  },
+  'maintenance.retention': {
+    queue: 'maintenance',
+    schema: Joi.object<Record<string, never>>({}),
+    // As the reconcile: the next pass is the retry, and it carries on where this one stopped.
     options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
   },
   'delivery.chunk': {

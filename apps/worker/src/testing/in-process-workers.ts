@@ -84,6 +84,15 @@ export function useInProcessWorkers({ concurrency, ctx = {}, reconcileEveryMs, q
         dispatchMetrics: createDispatchMetrics(new Registry()),
         delivery,
         deliveryStalledAfterMs: 300_000,
+        // Off, as by default; a test of retention sets its own.
+        retention: {
+          days: 0,
+          batchSize: 1_000,
+          pauseMs: 0,
+          statementTimeoutMs: 60_000,
+          metrics: createRetentionMetrics(new Registry()),
+          stopping: new AbortController().signal,
+        },
         ...ctx,
       },
     });
