@@ -125,7 +125,14 @@ async function waitForFinalRun(client, broadcastId, worker) {
 async function measureHerald(url, receiver, connection, started) {
   const receiverUrl = receiver.url;
   const { broadcastId, token } = await seed(url, connection);
-  const common = { DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: PREFIX, HOST: '127.0.0.1', OUTBOUND_ALLOWED_DESTINATIONS: '127.0.0.1' };
+  const common = {
+    DATABASE_URL: url,
+    REDIS_URL,
+    QUEUE_PREFIX: PREFIX,
+    HOST: '127.0.0.1',
+    OUTBOUND_ALLOWED_DESTINATIONS: '127.0.0.1',
+    ...UNREACHED_HOOK_LIMITS,
+  };
   const ingressPort = await freePort();
   started.push(await startProcess('apps/ingress/dist/main.js', { ...common, INGRESS_PORT: String(ingressPort) }, ingressPort));
   const workerPort = await freePort();

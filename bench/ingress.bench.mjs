@@ -32,6 +32,7 @@ import {
   startEmbeddedHerald,
   startProcess,
   summarise,
+  UNREACHED_HOOK_LIMITS,
 } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -113,6 +114,7 @@ async function onServices() {
       HOST: '127.0.0.1',
       DATABASE_POOL_SIZE: '20',
       INGRESS_PROCESSES: String(PROCESSES),
+      ...UNREACHED_HOOK_LIMITS,
       ...(process.env.BENCH_INGRESS_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_INGRESS_NODE_OPTIONS } : {}),
     },
     ingressPort,

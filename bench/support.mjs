@@ -1,6 +1,6 @@
 // Shared pieces of the benchmarks: scratch database and queue prefix, real child processes,
 // autocannon runs. Benchmarks use the built code (`pnpm build` first) and the local services.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -136,6 +136,7 @@ export async function startEmbeddedHerald(env = {}) {
       HOST: '127.0.0.1',
       ADMIN_API_KEY: randomBytes(16).toString('hex'),
       PUBLIC_URL: `http://127.0.0.1:${ingressPort}`,
+      ...UNREACHED_HOOK_LIMITS,
       ...env,
     },
     ingressPort,
@@ -173,6 +174,11 @@ const WRK_SCRIPT = `
 wrk.method = os.getenv("WRK_METHOD")
 wrk.body = os.getenv("WRK_BODY")
 wrk.headers["Content-Type"] = os.getenv("WRK_CONTENT_TYPE")
+local extra = os.getenv("WRK_EXTRA_HEADER")
+if extra and extra ~= "" then
+  local name, value = extra:match("^([^:]+):%s*(.*)$")
+  wrk.headers[name] = value
+end
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('WRK_RESULT {"requests":%d,"non2xx":%d,"errors":%d,"timeouts":%d,"durationUs":%d,"p50":%.3f,"p90":%.3f,"p99":%.3f,"max":%.3f}\\n',
@@ -186,34 +192,64 @@ end
  * the server the CPU that autocannon (Node) would take, which is how the ingress is measured
  * at saturation. `non2xx` counts answers outside 2xx/3xx, as wrk does.
  */
-export function runWrk({ url, method = 'POST', body = '', contentType = 'application/json', connections, duration, threads = 2 }) {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-wrk-'));
+/**
+ * Saturation load with wrk, in summarise()'s shape. wrk is C: on a two-core machine it leaves
+ * the server the CPU that autocannon (Node) would take, which is how the ingress is measured
+ * at saturation. `non2xx` counts answers outside 2xx/3xx, as wrk does.
+ */
+export function runWrk(options) {
+  const { args, env, cleanup } = wrkCommand(options);
   try {
-    const script = join(dir, 'request.lua');
-    writeFileSync(script, WRK_SCRIPT);
-    const output = execFileSync('wrk', [`-t${threads}`, `-c${connections}`, `-d${duration}s`, '--timeout', '10s', '-s', script, url], {
-      env: { ...process.env, WRK_METHOD: method, WRK_BODY: body, WRK_CONTENT_TYPE: contentType },
-      encoding: 'utf8',
-    });
-    const line = output.split('\n').find((l) => l.startsWith('WRK_RESULT '));
-    if (!line) throw new Error(`wrk printed no result:\n${output}`);
-    const r = JSON.parse(line.slice('WRK_RESULT '.length));
-    const ok2xx = r.requests - r.non2xx;
-    return {
-      requests: r.requests,
-      ok2xx,
-      non2xx: r.non2xx,
-      errors: r.errors,
-      timeouts: r.timeouts,
-      rps: Math.round(ok2xx / (r.durationUs / 1e6)),
-      p50: r.p50,
-      p90: r.p90,
-      p99: r.p99,
-      max: r.max,
-    };
+    return wrkResult(execFileSync('wrk', args, { env, encoding: 'utf8' }));
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    cleanup();
   }
+}
+
+/** runWrk without blocking this process's event loop, so other load can run beside it. */
+export function runWrkInBackground(options) {
+  const { args, env, cleanup } = wrkCommand(options);
+  return new Promise((resolve, reject) => {
+    execFile('wrk', args, { env, encoding: 'utf8' }, (error, stdout) => {
+      try {
+        if (error) reject(error);
+        else resolve(wrkResult(stdout));
+      } finally {
+        cleanup();
+      }
+    });
+  });
+}
+
+/** `header` ("Name: value") is sent with every request, e.g. an X-Forwarded-For. */
+function wrkCommand({ url, method = 'POST', body = '', contentType = 'application/json', header = '', connections, duration, threads = 2 }) {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-wrk-'));
+  const script = join(dir, 'request.lua');
+  writeFileSync(script, WRK_SCRIPT);
+  return {
+    args: [`-t${threads}`, `-c${connections}`, `-d${duration}s`, '--timeout', '10s', '-s', script, url],
+    env: { ...process.env, WRK_METHOD: method, WRK_BODY: body, WRK_CONTENT_TYPE: contentType, WRK_EXTRA_HEADER: header },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function wrkResult(output) {
+  const line = output.split('\n').find((l) => l.startsWith('WRK_RESULT '));
+  if (!line) throw new Error(`wrk printed no result:\n${output}`);
+  const r = JSON.parse(line.slice('WRK_RESULT '.length));
+  const ok2xx = r.requests - r.non2xx;
+  return {
+    requests: r.requests,
+    ok2xx,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    rps: Math.round(ok2xx / (r.durationUs / 1e6)),
+    p50: r.p50,
+    p90: r.p90,
+    p99: r.p99,
+    max: r.max,
+  };
 }
 
 export async function deleteRedisPrefix(prefix) {

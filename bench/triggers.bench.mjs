@@ -30,6 +30,7 @@ import {
   runAutocannon,
   startProcess,
   summarise,
+  UNREACHED_HOOK_LIMITS,
 } from './support.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -197,7 +198,7 @@ async function main() {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const common = { DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: PREFIX, HOST: '127.0.0.1' };
+    const common = { DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: PREFIX, HOST: '127.0.0.1', ...UNREACHED_HOOK_LIMITS };
     const ingressPort = await freePort();
     started.push(await startProcess('apps/ingress/dist/main.js', { ...common, INGRESS_PORT: String(ingressPort) }, ingressPort));
     const workerPort = await freePort();

@@ -50,3 +50,19 @@ export function ingressService(config: DeepReadonly<IngressConfig>, logger: Logg
     },
   };
 }
+
+/** The hook's abuse limits: in Redis beside the queues, so every ingress process counts together. */
+function hookRateLimits(config: DeepReadonly<IngressConfig>, queues: QueueBackend, logger: Logger): HookRateLimits {
+  const windowMs = config.HOOK_RATE_LIMIT_WINDOW_MS;
+  const onUnavailable = (error: Error | null) =>
+    error
+      ? logger.warn('hook rate limits unavailable (Redis): calls are let through until it answers', { error })
+      : logger.info('hook rate limits available again');
+  const limiter = (limit: number): CallRateLimiter | null => {
+    if (limit === 0) return null;
+    return queues.kind === 'redis'
+      ? new RedisRateLimiter(queues.connection, `${queues.prefix}:hook-rate`, { limit, windowMs }, onUnavailable)
+      : new LocalRateLimiter({ limit, windowMs });
+  };
+  return { perAddress: limiter(config.HOOK_RATE_LIMIT_PER_ADDRESS), perBroadcast: limiter(config.HOOK_RATE_LIMIT_PER_BROADCAST) };
+}

@@ -56,6 +56,9 @@ export interface IngressConfig extends CommonConfig {
   HOOK_BODY_LIMIT_BYTES: number;
   MAX_TARGETS_PER_CALL: number;
   HOOK_NOT_FOUND_PER_MINUTE: number;
+  HOOK_RATE_LIMIT_WINDOW_MS: number;
+  HOOK_RATE_LIMIT_PER_ADDRESS: number;
+  HOOK_RATE_LIMIT_PER_BROADCAST: number;
   INGRESS_PROBE_DETAILS_FROM: string[];
   INGRESS_PROCESSES: number;
   PUBLIC_URL: string | undefined;
@@ -67,6 +70,7 @@ export interface AdminConfig extends CommonConfig {
   PUBLIC_URL: string;
   ADMIN_AUTH: AdminAuth;
   ADMIN_API_KEY: string | undefined;
+  ADMIN_READ_ONLY_API_KEYS: string[];
   OUTBOUND_ALLOWED_DESTINATIONS: string[];
 }
 
@@ -249,6 +253,14 @@ export const ingressConfigSchema = Joi.object<IngressConfig>({
   MAX_TARGETS_PER_CALL: Joi.number().integer().min(1).max(1_000_000).default(10_000),
   // 404s one caller address may get per minute (per ingress process) before it is answered 429.
   HOOK_NOT_FOUND_PER_MINUTE: Joi.number().integer().min(1).max(1_000_000).default(60),
+  // Abuse limits: hook calls per window per caller address and per broadcast, shared by every
+  // ingress process through Redis (per process on the embedded backend); 0 turns one off.
+  // The defaults (1,000 calls/s on average) are far above one integrator's traffic and well
+  // below what floods one ingress. Behind a proxy, set TRUSTED_PROXIES, or every caller counts
+  // as the proxy's address.
+  HOOK_RATE_LIMIT_WINDOW_MS: Joi.number().integer().min(100).max(3_600_000).default(10_000),
+  HOOK_RATE_LIMIT_PER_ADDRESS: Joi.number().integer().min(0).max(100_000_000).default(10_000),
+  HOOK_RATE_LIMIT_PER_BROADCAST: Joi.number().integer().min(0).max(100_000_000).default(10_000),
   // Who may read /metrics and /readyz's details on the public port (calling directly, not
   // through a proxy): loopback and private networks, where Prometheus and orchestrators are.
   INGRESS_PROBE_DETAILS_FROM: Joi.commaList()
@@ -284,6 +296,11 @@ export const adminConfigSchema = Joi.object<AdminConfig>({
           'ADMIN_API_KEY is required (16 characters or more, e.g. `openssl rand -hex 24`); to serve the admin API without a key, on 127.0.0.1 only, set ADMIN_AUTH=disabled',
       }),
     }),
+  // Keys for people and tools that look but do not touch: the console and GET routes only.
+  ADMIN_READ_ONLY_API_KEYS: Joi.commaList()
+    .items(Joi.string().min(16).invalid(Joi.ref('...ADMIN_API_KEY')))
+    .default([])
+    .messages({ 'any.invalid': 'ADMIN_READ_ONLY_API_KEYS must not repeat ADMIN_API_KEY' }),
   // Checked when a connection is saved, so a refused base_url is a 400 rather than a fault later.
   OUTBOUND_ALLOWED_DESTINATIONS: outboundAllowedDestinations,
 });

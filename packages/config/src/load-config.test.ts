@@ -142,7 +142,7 @@ describe('loadConfig', () => {
   it('returns a frozen object without the unrelated variables of the environment', () => {
     const config = loadConfig(migrateConfigSchema, { PATH: '/usr/bin', HOME: '/root' });
     expect(Object.isFrozen(config)).toBe(true);
-    expect(Object.keys(config).sort()).toEqual(['DATABASE_URL', 'LOG_LEVEL', 'NODE_ENV', 'QUEUE_BACKEND']);
+    expect(Object.keys(config).sort()).toEqual(['DATABASE_URL', 'HERALD_PREVIOUS_SECRET_KEYS', 'LOG_LEVEL', 'NODE_ENV', 'QUEUE_BACKEND']);
     expect(() => {
       (config as { NODE_ENV: string }).NODE_ENV = 'production';
     }).toThrow(TypeError);

@@ -22,7 +22,13 @@ describe('OutageLog', () => {
     outage.recovered();
     outage.recovered(); // no outage: nothing
     expect(lines.map(({ level, message, cause, downMs, errorsWhileDown }) => ({ level, message, cause, downMs, errorsWhileDown }))).toEqual([
-      { level: 'warn', message: 'redis unavailable: retrying until it answers', cause: 'ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:6379', downMs: undefined, errorsWhileDown: undefined },
+      {
+        level: 'warn',
+        message: 'redis unavailable: retrying until it answers',
+        cause: 'ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:6379',
+        downMs: undefined,
+        errorsWhileDown: undefined,
+      },
       { level: 'info', message: 'redis available again', cause: undefined, downMs: 3_500, errorsWhileDown: 250 },
     ]);
     expect(JSON.stringify(lines)).not.toContain('stack');

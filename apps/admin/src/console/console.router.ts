@@ -19,6 +19,7 @@ export { CONSOLE_PATH } from './layout';
 export interface ConsoleDeps {
   db: Db;
   adminApiKey: string | undefined;
+  readOnlyApiKeys?: readonly string[];
   /** The queue dashboard's path, linked from every page; leave it out when there is no dashboard. */
   dashboardPath?: string | undefined;
 }
@@ -50,12 +51,12 @@ const securityHeaders: RequestHandler = (_req, res, next) => {
  * over the same queries as the admin API, behind the same key — a browser logs in with HTTP
  * Basic, any user name, the key as the password.
  */
-export function adminConsole({ db, adminApiKey, dashboardPath }: ConsoleDeps): Router {
+export function adminConsole({ db, adminApiKey, readOnlyApiKeys = [], dashboardPath }: ConsoleDeps): Router {
   const context: ConsoleContext = { dashboardPath };
   const router = Router();
   const sendPage = (res: Response, page: SafeHtml) => res.type('html').send(markup(page));
 
-  router.use(securityHeaders, requireAdminKey(adminApiKey, { allowBasic: true }));
+  router.use(securityHeaders, requireAdminKey(adminApiKey, { allowBasic: true, readOnlyKeys: readOnlyApiKeys }));
 
   router.get('/assets/console.css', (_req, res) => res.type('css').send(STYLESHEET));
   router.get('/assets/console.js', (_req, res) => res.type('js').send(SCRIPT));

@@ -1,19 +1,37 @@
 import type { RequestHandler } from 'express';
 import { AppError, tokenDigest, tokenMatches } from '@herald/core';
 
+export interface AdminKeyOptions {
+  /** HTTP Basic with the key as the password, for what a browser logs in to (console, dashboard). */
+  allowBasic?: boolean;
+  /** Keys that may read but change nothing: GET and HEAD only (ADMIN_READ_ONLY_API_KEYS). */
+  readOnlyKeys?: readonly string[];
+}
+
+/** Methods a read-only key may use: the console's pages and the API's GET routes. */
+const READING = new Set(['GET', 'HEAD']);
+
 /**
  * The admin key on every /v1 route, compared in constant time (both sides are hashed first, so
  * not even its length leaks): `Authorization: Bearer <key>`, or, where a browser must log in
- * (the queue dashboard), HTTP Basic with the key as the password. Without a key —
- * development only; the config refuses that elsewhere — everything is open.
+ * (the queue dashboard), HTTP Basic with the key as the password. A read-only key passes for
+ * GET and HEAD and gets 403 for anything else. Without a key (ADMIN_AUTH=disabled, served on
+ * loopback only) everything is open.
  */
-export function requireAdminKey(adminApiKey: string | undefined, { allowBasic = false } = {}): RequestHandler {
+export function requireAdminKey(adminApiKey: string | undefined, { allowBasic = false, readOnlyKeys = [] }: AdminKeyOptions = {}): RequestHandler {
   if (!adminApiKey) return (_req, _res, next) => next();
   const expected = tokenDigest(adminApiKey);
+  const readOnly = readOnlyKeys.map(tokenDigest);
   return (req, res, next) => {
     const presented = presentedKey(req.get('authorization') ?? '', allowBasic);
     if (presented !== undefined && tokenMatches(presented, expected)) {
       next();
+      return;
+    }
+    // Every read-only key is compared, matched or not: the time taken says nothing of which.
+    const readOnlyMatch = presented !== undefined && readOnly.reduce((found, digest) => tokenMatches(presented, digest) || found, false);
+    if (readOnlyMatch) {
+      next(READING.has(req.method) ? undefined : new AppError(403, 'forbidden', 'This key is read-only: it may read (GET) but not change anything'));
       return;
     }
     res.setHeader('WWW-Authenticate', allowBasic ? 'Basic realm="Herald", charset="UTF-8"' : 'Bearer');

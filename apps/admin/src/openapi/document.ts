@@ -165,7 +165,7 @@ export const openApiDocument = {
   ],
   components: {
     securitySchemes: { adminKey: { type: 'http', scheme: 'bearer', description: 'The ADMIN_API_KEY of the server' } },
-    schemas: { ...RESPONSE_SCHEMAS, Broadcast: broadcastResponseSchema() },
+    schemas: { ...RESPONSE_SCHEMAS, Broadcast: broadcastResponseSchema(false), BroadcastWithHookUrl: broadcastResponseSchema(true) },
   },
   security: [{ adminKey: [] }],
   paths: {

@@ -1,6 +1,7 @@
 import { looksLikeHookToken, parseHookPayload, tokenMatches, type ErrorDetail } from '@herald/core';
 import { findIdempotentResponse } from '@herald/db';
 import type { CachedBroadcast } from './broadcast-cache';
+import { NO_RATE_LIMITS } from './call-rate-limit';
 import { checkVariableBound } from './variable-bound';
 import {
   FOREIGN_KEY_VIOLATION,
@@ -20,6 +21,8 @@ export interface HookCall {
   method: string;
   /** Null when a trusted proxy forwarded something that is not an address: an unknown caller. */
   callerAddress: string | null;
+  /** Who the per-address limit counts this call against: the caller, else the proxy it came through. */
+  limitedAs: string;
   authorization: string | undefined;
   idempotencyKey: string | undefined;
   /** Reads the body; called only once the call has passed the checks that need no body. */
@@ -34,7 +37,8 @@ export type HookOutcome =
   | { outcome: 'forbidden'; callerAddress: string | null }
   | { outcome: 'method_not_allowed'; allowed: HookMethod[] }
   | { outcome: 'unauthorized' }
-  | { outcome: 'invalid_payload'; errors: ErrorDetail[] };
+  | { outcome: 'invalid_payload'; errors: ErrorDetail[] }
+  | { outcome: 'rate_limited'; scope: 'address' | 'broadcast'; retryAfterSeconds: number };
 
 const MAX_IDEMPOTENCY_KEY = 255;
 
@@ -59,6 +63,11 @@ async function acceptTracked(deps: HookDeps, call: HookCall): Promise<HookOutcom
 }
 
 async function accept(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
+  // 0. The caller address's rate, before any look-up: a flood costs a counter, not a query.
+  const limits = deps.rateLimits ?? NO_RATE_LIMITS;
+  const byAddress = limits.perAddress && (await limits.perAddress.take(`a:${call.limitedAs}`));
+  if (byAddress && !byAddress.allowed) return { outcome: 'rate_limited', scope: 'address', retryAfterSeconds: byAddress.retryAfterSeconds };
+
   // 1. Unknown token or disabled broadcast: one answer for both, so neither is revealed.
   const broadcast = looksLikeHookToken(call.token) ? await deps.broadcasts.get(call.token) : null;
   if (!broadcast || !broadcast.enabled) return { outcome: 'not_found' };
@@ -74,6 +83,10 @@ async function accept(deps: HookDeps, call: HookCall): Promise<HookOutcome> {
   const method = allowed.find((m) => m === call.method);
   if (!method) return { outcome: 'method_not_allowed', allowed };
   if (!broadcast.direct_mode && !hasBotToken(call.authorization, broadcast)) return { outcome: 'unauthorized' };
+
+  // 3b. The broadcast's rate, counted only for calls it would take (a refused caller spends none of it).
+  const byBroadcast = limits.perBroadcast && (await limits.perBroadcast.take(`b:${broadcast.id}`));
+  if (byBroadcast && !byBroadcast.allowed) return { outcome: 'rate_limited', scope: 'broadcast', retryAfterSeconds: byBroadcast.retryAfterSeconds };
 
   // 4. Body (size, JSON) and payload.
   const body = method === 'POST' ? await call.readBody() : undefined;

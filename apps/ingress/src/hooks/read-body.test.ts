@@ -16,7 +16,12 @@ describe('readJsonBody with a caller that hangs up', () => {
     reads = [];
     server = createServer((req: IncomingMessage) => {
       const started = new Promise((resolve) => setTimeout(resolve, delayBeforeReadMs)).then(() => readJsonBody(req, 1024 * 1024));
-      reads.push(started.then((value) => ({ value }), (error: Error) => ({ error: error.message })));
+      reads.push(
+        started.then(
+          (value) => ({ value }),
+          (error: Error) => ({ error: error.message }),
+        ),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   });

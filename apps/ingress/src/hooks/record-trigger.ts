@@ -1,3 +1,4 @@
+import type { HookRateLimits } from './call-rate-limit';
 import { randomUUID } from 'node:crypto';
 import { dispatchDelayMs, type parseHookPayload } from '@herald/core';
 import { claimIdempotencyKey, findIdempotentResponse, insertTrigger, insertTriggers, isDatabaseUnavailable, type Db, type NewTriggerRow } from '@herald/db';
@@ -19,6 +20,8 @@ export interface HookDepsInput {
   producer: JobProducer;
   logger: Logger;
   maxTargetsPerCall: number;
+  /** Per caller address and per broadcast; none unless given. */
+  rateLimits?: HookRateLimits;
 }
 
 interface TimerArm {
