@@ -313,6 +313,22 @@ describe('dispatchBroadcast', () => {
     expect(Number(n)).toBe(200);
   });
 
+  it('dispatches broadcasts of one bot that write the same contacts at once, without deadlocking', async () => {
+    // Each run writes the same 300 contacts in three statements, in opposite orders: batches
+    // that overlapped deadlocked (pnpm test:soak); a bot's batches now take turns.
+    const ids = Array.from({ length: 300 }, (_, i) => `d${i}`);
+    const { bot, broadcast } = await setup(ids.map((id) => contact(id)));
+    const broadcasts = [broadcast, ...(await Promise.all([1, 2, 3].map(() => createBroadcastRow(db, bot.id))))];
+    for (const [n, b] of broadcasts.entries()) {
+      const targets = (order: string[]) => ({ targets: order.map((user_id) => ({ user_id, bot_channel: 'telegram', variables: { last: `b${n}` } })) });
+      await trigger(b.id, targets(n % 2 ? [...ids].reverse() : ids));
+      await trigger(b.id, { set_variables: 'seen', set_variables_values: `b${n}` });
+      await trigger(b.id, targets(n % 2 ? ids : [...ids].reverse()));
+    }
+    const results = await Promise.all(broadcasts.map((b) => dispatchBroadcast(deps(), b.id)));
+    expect(results).toEqual(broadcasts.map(() => expect.objectContaining({ outcome: 'dispatched', triggers: 3, failed: 0, targeted: 300 })));
+  });
+
   it('resumes a run a crashed dispatch left half done, without duplicates', async () => {
     const { broadcast } = await setup([contact('1', { g: 'x' }), contact('2', { g: 'y' }), contact('3', { g: 'x' })]);
     const done = await trigger(broadcast.id, { audience_filters: 'g', audience_criteria: 'Equals', audience_values: 'x' });

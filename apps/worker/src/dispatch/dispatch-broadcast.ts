@@ -7,6 +7,7 @@ import {
   finishDispatch,
   isRefusedForGood,
   limitStatementTime,
+  lockBotForDispatch,
   markTriggers,
   nextTriggersToApply,
   touchRun,
@@ -160,6 +161,7 @@ async function applyTriggers(
   const { db } = deps;
   try {
     await db.transaction().execute(async (trx) => {
+      await lockBotForDispatch(trx, context.botId);
       await limitStatementTime(trx, deps.dispatchStatementTimeoutMs);
       const notes = await applyBatch(trx, context, triggers);
       if (

@@ -105,6 +105,21 @@ export async function markTriggers(
 }
 
 /**
+ * Makes the caller's transaction the only dispatch batch of `botId` until it ends (a
+ * transaction advisory lock; the two-key form, apart from the one-key locks elsewhere). A batch
+ * writes contacts over several statements, each locking rows in its own order (a targets
+ * upsert in arrival order, an audience UPDATE in scan order), so two batches of one bot writing
+ * the same contacts (two of its broadcasts, per-user calls for the same users) could deadlock;
+ * several at once deadlocked over and over, each cycle costing `deadlock_timeout`, and runs
+ * stopped completing (pnpm test:soak: 50 broadcasts of one bot). Contacts belong to one bot,
+ * so batches of different bots never wait for each other; a bot's batches take turns.
+ * Take it before limitStatementTime: the wait is not the statement's fault.
+ */
+export async function lockBotForDispatch(trx: Db, botId: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtext('herald:dispatch'), hashtext(${botId}))`.execute(trx);
+}
+
+/**
  * Bounds every statement of the caller's transaction to `ms` (SET LOCAL: it ends with the
  * transaction), so no trigger can hold its broadcast's dispatch, and its locks, for longer.
  */
