@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { parseEnv } from 'node:util';
+import { appendToEnvFile, envFileNames } from './env-file-keys';
 
 export interface AdminKeyChoice {
   /** The environment the services load their config from, with the key when one was generated. */
@@ -24,16 +23,11 @@ export function chooseAdminKey(
   if (env['ADMIN_AUTH'] === 'disabled') return { env: { ...env }, source: 'none (ADMIN_AUTH=disabled): the admin API is open, on 127.0.0.1 only' };
   if (processEnv['ADMIN_API_KEY']) return { env: { ...env }, source: 'required: ADMIN_API_KEY from the environment' };
   if (env['ADMIN_API_KEY']) return { env: { ...env }, source: 'required: ADMIN_API_KEY from ./.env' };
-  const namedSomewhere = 'ADMIN_API_KEY' in processEnv || definesAdminKey(envFile);
+  const namedSomewhere = 'ADMIN_API_KEY' in processEnv || envFileNames(envFile, 'ADMIN_API_KEY');
   if (namedSomewhere || env['NODE_ENV'] === 'production') return { env: { ...env }, source: 'required: ADMIN_API_KEY not set' };
 
   const key = randomBytes(24).toString('hex');
-  // 0600: the key is as good as a password to every bot's data (the mode applies on creation).
-  const separator = existsSync(envFile) && !readFileSync(envFile, 'utf8').endsWith('\n') ? '\n' : '';
-  appendFileSync(envFile, `${separator}ADMIN_API_KEY=${key}\n`, { mode: 0o600 });
+  // 0600 (on creation): the key is as good as a password to every bot's data.
+  appendToEnvFile(envFile, [`ADMIN_API_KEY=${key}`]);
   return { env: { ...env, ADMIN_API_KEY: key }, source: 'required: ADMIN_API_KEY generated into ./.env' };
-}
-
-function definesAdminKey(envFile: string): boolean {
-  return existsSync(envFile) && 'ADMIN_API_KEY' in parseEnv(readFileSync(envFile, 'utf8'));
 }

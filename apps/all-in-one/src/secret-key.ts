@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { parseEnv } from 'node:util';
+import { appendToEnvFile, envFileNames } from './env-file-keys';
 
 export interface SecretKeyChoice {
   /** The environment the services load their config from, with the key when one was generated. */
@@ -24,18 +23,11 @@ export function chooseSecretKey(
 ): SecretKeyChoice {
   if (processEnv['HERALD_SECRET_KEY']) return { env: { ...env }, source: 'HERALD_SECRET_KEY from the environment' };
   if (env['HERALD_SECRET_KEY']) return { env: { ...env }, source: 'HERALD_SECRET_KEY from ./.env' };
-  const namedSomewhere = 'HERALD_SECRET_KEY' in processEnv || definesSecretKey(envFile);
+  const namedSomewhere = 'HERALD_SECRET_KEY' in processEnv || envFileNames(envFile, 'HERALD_SECRET_KEY');
   if (namedSomewhere || env['NODE_ENV'] === 'production') return { env: { ...env }, source: 'none: channel credentials are stored in plain text' };
 
   const key = randomBytes(32).toString('base64');
-  const separator = existsSync(envFile) && !readFileSync(envFile, 'utf8').endsWith('\n') ? '\n' : '';
   // 0600 when the file is new. The key opens every stored credential: without it they are lost.
-  appendFileSync(envFile, `${separator}# Encrypts channel credentials in the database: keep it with your backups\nHERALD_SECRET_KEY=${key}\n`, {
-    mode: 0o600,
-  });
+  appendToEnvFile(envFile, ['# Encrypts channel credentials in the database: keep it with your backups', `HERALD_SECRET_KEY=${key}`]);
   return { env: { ...env, HERALD_SECRET_KEY: key }, source: 'HERALD_SECRET_KEY generated into ./.env' };
-}
-
-function definesSecretKey(envFile: string): boolean {
-  return existsSync(envFile) && 'HERALD_SECRET_KEY' in parseEnv(readFileSync(envFile, 'utf8'));
 }
